@@ -1,0 +1,24 @@
+"""Errors that reach the user: each names the file, line or field at fault and carries its exit code."""
+
+from __future__ import annotations
+
+
+class NegaudioError(Exception):
+    """A failure the user can act on. ``exit_code`` 2 means invalid input, 1 a runtime failure."""
+
+    exit_code = 1
+
+
+class InputError(NegaudioError):
+    """Invalid input: a recipe, a source file, a path or an option. Exit code 2."""
+
+    exit_code = 2
+
+
+class SampleError(InputError):
+    """One sample of a source cannot be rendered (missing, unreadable or invalid media)."""
+
+    def __init__(self, sample_id: str, message: str):
+        super().__init__(f"sample {sample_id!r}: {message}")
+        self.sample_id = sample_id
+        self.reason = message

@@ -1,0 +1,1 @@
+"""Scoring VSSL models on builds: metrics, thresholds, model adapters, reports."""

@@ -1,0 +1,27 @@
+"""Source adapters. Each module defines a pydantic ``Config`` (discriminated on ``kind``) and ``open_source``.
+
+``SOURCE_MODULES`` lists them; :mod:`negaudio.recipe` builds its ``source`` union from it.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+
+from negaudio.sources.base import Region, Sample, Source, SourceReport
+
+SOURCE_MODULES = ["demo", "folder"]
+
+
+def config_types() -> list[type]:
+    """The pydantic config class of every source adapter."""
+    return [import_module(f"negaudio.sources.{name}").Config for name in SOURCE_MODULES]
+
+
+def open_source(config, root: Path | None = None) -> Source:
+    """Open the adapter a config names; ``root`` overrides the config's root (the CLI's ``--source``)."""
+    module = import_module(f"negaudio.sources.{config.kind.replace('-', '_')}")
+    return module.open_source(config, root)
+
+
+__all__ = ["SOURCE_MODULES", "Region", "Sample", "Source", "SourceReport", "config_types", "open_source"]
