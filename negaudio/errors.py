@@ -22,3 +22,6 @@ class SampleError(InputError):
         super().__init__(f"sample {sample_id!r}: {message}")
         self.sample_id = sample_id
         self.reason = message
+
+    def __reduce__(self):
+        return (type(self), (self.sample_id, self.reason))

@@ -1,0 +1,141 @@
+"""``negaudio build``: plan (or read a plan), check the output folder, render shards, merge the manifest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+
+from negaudio.errors import InputError
+from negaudio.execute import make_executor, run_bounded
+from negaudio.manifest import BUILD_INFO, FAILURES, MANIFEST, merge
+from negaudio.plan import make_plan, read_plan, write_plan
+from negaudio.recipe import Recipe
+from negaudio.render import SHARD_SAMPLES, RenderContext, render_shard, shard_of, shard_record_path
+from negaudio.sources import open_source
+
+STATE = ".negaudio"
+PLAN = "plan.jsonl"
+OWNED = ("audio", "images", "masks", MANIFEST, MANIFEST + ".tmp", BUILD_INFO, FAILURES, PLAN, STATE)
+
+
+@dataclass
+class BuildOptions:
+    jobs: int = 1
+    resume: bool = False
+    overwrite: bool = False
+    on_error: str = "fail"
+    executor: str = "process"
+    address: str | None = None
+    progress: Callable[[int, int], None] | None = field(default=None, repr=False)
+
+
+def plan_recipe(recipe: Recipe, source_root: Path | None, limit: int | None, on_error: str):
+    """Open the recipe's source (``source_root`` overrides its root) and resolve the plan."""
+    source = open_source(recipe.source, source_root)
+    header, rows, failures = make_plan(recipe, source, limit=limit, on_error=on_error)
+    header["source"]["root"] = str(Path(source.root).resolve())
+    return header, rows, failures
+
+
+def build(recipe: Recipe, out_dir: Path, source_root: Path | None = None, limit: int | None = None,
+          options: BuildOptions | None = None) -> dict:
+    """Plan and render ``recipe`` into ``out_dir``; return the ``build.json`` content."""
+    options = options or BuildOptions()
+    header, rows, plan_failures = plan_recipe(recipe, source_root, limit, options.on_error)
+    return render_plan(header, rows, out_dir, options, plan_failures)
+
+
+def render_plan(header: dict, rows: Iterator[dict], out_dir: Path, options: BuildOptions,
+                plan_failures: list[dict] | None = None) -> dict:
+    """Render a resolved plan (from a recipe or a plan file) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=out_dir.parent, prefix=".plan-", delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+    try:
+        plan_sha = write_plan(tmp_path, header, rows)
+        _claim(out_dir, plan_sha, options)
+        tmp_path.replace(out_dir / PLAN)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    state = {"plan_sha256": plan_sha, "recipe_sha256": header["recipe_sha256"], "shard_samples": SHARD_SAMPLES,
+             "plan_failures": plan_failures or []}
+    _write_state(out_dir, state)
+    state = json.loads((out_dir / STATE / "state.json").read_text())
+
+    recipe = header["recipe"]
+    audio = recipe["audio"]
+    ctx = RenderContext(source_root=header["source"]["root"], out_dir=str(out_dir.resolve()),
+                        sample_rate=audio["sample_rate"], channels=audio["channels"], duration=audio["duration"],
+                        fmt=audio["format"], rle=recipe["masks"]["rle"], on_error=options.on_error)
+    with (out_dir / PLAN).open("rb") as fh:
+        total = sum(1 for _ in fh) - 1
+    done_items = 0
+    shard_ids: list[int] = []
+
+    def tasks() -> Iterator[tuple]:
+        _, plan_rows = read_plan(out_dir / PLAN)
+        for shard, shard_rows in groupby(plan_rows, key=shard_of):
+            shard_ids.append(shard)
+            shard_rows = list(shard_rows)
+            if shard_record_path(out_dir, shard).is_file():
+                on_done({"rows": len(shard_rows)})
+            else:
+                yield ctx, shard, shard_rows
+
+    def on_done(result: dict) -> None:
+        nonlocal done_items
+        done_items += result["rows"]
+        if options.progress:
+            options.progress(done_items, total)
+
+    with make_executor(options.jobs, options.executor, options.address) as executor:
+        run_bounded(executor, render_shard, tasks(), limit=2 * options.jobs, on_done=on_done)
+    shard_files = [shard_record_path(out_dir, s) for s in shard_ids]
+    return merge(out_dir, shard_files, header, state["plan_failures"], plan_sha)
+
+
+def _claim(out_dir: Path, plan_sha: str, options: BuildOptions) -> None:
+    """Check the output folder may take this build; clear what an earlier build left when asked to."""
+    if options.resume and options.overwrite:
+        raise InputError("--resume and --overwrite exclude each other")
+    if not out_dir.exists() or not any(out_dir.iterdir()):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return
+    if not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    state_file = out_dir / STATE / "state.json"
+    previous = json.loads(state_file.read_text()) if state_file.is_file() else None
+    if options.overwrite:
+        for name in OWNED:
+            path = out_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        return
+    if previous is None:
+        raise InputError(f"{out_dir}: the folder is not empty and holds no negaudio build; "
+                         "choose an empty folder or pass --overwrite")
+    if previous["plan_sha256"] != plan_sha:
+        raise InputError(f"{out_dir}: holds a build of a different recipe, seed or source "
+                         f"(plan {previous['plan_sha256'][:12]} != {plan_sha[:12]}); pass --overwrite to replace it")
+    if not options.resume:
+        finished = "a finished" if (out_dir / BUILD_INFO).is_file() else "an unfinished"
+        raise InputError(f"{out_dir}: holds {finished} build of this plan; pass --resume to finish or "
+                         "re-merge it, or --overwrite to start again")
+
+
+def _write_state(out_dir: Path, state: dict) -> None:
+    path = out_dir / STATE / "state.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file():  # resuming: keep the plan failures of the first run
+        return
+    tmp = path.with_name("state.json.tmp")
+    tmp.write_text(json.dumps(state, sort_keys=True))
+    tmp.replace(path)

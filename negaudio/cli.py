@@ -1,0 +1,243 @@
+"""The ``negaudio`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from negaudio.errors import NegaudioError
+
+app = typer.Typer(help="Negative-audio test sets for visual sound source localization.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+schema_app = typer.Typer(help="Export JSON Schemas.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+err = Console(stderr=True)
+out = Console()
+
+
+class OnError(str, Enum):
+    fail = "fail"
+    skip = "skip"
+
+
+class ExecutorKind(str, Enum):
+    process = "process"
+    dask = "dask"
+
+
+def recipes_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "recipes"
+
+
+def resolve_recipe_path(spec: str) -> Path:
+    """A recipe file, or the name of a bundled recipe in ``recipes/``."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    for suffix in (".yaml", ".yml", ".toml"):
+        candidate = recipes_dir() / f"{spec}{suffix}"
+        if candidate.is_file():
+            return candidate
+    names = sorted(p.stem for p in recipes_dir().glob("*.*ml"))
+    from negaudio.errors import InputError
+
+    raise InputError(f"{spec}: no such recipe file, nor a bundled recipe (bundled: {', '.join(names)})")
+
+
+def load_recipe(spec: str, seed: int | None = None):
+    from negaudio.recipe import Recipe
+    from negaudio.recipe_io import validate_data, validate_file
+
+    path = resolve_recipe_path(spec)
+    recipe = validate_file(Recipe, path)
+    if seed is not None:
+        recipe = validate_data(Recipe, {**recipe.model_dump(mode="json"), "seed": seed}, path=path)
+    return recipe
+
+
+def fail(exc: NegaudioError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code=exc.exit_code)
+
+
+def _progress_callback(progress: Progress):
+    task = progress.add_task("rendering", total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return update
+
+
+@app.command()
+def build(
+    recipe: Annotated[str, typer.Argument(help="Recipe file, or the name of a bundled recipe (e.g. is3plus).")] = "",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Build folder.")] = None,
+    source: Annotated[Path | None, typer.Option(help="Dataset root; overrides the recipe's source root.")] = None,
+    plan: Annotated[Path | None, typer.Option(help="Render this plan file instead of planning a recipe.")] = None,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", help="Worker processes.")] = 1,
+    resume: Annotated[bool, typer.Option(help="Finish an interrupted build of the same plan.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace what an earlier build left in the folder.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Only the first K samples (with all their items).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the recipe's seed.")] = None,
+    on_error: Annotated[OnError, typer.Option(help="fail: stop at the first bad sample; skip: list it in "
+                                              "failures.jsonl and go on.")] = OnError.fail,
+    executor: Annotated[ExecutorKind, typer.Option(help="process (local pool) or dask.")] = ExecutorKind.process,
+    dask_address: Annotated[str | None, typer.Option(help="Dask scheduler address (with --executor dask).")] = None,
+) -> None:
+    """Plan and render a negative-audio test set into a versioned build folder."""
+    from negaudio.build import BuildOptions, render_plan
+    from negaudio.build import build as run_build
+    from negaudio.plan import read_plan
+
+    try:
+        if bool(recipe) == bool(plan):
+            raise _usage("give a RECIPE or --plan PLAN (one of them)")
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err, transient=True) as progress:
+            options = BuildOptions(jobs=jobs, resume=resume, overwrite=overwrite, on_error=on_error.value,
+                                   executor=executor.value, address=dask_address,
+                                   progress=_progress_callback(progress))
+            if plan is not None:
+                header, rows = read_plan(plan)
+                header["source"]["root"] = str((source or Path(header["source"].get("root", "."))).resolve())
+                out_dir = output or Path("builds") / header["recipe"]["name"] / header["recipe"]["version"]
+                info = render_plan(header, rows, out_dir, options)
+            else:
+                loaded = load_recipe(recipe, seed)
+                out_dir = output or Path("builds") / loaded.name / loaded.version
+                if source is None and loaded.source.root is None and loaded.source.kind != "demo":
+                    err.print(f"note: no --source given: building {loaded.name} on the embedded demo source")
+                info = run_build(loaded, out_dir, source_root=source, limit=limit, options=options)
+    except KeyboardInterrupt:
+        err.print("interrupted: finished shards are kept; run the same command with --resume to finish")
+        raise typer.Exit(code=130) from None
+    except NegaudioError as exc:
+        raise fail(exc) from None
+    from negaudio.manifest import summarize
+
+    out.print(f"Build written to [bold]{out_dir}[/] ({info['items']} items, {info['failures']} failures)")
+    _print_summary(out_dir, summarize(out_dir))
+    out.print(f"content sha256 {info['content_sha256']}")
+    if info["failures"]:
+        err.print(f"{info['failures']} sample(s) failed: see {out_dir / 'failures.jsonl'}")
+
+
+def _usage(message: str):
+    from negaudio.errors import InputError
+
+    return InputError(message)
+
+
+def _print_summary(root: Path, rows: list[dict]) -> None:
+    table = Table(title=f"{root}")
+    for column in ("name", "kind", "items", "mean s", "RMS dBFS median", "RMS min..max", "digital silence"):
+        table.add_column(column, justify="left" if column in ("name", "kind") else "right")
+
+    def db(v):
+        return "-" if v is None else f"{v:.1f}"
+
+    for r in rows:
+        table.add_row(r["name"], r["kind"], str(r["items"]), f"{r['mean_duration_s']:.2f}", db(r["rms_dbfs_median"]),
+                      f"{db(r['rms_dbfs_min'])}..{db(r['rms_dbfs_max'])}", str(r["digital_silence"]))
+    out.print(table)
+
+
+@app.command("plan")
+def plan_cmd(
+    recipe: Annotated[str, typer.Argument(help="Recipe file or bundled recipe name.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Plan file to write (JSONL).")],
+    source: Annotated[Path | None, typer.Option(help="Dataset root; overrides the recipe's.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first K samples.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the recipe's seed.")] = None,
+    on_error: Annotated[OnError, typer.Option()] = OnError.fail,
+) -> None:
+    """Resolve every random choice of a recipe into plan rows, without rendering."""
+    from negaudio.build import plan_recipe
+    from negaudio.plan import write_plan
+
+    try:
+        header, rows, failures = plan_recipe(load_recipe(recipe, seed), source, limit, on_error.value)
+        digest = write_plan(output, header, rows)
+    except NegaudioError as exc:
+        raise fail(exc) from None
+    out.print(f"plan written to {output} (sha256 {digest}); {len(failures)} sample(s) left out")
+
+
+@app.command()
+def validate(recipe: Annotated[str, typer.Argument(help="Recipe file or bundled recipe name.")]) -> None:
+    """Check a recipe; print what it makes."""
+    try:
+        loaded = load_recipe(recipe)
+    except NegaudioError as exc:
+        raise fail(exc) from None
+    names = ", ".join(["positive", *loaded.negative_names()])
+    out.print(f"{recipe}: valid ({loaded.name} {loaded.version}, source {loaded.source.kind}, items: {names})")
+
+
+@schema_app.command("recipe")
+def schema_recipe() -> None:
+    """JSON Schema of recipes (for editors)."""
+    from negaudio.recipe import recipe_json_schema
+
+    sys.stdout.write(json.dumps(recipe_json_schema(), indent=2) + "\n")
+
+
+@schema_app.command("manifest")
+def schema_manifest() -> None:
+    """JSON Schema of one manifest row."""
+    from negaudio.manifest import manifest_json_schema
+
+    sys.stdout.write(json.dumps(manifest_json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def inspect(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) -> None:
+    """Summary of a build per item name: counts, durations, levels."""
+    from negaudio.manifest import Build, summarize
+
+    try:
+        info = Build(build_dir).info
+        rows = summarize(build_dir)
+    except NegaudioError as exc:
+        raise fail(exc) from None
+    ds = info["dataset"]
+    out.print(f"{ds['name']} {ds['version']}: {info['items']} items, schema {info['schema_version']}, "
+              f"partial={info['partial']}, content sha256 {info['content_sha256'][:16]}")
+    _print_summary(build_dir, rows)
+
+
+@app.command()
+def verify(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) -> None:
+    """Recompute every hash; exit 1 naming each missing or altered file."""
+    from negaudio.manifest import verify as run_verify
+
+    try:
+        problems = run_verify(build_dir)
+    except NegaudioError as exc:
+        raise fail(exc) from None
+    for problem in problems:
+        err.print(problem, highlight=False)
+    if problems:
+        err.print(f"{build_dir}: {len(problems)} problem(s)")
+        raise typer.Exit(code=1)
+    out.print(f"{build_dir}: every file matches its hash")
+
+
+@app.command("recipes")
+def list_recipes() -> None:
+    """List the bundled recipes."""
+    for path in sorted(recipes_dir().glob("*.*ml")):
+        out.print(path.stem)
+
+
+if __name__ == "__main__":
+    app()

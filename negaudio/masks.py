@@ -1,0 +1,91 @@
+"""Ground-truth masks: rasterise regions in the stored frame's pixels, write PNG, hash, COCO RLE."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from negaudio.errors import InputError
+from negaudio.sources.base import Region
+
+
+def rasterize(regions: tuple[Region, ...] | list[Region], width: int, height: int, root: Path) -> np.ndarray:
+    """Union of the regions as a float map in [0, 1] of shape [height, width].
+
+    Each region contributes ``weight`` over its box (``[int(y1):int(y2), int(x1):int(x2)]``, the reference
+    loaders' rule) or over its mask image (binarised with ``> mask_threshold``, resized with nearest neighbour
+    when its size differs from the frame); contributions add up and are clipped at 1 (Flickr's consensus map).
+    """
+    gt = np.zeros((height, width), dtype=np.float32)
+    for region in regions:
+        area = np.zeros((height, width), dtype=bool)
+        if region.mask is not None:
+            area = read_mask_image(root / region.mask, width, height) > region.mask_threshold
+        elif region.box is not None:
+            x1, y1, x2, y2 = (max(0, int(v)) for v in region.box)
+            area[y1:y2, x1:x2] = True
+        gt[area] += region.weight
+    return np.clip(gt, 0.0, 1.0)
+
+
+def read_mask_image(path: Path, width: int, height: int) -> np.ndarray:
+    """A grayscale mask image as uint8 [height, width] (nearest-neighbour resize when sizes differ)."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L")
+            if im.size != (width, height):
+                im = im.resize((width, height), Image.Resampling.NEAREST)
+            return np.asarray(im)
+    except FileNotFoundError:
+        raise InputError(f"{path}: mask file not found") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read mask image ({exc})") from None
+
+
+def to_uint8(gt: np.ndarray) -> np.ndarray:
+    """The stored form of a mask: round(255 * value); binary masks become 0/255."""
+    return np.round(gt * 255.0).astype(np.uint8)
+
+
+def write_mask(path: Path, stored: np.ndarray) -> None:
+    """Write a uint8 mask as a grayscale PNG, atomically (temporary name, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(stored, mode="L").save(tmp, format="PNG", compress_level=1)
+    tmp.replace(path)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A stored mask as float32 [H, W] in [0, 1] (value / 255)."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+
+
+def mask_sha256(stored: np.ndarray) -> str:
+    """sha256 of the decoded uint8 mask array, shape included (not of the PNG bytes)."""
+    h = hashlib.sha256(f"{stored.shape[0]}x{stored.shape[1]}:uint8\n".encode())
+    h.update(np.ascontiguousarray(stored).tobytes())
+    return h.hexdigest()
+
+
+def mask_file_sha256(path: Path) -> str:
+    with Image.open(path) as im:
+        return mask_sha256(np.asarray(im.convert("L")))
+
+
+def to_rle(stored: np.ndarray) -> dict:
+    """COCO RLE of the mask's non-zero pixels: ``{"size": [h, w], "counts": str}`` (column-major)."""
+    from pycocotools import mask as coco_mask
+
+    rle = coco_mask.encode(np.asfortranarray(stored > 0, dtype=np.uint8))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def boxes_of(regions) -> list[dict]:
+    """The regions as manifest entries (label, box in pixels, weight)."""
+    return [
+        {"label": r.label, "box": None if r.box is None else [float(v) for v in r.box], "weight": r.weight}
+        for r in regions
+    ]

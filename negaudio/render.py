@@ -1,0 +1,253 @@
+"""Plan rows -> audio, image and mask files + manifest records. A pure function of the rows: no randomness
+beyond the seeds the plan recorded, and every item, positive or negative, leaves through ``write_audio``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from negaudio import SCHEMA_VERSION
+from negaudio.audio import (
+    FORMATS,
+    center_crop,
+    fit_length,
+    load_audio,
+    mix_at_snr,
+    peak_dbfs,
+    rms_dbfs,
+    scale_to_rms_dbfs,
+    write_audio,
+)
+from negaudio.errors import InputError, SampleError
+from negaudio.masks import boxes_of, mask_sha256, rasterize, to_rle, to_uint8, write_mask
+from negaudio.noise import apply_clip, colored_noise, gaussian_sigma_noise, silence
+from negaudio.sources.base import Region
+
+SHARD_SAMPLES = 64
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """Everything a worker needs besides the rows (picklable)."""
+
+    source_root: str
+    out_dir: str
+    sample_rate: int
+    channels: int
+    duration: dict
+    fmt: str
+    rle: bool
+    on_error: str = "fail"
+
+
+def shard_of(row: dict) -> int:
+    return row["sample_index"] // SHARD_SAMPLES
+
+
+def shard_record_path(out_dir: Path, shard: int) -> Path:
+    return out_dir / ".negaudio" / "shards" / f"{shard:05d}.jsonl"
+
+
+def render_shard(ctx: RenderContext, shard: int, rows: list[dict]) -> dict:
+    """Render one shard's rows; write its records and failures atomically; return counts."""
+    out = Path(ctx.out_dir)
+    records, failures = [], []
+    for sample_id, sample_rows in groupby(rows, key=lambda r: r["sample_id"]):
+        sample_rows = list(sample_rows)
+        try:
+            records.extend(render_sample(ctx, shard, sample_rows))
+        except (InputError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, SampleError) else str(exc)
+            if ctx.on_error != "skip":
+                raise SampleError(sample_id, reason) from None
+            failures.append({"sample_id": sample_id, "stage": "render", "error": reason})
+    path = shard_record_path(out, shard)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"failures": failures}, sort_keys=True) + "\n")
+        fh.writelines(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
+    tmp.replace(path)
+    return {"shard": shard, "items": len(records), "failures": len(failures), "rows": len(rows)}
+
+
+def _positive(ctx: RenderContext, path: Path) -> np.ndarray:
+    x = load_audio(path, ctx.sample_rate, ctx.channels)
+    policy = ctx.duration["policy"]
+    if policy == "match":
+        return x
+    n = round(ctx.duration["seconds"] * ctx.sample_rate)
+    return center_crop(x, n) if policy == "center_crop" else fit_length(x, n)
+
+
+def _window(ctx: RenderContext, path: Path, n: int, fraction: float) -> tuple[np.ndarray, int]:
+    clip = load_audio(path, ctx.sample_rate, ctx.channels)
+    offset = round(fraction * max(0, clip.shape[1] - n))
+    return fit_length(clip, n, offset), offset
+
+
+def _noise(rng: np.random.Generator, channels: int, n: int, color: str, level: dict, reference: np.ndarray):
+    """Noise at a level: ``sigma`` (white: N(0, sigma^2) as the reference code), ``rms_dbfs`` or ``snr_db``."""
+    if "sigma" in level:
+        if color == "white":
+            return gaussian_sigma_noise(rng, channels, n, level["sigma"]), {}
+        return colored_noise(rng, channels, n, color) * np.float32(level["sigma"]), {}
+    unit = colored_noise(rng, channels, n, color)
+    if "rms_dbfs" in level:
+        scaled, gain = scale_to_rms_dbfs(unit, level["rms_dbfs"])
+        return scaled, {"gain": float(gain)}
+    ref = rms_dbfs(reference)
+    if not np.isfinite(ref):
+        raise ValueError("SNR undefined: the positive clip is silent")
+    scaled, gain = scale_to_rms_dbfs(unit, ref - level["snr_db"])
+    return scaled, {"gain": float(gain)}
+
+
+def _wave(ctx: RenderContext, row: dict, positive: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The waveform of one item and the facts its rendering measured or applied."""
+    kind, params = row["kind"], row["params"]
+    channels, n = positive.shape
+    root = Path(ctx.source_root)
+    if kind == "positive":
+        return positive, {}
+    if kind == "silence":
+        rng = np.random.default_rng(params["noise_seed"])
+        return silence(channels, n, params["dither_dbfs"], rng), {}
+    if kind == "noise":
+        rng = np.random.default_rng(params["noise_seed"])
+        wave, facts = _noise(rng, channels, n, params["color"], params["level"], positive)
+        wave, clip_facts = apply_clip(wave, params["clip"])
+        return wave, {**facts, **clip_facts}
+    if kind in ("offscreen", "mismatched", "recording"):
+        base = root if params.get("pool", "same") == "same" and kind != "recording" else None
+        folder = base or Path(params.get("folder") or params["pool"])
+        wave, offset = _window(ctx, folder / params["clip_audio"], n, params["offset_fraction"])
+        facts = {"offset_s": offset / ctx.sample_rate}
+        if params.get("level"):
+            wave, gain = scale_to_rms_dbfs(wave, params["level"]["rms_dbfs"])
+            facts["gain"] = float(gain)
+        return wave, facts
+    if kind == "noisy_positive":
+        rng = np.random.default_rng(params["noise_seed"])
+        noise = colored_noise(rng, channels, n, params["color"])
+        wave, gain = mix_at_snr(positive, noise, params["snr_db"])
+        wave, clip_facts = apply_clip(wave, params["clip"])
+        return wave, {"noise_gain": float(gain), **clip_facts}
+    raise ValueError(f"unknown item kind {kind!r}")
+
+
+def _image(ctx: RenderContext, shard: int, sample_id: str, rel: str) -> dict:
+    src = Path(ctx.source_root) / rel
+    try:
+        with Image.open(src) as im:
+            im.load()
+            width, height = im.size
+    except FileNotFoundError:
+        raise InputError(f"{src}: image not found") from None
+    except OSError as exc:
+        raise InputError(f"{src}: cannot read image ({exc})") from None
+    dest_rel = f"images/{shard:05d}/{sample_id}{src.suffix.lower()}"
+    dest = Path(ctx.out_dir) / dest_rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dest)
+    return {"path": dest_rel, "width": width, "height": height, "sha256": _file_sha256(dest)}
+
+
+def _mask(ctx: RenderContext, shard: int, sample_id: str, regions: list[dict], image: dict) -> dict | None:
+    if not regions:
+        return None
+    regs = [Region(**{**r, "box": None if r["box"] is None else tuple(r["box"])}) for r in regions]
+    stored = to_uint8(rasterize(regs, image["width"], image["height"], Path(ctx.source_root)))
+    rel = f"masks/{shard:05d}/{sample_id}.png"
+    path = Path(ctx.out_dir) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_mask(path, stored)
+    entry = {"path": rel, "width": image["width"], "height": image["height"], "sha256": mask_sha256(stored),
+             "area": int(np.count_nonzero(stored))}
+    if ctx.rle:
+        entry["rle"] = to_rle(stored)
+    return entry
+
+
+def render_sample(ctx: RenderContext, shard: int, rows: list[dict]) -> list[dict]:
+    """Render every item of one sample (they share the positive clip, the image and the mask)."""
+    first = rows[0]
+    sample_id = first["sample_id"]
+    try:
+        positive = _positive(ctx, Path(ctx.source_root) / first["audio"])
+        image = _image(ctx, shard, sample_id, first["image"])
+        mask = _mask(ctx, shard, sample_id, first["regions"], image)
+    except InputError as exc:
+        raise SampleError(sample_id, str(exc)) from None
+    audio_dir = Path(ctx.out_dir) / "audio" / f"{shard:05d}"
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    ext = FORMATS[ctx.fmt][3]
+    records = []
+    for row in rows:
+        try:
+            wave, facts = _wave(ctx, row, positive)
+        except (InputError, ValueError) as exc:
+            raise SampleError(sample_id, f"{row['kind']} item {row['item_id']}: {exc}") from None
+        rel = f"audio/{shard:05d}/{row['item_id']}{ext}"
+        path = Path(ctx.out_dir) / rel
+        tmp = path.with_name(path.name + ".tmp")
+        info = write_audio(tmp, wave, ctx.sample_rate, ctx.fmt)
+        tmp.replace(path)
+        records.append(_record(row, rel, info, wave, facts, image, mask, ctx))
+    return records
+
+
+def _record(row, rel, info, wave, facts, image, mask, ctx) -> dict:
+    audio = {
+        "path": rel,
+        "format": ctx.fmt,
+        "sample_rate": ctx.sample_rate,
+        "channels": info["channels"],
+        "num_samples": info["num_samples"],
+        "duration_s": info["num_samples"] / ctx.sample_rate,
+        "pcm_sha256": info["pcm_sha256"],
+        "rms_dbfs": _finite(rms_dbfs(wave)),
+        "peak_dbfs": _finite(peak_dbfs(wave)),
+    }
+    item_hash = hashlib.sha256(
+        f"{audio['pcm_sha256']}:{image['sha256']}:{mask['sha256'] if mask else '-'}".encode()
+    ).hexdigest()
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "item_id": row["item_id"],
+        "kind": row["kind"],
+        "name": row["name"],
+        "sample_id": row["sample_id"],
+        "group": row["group"],
+        "label": row["label"],
+        "heard_label": row["params"].get("heard_label"),
+        "image_classes": row["image_classes"],
+        "source": {"image": row["image"], "audio": row["audio"],
+                   "clip_audio": row["params"].get("clip_audio")},
+        "params": {k: v for k, v in row["params"].items() if k != "heard_label"},
+        "rendered": facts,
+        "seed": row["seed"],
+        "audio": audio,
+        "image": image,
+        "mask": mask,
+        "regions": boxes_of(Region(**{**r, "box": r["box"]}) for r in row["regions"]),
+        "item_sha256": item_hash,
+    }
+
+
+def _finite(value: float) -> float | None:
+    """dB values as JSON: digital silence (-inf) becomes null."""
+    return float(value) if np.isfinite(value) else None
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
