@@ -29,50 +29,79 @@ class BuildOptions:
     resume: bool = False
     overwrite: bool = False
     on_error: str = "fail"
+    allow_missing: bool = False
     executor: str = "process"
     address: str | None = None
     progress: Callable[[int, int], None] | None = field(default=None, repr=False)
 
 
 def plan_recipe(recipe: Recipe, source_root: Path | None, limit: int | None, on_error: str):
-    """Open the recipe's source (``source_root`` overrides its root) and resolve the plan."""
+    """Open the recipe's source (``source_root`` overrides its root) and resolve the plan.
+
+    Returns (header, rows, failures, the source's root). The root stays out of the plan, which is portable.
+    """
     source = open_source(recipe.source, source_root)
     header, rows, failures = make_plan(recipe, source, limit=limit, on_error=on_error)
-    header["source"]["root"] = str(Path(source.root).resolve())
-    return header, rows, failures
+    return header, rows, failures, Path(source.root)
 
 
-def build(recipe: Recipe, out_dir: Path, source_root: Path | None = None, limit: int | None = None,
-          options: BuildOptions | None = None) -> dict:
+def build(
+    recipe: Recipe,
+    out_dir: Path,
+    source_root: Path | None = None,
+    limit: int | None = None,
+    options: BuildOptions | None = None,
+) -> dict:
     """Plan and render ``recipe`` into ``out_dir``; return the ``build.json`` content."""
     options = options or BuildOptions()
-    header, rows, plan_failures = plan_recipe(recipe, source_root, limit, options.on_error)
-    return render_plan(header, rows, out_dir, options, plan_failures)
+    header, rows, plan_failures, root = plan_recipe(recipe, source_root, limit, options.on_error)
+    return render_plan(header, rows, out_dir, root, options, plan_failures)
 
 
-def render_plan(header: dict, rows: Iterator[dict], out_dir: Path, options: BuildOptions,
-                plan_failures: list[dict] | None = None) -> dict:
-    """Render a resolved plan (from a recipe or a plan file) into ``out_dir``."""
+def render_plan(
+    header: dict,
+    rows: Iterator[dict],
+    out_dir: Path,
+    source_root: Path,
+    options: BuildOptions,
+    plan_failures: list[dict] | None = None,
+) -> dict:
+    """Render a resolved plan (from a recipe or a plan file) against the media under ``source_root``."""
     out_dir = Path(out_dir)
+    source_root = Path(source_root).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    check = MediaCheck(source_root)
     with tempfile.NamedTemporaryFile("w", dir=out_dir.parent, prefix=".plan-", delete=False) as tmp:
         tmp_path = Path(tmp.name)
     try:
-        plan_sha = write_plan(tmp_path, header, rows)
+        plan_sha = write_plan(tmp_path, header, check.filter(rows))
+        check.raise_unless(options.allow_missing)
         _claim(out_dir, plan_sha, options)
         tmp_path.replace(out_dir / PLAN)
     finally:
         tmp_path.unlink(missing_ok=True)
-    state = {"plan_sha256": plan_sha, "recipe_sha256": header["recipe_sha256"], "shard_samples": SHARD_SAMPLES,
-             "plan_failures": plan_failures or []}
+    state = {
+        "plan_sha256": plan_sha,
+        "recipe_sha256": header["recipe_sha256"],
+        "shard_samples": SHARD_SAMPLES,
+        "plan_failures": plan_failures or [],
+        "missing": check.summary(),
+    }
     _write_state(out_dir, state)
     state = json.loads((out_dir / STATE / "state.json").read_text())
 
     recipe = header["recipe"]
     audio = recipe["audio"]
-    ctx = RenderContext(source_root=header["source"]["root"], out_dir=str(out_dir.resolve()),
-                        sample_rate=audio["sample_rate"], channels=audio["channels"], duration=audio["duration"],
-                        fmt=audio["format"], rle=recipe["masks"]["rle"], on_error=options.on_error)
+    ctx = RenderContext(
+        source_root=str(source_root),
+        out_dir=str(out_dir.resolve()),
+        sample_rate=audio["sample_rate"],
+        channels=audio["channels"],
+        duration=audio["duration"],
+        fmt=audio["format"],
+        rle=recipe["masks"]["rle"],
+        on_error=options.on_error,
+    )
     with (out_dir / PLAN).open("rb") as fh:
         total = sum(1 for _ in fh) - 1
     done_items = 0
@@ -97,7 +126,7 @@ def render_plan(header: dict, rows: Iterator[dict], out_dir: Path, options: Buil
     with make_executor(options.jobs, options.executor, options.address) as executor:
         run_bounded(executor, render_shard, tasks(), limit=2 * options.jobs, on_done=on_done)
     shard_files = [shard_record_path(out_dir, s) for s in shard_ids]
-    return merge(out_dir, shard_files, header, state["plan_failures"], plan_sha)
+    return merge(out_dir, shard_files, header, state["plan_failures"], plan_sha, state["missing"])
 
 
 def _claim(out_dir: Path, plan_sha: str, options: BuildOptions) -> None:
@@ -120,15 +149,21 @@ def _claim(out_dir: Path, plan_sha: str, options: BuildOptions) -> None:
                 path.unlink()
         return
     if previous is None:
-        raise InputError(f"{out_dir}: the folder is not empty and holds no negaudio build; "
-                         "choose an empty folder or pass --overwrite")
+        raise InputError(
+            f"{out_dir}: the folder is not empty and holds no negaudio build; "
+            "choose an empty folder or pass --overwrite"
+        )
     if previous["plan_sha256"] != plan_sha:
-        raise InputError(f"{out_dir}: holds a build of a different recipe, seed or source "
-                         f"(plan {previous['plan_sha256'][:12]} != {plan_sha[:12]}); pass --overwrite to replace it")
+        raise InputError(
+            f"{out_dir}: holds a build of a different recipe, seed or source "
+            f"(plan {previous['plan_sha256'][:12]} != {plan_sha[:12]}); pass --overwrite to replace it"
+        )
     if not options.resume:
         finished = "a finished" if (out_dir / BUILD_INFO).is_file() else "an unfinished"
-        raise InputError(f"{out_dir}: holds {finished} build of this plan; pass --resume to finish or "
-                         "re-merge it, or --overwrite to start again")
+        raise InputError(
+            f"{out_dir}: holds {finished} build of this plan; pass --resume to finish or "
+            "re-merge it, or --overwrite to start again"
+        )
 
 
 def _write_state(out_dir: Path, state: dict) -> None:
@@ -139,3 +174,65 @@ def _write_state(out_dir: Path, state: dict) -> None:
     tmp = path.with_name("state.json.tmp")
     tmp.write_text(json.dumps(state, sort_keys=True))
     tmp.replace(path)
+
+
+class MediaCheck:
+    """Checks that the media a plan names exist under the source root, before anything is rendered.
+
+    A sample whose image, audio or mask is missing loses all its items; a negative whose drawn clip is missing
+    is dropped alone, never re-drawn, so partial builds of one plan agree on the items they share.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.missing: dict[str, str] = {}  # path -> first item that needed it
+        self.dropped = {"samples": 0, "items": 0}
+        self._exists: dict[str, bool] = {}
+
+    def _present(self, rel: str) -> bool:
+        if rel not in self._exists:
+            self._exists[rel] = (self.root / rel).is_file()
+        return self._exists[rel]
+
+    def _absent(self, paths: list[str], item_id: str) -> bool:
+        gone = [p for p in paths if not self._present(p)]
+        for p in gone:
+            self.missing.setdefault(p, item_id)
+        return bool(gone)
+
+    def filter(self, rows: Iterator[dict]) -> Iterator[dict]:
+        for sample_id, group in groupby(rows, key=lambda r: r["sample_id"]):
+            group = list(group)
+            first = group[0]
+            needed = [first["image"], first["audio"], *(r["mask"] for r in first["regions"] if r.get("mask"))]
+            if self._absent(needed, sample_id):
+                self.dropped["samples"] += 1
+                self.dropped["items"] += len(group)
+                continue
+            for row in group:
+                clip = row["params"].get("clip_audio")
+                in_source = row["params"].get("pool", "same") == "same" and row["kind"] != "recording"
+                if clip and in_source and self._absent([clip], row["item_id"]):
+                    self.dropped["items"] += 1
+                    continue
+                yield row
+
+    def raise_unless(self, allow_missing: bool) -> None:
+        if self.missing and not allow_missing:
+            listed = "\n".join(f"  {self.root / p} (needed by {item})" for p, item in list(self.missing.items())[:20])
+            more = len(self.missing) - 20
+            raise InputError(
+                f"{len(self.missing)} source file(s) missing under {self.root}:\n{listed}"
+                + (f"\n  ... and {more} more" if more > 0 else "")
+                + "\npass --allow-missing to build the items whose media are present (a partial build)"
+            )
+
+    def summary(self) -> dict:
+        if not self.missing:
+            return {}
+        return {
+            "files": len(self.missing),
+            "samples_dropped": self.dropped["samples"],
+            "items_dropped": self.dropped["items"],
+            "paths": sorted(self.missing),
+        }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -14,21 +14,26 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from negaudio.errors import NegaudioError
+from negaudio.sources import uses_demo_fallback
 
-app = typer.Typer(help="Negative-audio test sets for visual sound source localization.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Negative-audio test sets for visual sound source localization.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 schema_app = typer.Typer(help="Export JSON Schemas.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
 
-class OnError(str, Enum):
+class OnError(StrEnum):
     fail = "fail"
     skip = "skip"
 
 
-class ExecutorKind(str, Enum):
+class ExecutorKind(StrEnum):
     process = "process"
     dask = "dask"
 
@@ -88,8 +93,13 @@ def build(
     overwrite: Annotated[bool, typer.Option(help="Replace what an earlier build left in the folder.")] = False,
     limit: Annotated[int | None, typer.Option(help="Only the first K samples (with all their items).")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the recipe's seed.")] = None,
-    on_error: Annotated[OnError, typer.Option(help="fail: stop at the first bad sample; skip: list it in "
-                                              "failures.jsonl and go on.")] = OnError.fail,
+    on_error: Annotated[
+        OnError,
+        typer.Option(help="fail: stop at the first bad sample; skip: list it in failures.jsonl and go on."),
+    ] = OnError.fail,
+    allow_missing: Annotated[
+        bool, typer.Option(help="Build the items whose media are present; record the rest (a partial build).")
+    ] = False,
     executor: Annotated[ExecutorKind, typer.Option(help="process (local pool) or dask.")] = ExecutorKind.process,
     dask_address: Annotated[str | None, typer.Option(help="Dask scheduler address (with --executor dask).")] = None,
 ) -> None:
@@ -101,20 +111,34 @@ def build(
     try:
         if bool(recipe) == bool(plan):
             raise _usage("give a RECIPE or --plan PLAN (one of them)")
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err, transient=True) as progress:
-            options = BuildOptions(jobs=jobs, resume=resume, overwrite=overwrite, on_error=on_error.value,
-                                   executor=executor.value, address=dask_address,
-                                   progress=_progress_callback(progress))
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            options = BuildOptions(
+                jobs=jobs,
+                resume=resume,
+                overwrite=overwrite,
+                on_error=on_error.value,
+                allow_missing=allow_missing,
+                executor=executor.value,
+                address=dask_address,
+                progress=_progress_callback(progress),
+            )
             if plan is not None:
+                if source is None:
+                    raise _usage("--plan needs --source DIR: the dataset root the plan's paths are relative to")
                 header, rows = read_plan(plan)
-                header["source"]["root"] = str((source or Path(header["source"].get("root", "."))).resolve())
                 out_dir = output or Path("builds") / header["recipe"]["name"] / header["recipe"]["version"]
-                info = render_plan(header, rows, out_dir, options)
+                info = render_plan(header, rows, out_dir, source, options)
             else:
                 loaded = load_recipe(recipe, seed)
                 out_dir = output or Path("builds") / loaded.name / loaded.version
-                if source is None and loaded.source.root is None and loaded.source.kind != "demo":
+                if uses_demo_fallback(loaded.source, source):
                     err.print(f"note: no --source given: building {loaded.name} on the embedded demo source")
                 info = run_build(loaded, out_dir, source_root=source, limit=limit, options=options)
     except KeyboardInterrupt:
@@ -146,8 +170,15 @@ def _print_summary(root: Path, rows: list[dict]) -> None:
         return "-" if v is None else f"{v:.1f}"
 
     for r in rows:
-        table.add_row(r["name"], r["kind"], str(r["items"]), f"{r['mean_duration_s']:.2f}", db(r["rms_dbfs_median"]),
-                      f"{db(r['rms_dbfs_min'])}..{db(r['rms_dbfs_max'])}", str(r["digital_silence"]))
+        table.add_row(
+            r["name"],
+            r["kind"],
+            str(r["items"]),
+            f"{r['mean_duration_s']:.2f}",
+            db(r["rms_dbfs_median"]),
+            f"{db(r['rms_dbfs_min'])}..{db(r['rms_dbfs_max'])}",
+            str(r["digital_silence"]),
+        )
     out.print(table)
 
 
@@ -165,7 +196,7 @@ def plan_cmd(
     from negaudio.plan import write_plan
 
     try:
-        header, rows, failures = plan_recipe(load_recipe(recipe, seed), source, limit, on_error.value)
+        header, rows, failures, _ = plan_recipe(load_recipe(recipe, seed), source, limit, on_error.value)
         digest = write_plan(output, header, rows)
     except NegaudioError as exc:
         raise fail(exc) from None
@@ -210,8 +241,10 @@ def inspect(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) ->
     except NegaudioError as exc:
         raise fail(exc) from None
     ds = info["dataset"]
-    out.print(f"{ds['name']} {ds['version']}: {info['items']} items, schema {info['schema_version']}, "
-              f"partial={info['partial']}, content sha256 {info['content_sha256'][:16]}")
+    out.print(
+        f"{ds['name']} {ds['version']}: {info['items']} items, schema {info['schema_version']}, "
+        f"partial={info['partial']}, content sha256 {info['content_sha256'][:16]}"
+    )
     _print_summary(build_dir, rows)
 
 

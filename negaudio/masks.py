@@ -25,10 +25,19 @@ def rasterize(regions: tuple[Region, ...] | list[Region], width: int, height: in
         if region.mask is not None:
             area = read_mask_image(root / region.mask, width, height) > region.mask_threshold
         elif region.box is not None:
-            x1, y1, x2, y2 = (max(0, int(v)) for v in region.box)
+            x1, y1, x2, y2 = (max(0, int(v)) for v in pixel_box(region, width, height))
             area[y1:y2, x1:x2] = True
         gt[area] += region.weight
     return np.clip(gt, 0.0, 1.0)
+
+
+def pixel_box(region: Region, width: int, height: int) -> tuple[float, float, float, float]:
+    """The region's box in pixels of a ``width`` x ``height`` frame (scaled from its ``box_space``)."""
+    x1, y1, x2, y2 = region.box
+    if region.box_space is None:
+        return x1, y1, x2, y2
+    sx, sy = width / region.box_space[0], height / region.box_space[1]
+    return x1 * sx, y1 * sy, x2 * sx, y2 * sy
 
 
 def read_mask_image(path: Path, width: int, height: int) -> np.ndarray:
@@ -83,9 +92,13 @@ def to_rle(stored: np.ndarray) -> dict:
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
-def boxes_of(regions) -> list[dict]:
-    """The regions as manifest entries (label, box in pixels, weight)."""
+def boxes_of(regions, width: int, height: int) -> list[dict]:
+    """The regions as manifest entries: label, box in pixels of the stored frame, weight."""
     return [
-        {"label": r.label, "box": None if r.box is None else [float(v) for v in r.box], "weight": r.weight}
+        {
+            "label": r.label,
+            "box": None if r.box is None else [float(v) for v in pixel_box(r, width, height)],
+            "weight": r.weight,
+        }
         for r in regions
     ]

@@ -7,7 +7,9 @@ no global RNG, no dependence on order, worker count or the other items of the re
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
+import io
 import json
 from collections import defaultdict
 from collections.abc import Iterator
@@ -132,8 +134,14 @@ def sample_rows(recipe: Recipe, sample: Sample, pools: dict, index: int) -> list
     }
 
     def row(name: str, kind: str, params: dict, seed: dict) -> dict:
-        return {"item_id": f"{sample.sample_id}__{name}", "kind": kind, "name": name, **base,
-                "params": params, "seed": seed}
+        return {
+            "item_id": f"{sample.sample_id}__{name}",
+            "kind": kind,
+            "name": name,
+            **base,
+            "params": params,
+            "seed": seed,
+        }
 
     rows = [row("positive", "positive", {"heard_label": sample.label}, item_seed(recipe.seed, sample.sample_id))]
     exclude = set(sample.image_classes)
@@ -144,8 +152,13 @@ def sample_rows(recipe: Recipe, sample: Sample, pools: dict, index: int) -> list
             params = {"dither_dbfs": spec.dither_dbfs, "noise_seed": draw_seed(rng), "heard_label": None}
             rows.append(row(name, "silence", params, seed))
         elif isinstance(spec, Noise):
-            params = {"color": spec.color, "level": spec.level.model_dump(), "clip": spec.clip,
-                      "noise_seed": draw_seed(rng), "heard_label": None}
+            params = {
+                "color": spec.color,
+                "level": spec.level.model_dump(),
+                "clip": spec.clip,
+                "noise_seed": draw_seed(rng),
+                "heard_label": None,
+            }
             rows.append(row(name, "noise", params, seed))
         elif isinstance(spec, Offscreen):
             pool = pools[name]
@@ -153,9 +166,14 @@ def sample_rows(recipe: Recipe, sample: Sample, pools: dict, index: int) -> list
                 ((clip_id, audio, label),) = pool.draw(rng, exclude, 1)
             except ValueError as exc:
                 raise SampleError(sample.sample_id, str(exc)) from None
-            params = {"pool": "same" if spec.pool == "same" else str(spec.pool.folder), "clip_id": clip_id,
-                      "clip_audio": audio, "heard_label": label, "offset": spec.offset,
-                      "offset_fraction": offset_fraction(spec.offset, rng)}
+            params = {
+                "pool": "same" if spec.pool == "same" else str(spec.pool.folder),
+                "clip_id": clip_id,
+                "clip_audio": audio,
+                "heard_label": label,
+                "offset": spec.offset,
+                "offset_fraction": offset_fraction(spec.offset, rng),
+            }
             rows.append(row(name, "offscreen", params, seed))
         elif isinstance(spec, Mismatched):
             try:
@@ -164,22 +182,38 @@ def sample_rows(recipe: Recipe, sample: Sample, pools: dict, index: int) -> list
                 raise SampleError(sample.sample_id, str(exc)) from None
             for k, (clip_id, audio, label) in enumerate(draws):
                 item = name if spec.count == 1 else f"{name}-{k + 1}"
-                params = {"pool": "same", "clip_id": clip_id, "clip_audio": audio, "heard_label": label,
-                          "offset": spec.offset, "offset_fraction": offset_fraction(spec.offset, rng)}
+                params = {
+                    "pool": "same",
+                    "clip_id": clip_id,
+                    "clip_audio": audio,
+                    "heard_label": label,
+                    "offset": spec.offset,
+                    "offset_fraction": offset_fraction(spec.offset, rng),
+                }
                 rows.append(row(item, "mismatched", params, seed))
         elif isinstance(spec, Recording):
             files = pools[name]
-            params = {"folder": str(spec.folder), "clip_audio": files[int(rng.integers(len(files)))],
-                      "offset": spec.offset, "offset_fraction": offset_fraction(spec.offset, rng),
-                      "level": None if spec.level is None else spec.level.model_dump(), "heard_label": None}
+            params = {
+                "folder": str(spec.folder),
+                "clip_audio": files[int(rng.integers(len(files)))],
+                "offset": spec.offset,
+                "offset_fraction": offset_fraction(spec.offset, rng),
+                "level": None if spec.level is None else spec.level.model_dump(),
+                "heard_label": None,
+            }
             rows.append(row(name, "recording", params, seed))
     if recipe.positive_noise is not None:
         spec = recipe.positive_noise
         for snr in spec.snr_db:
             name = f"positive-{spec.color}-snr{snr:g}"
             seed = item_seed(recipe.seed, f"{sample.sample_id}/{name}")
-            params = {"color": spec.color, "snr_db": snr, "clip": spec.clip,
-                      "noise_seed": draw_seed(generator(seed)), "heard_label": sample.label}
+            params = {
+                "color": spec.color,
+                "snr_db": snr,
+                "clip": spec.clip,
+                "noise_seed": draw_seed(generator(seed)),
+                "heard_label": sample.label,
+            }
             rows.append(row(name, "noisy_positive", params, seed))
     return rows
 
@@ -210,8 +244,9 @@ def plan_header(recipe: Recipe, source: Source, limit: int | None) -> dict:
     }
 
 
-def make_plan(recipe: Recipe, source: Source, limit: int | None = None,
-              on_error: str = "fail") -> tuple[dict, Iterator[dict], list[dict]]:
+def make_plan(
+    recipe: Recipe, source: Source, limit: int | None = None, on_error: str = "fail"
+) -> tuple[dict, Iterator[dict], list[dict]]:
     """Resolve a recipe against a source: (header, rows in sample order, failures).
 
     With ``on_error="skip"`` a sample whose draws cannot be made is left out and listed in the failures.
@@ -239,7 +274,7 @@ def write_plan(path: Path, header: dict, rows) -> str:
     """Write a plan as JSONL (header line, then one row per item), atomically; return its sha256."""
     digest = hashlib.sha256()
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with _open_text(tmp, "w", gz=path.suffix == ".gz") as fh:
         for obj in _with_header(header, rows):
             line = json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n"
             digest.update(line.encode())
@@ -257,7 +292,7 @@ def read_plan(path: Path) -> tuple[dict, Iterator[dict]]:
     """A plan file's header and a lazy iterator over its rows."""
     if not path.is_file():
         raise InputError(f"{path}: plan file not found")
-    fh = path.open(encoding="utf-8")
+    fh = _open_text(path, "r", gz=path.suffix == ".gz")
     first = fh.readline()
     try:
         header = json.loads(first)
@@ -277,6 +312,14 @@ def read_plan(path: Path) -> tuple[dict, Iterator[dict]]:
                     raise InputError(f"{path}:{line_no}: invalid plan row") from None
 
     return header, rows()
+
+
+def _open_text(path: Path, mode: str, gz: bool):
+    """A text file, gzip-compressed when ``gz`` (with a zero mtime, so equal plans give equal bytes)."""
+    if not gz:
+        return path.open(mode, encoding="utf-8")
+    raw = gzip.GzipFile(path, mode + "b", mtime=0) if mode == "w" else gzip.open(path, "rb")  # noqa: SIM115
+    return io.TextIOWrapper(raw, encoding="utf-8")
 
 
 def file_sha256(path: Path) -> str:

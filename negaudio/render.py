@@ -165,14 +165,18 @@ def _image(ctx: RenderContext, shard: int, sample_id: str, rel: str) -> dict:
 def _mask(ctx: RenderContext, shard: int, sample_id: str, regions: list[dict], image: dict) -> dict | None:
     if not regions:
         return None
-    regs = [Region(**{**r, "box": None if r["box"] is None else tuple(r["box"])}) for r in regions]
-    stored = to_uint8(rasterize(regs, image["width"], image["height"], Path(ctx.source_root)))
+    stored = to_uint8(rasterize(regions_of(regions), image["width"], image["height"], Path(ctx.source_root)))
     rel = f"masks/{shard:05d}/{sample_id}.png"
     path = Path(ctx.out_dir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     write_mask(path, stored)
-    entry = {"path": rel, "width": image["width"], "height": image["height"], "sha256": mask_sha256(stored),
-             "area": int(np.count_nonzero(stored))}
+    entry = {
+        "path": rel,
+        "width": image["width"],
+        "height": image["height"],
+        "sha256": mask_sha256(stored),
+        "area": int(np.count_nonzero(stored)),
+    }
     if ctx.rle:
         entry["rle"] = to_rle(stored)
     return entry
@@ -231,17 +235,34 @@ def _record(row, rel, info, wave, facts, image, mask, ctx) -> dict:
         "label": row["label"],
         "heard_label": row["params"].get("heard_label"),
         "image_classes": row["image_classes"],
-        "source": {"image": row["image"], "audio": row["audio"],
-                   "clip_audio": row["params"].get("clip_audio")},
+        "source": {
+            "image": row["image"],
+            "audio": row["audio"],
+            "clip_audio": row["params"].get("clip_audio"),
+        },
         "params": {k: v for k, v in row["params"].items() if k != "heard_label"},
         "rendered": facts,
         "seed": row["seed"],
         "audio": audio,
         "image": image,
         "mask": mask,
-        "regions": boxes_of(Region(**{**r, "box": r["box"]}) for r in row["regions"]),
+        "regions": boxes_of(regions_of(row["regions"]), image["width"], image["height"]),
         "item_sha256": item_hash,
     }
+
+
+def regions_of(rows: list[dict]) -> list[Region]:
+    """Plan-row regions back into :class:`Region` objects."""
+    return [
+        Region(
+            **{
+                **r,
+                "box": r.get("box") and tuple(r["box"]),
+                "box_space": r.get("box_space") and tuple(r["box_space"]),
+            }
+        )
+        for r in rows
+    ]
 
 
 def _finite(value: float) -> float | None:

@@ -18,10 +18,31 @@ def config_types() -> list[type]:
     return [import_module(f"negaudio.sources.{name}").Config for name in SOURCE_MODULES]
 
 
+DEMO_FALLBACK_KINDS = {"is3"}
+
+
+def uses_demo_fallback(config, root: Path | None) -> bool:
+    """An IS3-shaped recipe given no dataset root builds on the embedded demo source (``negaudio build is3plus``)."""
+    return config.kind in DEMO_FALLBACK_KINDS and root is None and config.root is None
+
+
 def open_source(config, root: Path | None = None) -> Source:
     """Open the adapter a config names; ``root`` overrides the config's root (the CLI's ``--source``)."""
+    if uses_demo_fallback(config, root):
+        from negaudio.sources import demo
+
+        return demo.open_source(demo.Config(kind="demo"), None)
     module = import_module(f"negaudio.sources.{config.kind.replace('-', '_')}")
     return module.open_source(config, root)
 
 
-__all__ = ["SOURCE_MODULES", "Region", "Sample", "Source", "SourceReport", "config_types", "open_source"]
+__all__ = [
+    "SOURCE_MODULES",
+    "Region",
+    "Sample",
+    "Source",
+    "SourceReport",
+    "config_types",
+    "open_source",
+    "uses_demo_fallback",
+]
