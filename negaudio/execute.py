@@ -57,8 +57,9 @@ def make_executor(jobs: int, kind: str = "process", address: str | None = None) 
         yield client.get_executor(pure=False)
 
 
-def run_bounded(executor: Executor, fn: Callable, tasks: Iterable[tuple], limit: int,
-                on_done: Callable[[object], None]) -> None:
+def run_bounded(
+    executor: Executor, fn: Callable, tasks: Iterable[tuple], limit: int, on_done: Callable[[object], None]
+) -> None:
     """Submit ``fn(*task)`` for each task with at most ``limit`` in flight, calling ``on_done`` per result.
 
     The first failure cancels what has not started and is raised once the running tasks have ended, so every

@@ -116,8 +116,14 @@ def dependency_versions() -> dict:
     return versions
 
 
-def merge(out_dir: Path, shard_files: list[Path], header: dict, extra_failures: list[dict], plan_sha256: str,
-          missing: dict | None = None) -> dict:
+def merge(
+    out_dir: Path,
+    shard_files: list[Path],
+    header: dict,
+    extra_failures: list[dict],
+    plan_sha256: str,
+    missing: dict | None = None,
+) -> dict:
     """Concatenate shard records in shard order into ``manifest.jsonl``; write failures and ``build.json``."""
     counts: Counter = Counter()
     build_hash = hashlib.sha256()
@@ -137,7 +143,11 @@ def merge(out_dir: Path, shard_files: list[Path], header: dict, extra_failures: 
     recipe = header["recipe"]
     info = {
         "schema_version": SCHEMA_VERSION,
-        "dataset": {"name": recipe["name"], "version": recipe["version"], "description": recipe["description"]},
+        "dataset": {
+            "name": recipe["name"],
+            "version": recipe["version"],
+            "description": recipe["description"],
+        },
         "negaudio_version": __version__,
         "dependencies": dependency_versions(),
         "recipe_sha256": header["recipe_sha256"],
@@ -178,8 +188,7 @@ class Build:
         if not info.is_file():
             raise InputError(f"{self.root}: not a finished negaudio build ({BUILD_INFO} not found)")
         self.info = json.loads(info.read_text(encoding="utf-8"))
-        self.manifest = next((p for p in (self.root / MANIFEST, self.root / (MANIFEST + ".gz")) if p.is_file()),
-                             None)
+        self.manifest = next((p for p in (self.root / MANIFEST, self.root / (MANIFEST + ".gz")) if p.is_file()), None)
         if self.manifest is None:
             raise InputError(f"{self.root}: {MANIFEST} not found")
 
@@ -225,7 +234,13 @@ def verify(root: Path) -> list[str]:
     build_hash = hashlib.sha256()
     for record in build:
         build_hash.update(f"{record.item_id}\t{record.item_sha256}\n".encode())
-        checks = [(record.audio.path, record.audio.pcm_sha256, lambda p, r=record: pcm_sha256_of_file(p, r.audio.format))]
+        checks = [
+            (
+                record.audio.path,
+                record.audio.pcm_sha256,
+                lambda p, r=record: pcm_sha256_of_file(p, r.audio.format),
+            )
+        ]
         checks.append((record.image.path, record.image.sha256, lambda p: hashlib.sha256(p.read_bytes()).hexdigest()))
         if record.mask is not None:
             checks.append((record.mask.path, record.mask.sha256, mask_file_sha256))
@@ -253,8 +268,9 @@ def summarize(root: Path) -> list[dict]:
     """Per-kind counts, durations and levels of a build (what ``negaudio inspect`` prints)."""
     stats: dict[str, dict] = {}
     for record in Build(root):
-        s = stats.setdefault(record.name, {"kind": record.kind, "items": 0, "seconds": 0.0, "rms": [],
-                                           "digital_silence": 0})
+        s = stats.setdefault(
+            record.name, {"kind": record.kind, "items": 0, "seconds": 0.0, "rms": [], "digital_silence": 0}
+        )
         s["items"] += 1
         s["seconds"] += record.audio.duration_s
         if record.audio.rms_dbfs is None:
@@ -264,14 +280,16 @@ def summarize(root: Path) -> list[dict]:
     rows = []
     for name, s in stats.items():
         rms = sorted(s["rms"])
-        rows.append({
-            "name": name,
-            "kind": s["kind"],
-            "items": s["items"],
-            "mean_duration_s": s["seconds"] / s["items"],
-            "rms_dbfs_median": rms[len(rms) // 2] if rms else None,
-            "rms_dbfs_min": rms[0] if rms else None,
-            "rms_dbfs_max": rms[-1] if rms else None,
-            "digital_silence": s["digital_silence"],
-        })
+        rows.append(
+            {
+                "name": name,
+                "kind": s["kind"],
+                "items": s["items"],
+                "mean_duration_s": s["seconds"] / s["items"],
+                "rms_dbfs_median": rms[len(rms) // 2] if rms else None,
+                "rms_dbfs_min": rms[0] if rms else None,
+                "rms_dbfs_max": rms[-1] if rms else None,
+                "digital_silence": s["digital_silence"],
+            }
+        )
     return rows
