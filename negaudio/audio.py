@@ -1,0 +1,286 @@
+"""The single audio path: load/convert, length policy, levels, SNR mixing, quantization and hashed writing.
+
+Conventions (every negative and positive goes through them):
+
+* Waveforms are float32 arrays shaped ``[channels, samples]``; full scale is 1.0.
+* Loading decodes with soundfile as float32, so an int16 source sample ``v`` becomes ``v / 32768``.
+* Writing PCM16 stores ``round(clip(x, -1, 1) * 32767)`` (round half to even of the exact product). Hence
+  load + write of an int16 file keeps every sample with ``|v| <= 16384`` and moves louder ones by at most
+  1 LSB toward zero (a gain of 32767/32768, -0.00027 dB). Float32 output stores the float32 values as
+  they are, without clipping.
+* ``pcm_sha256`` hashes the decoded array, not the container bytes: sha256 of the ASCII header
+  ``f"{sample_rate}:{channels}:{dtype}\\n"`` followed by the ``[frames, channels]`` C-contiguous little-endian
+  samples in the format's decoded dtype (int16 or float32).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from functools import lru_cache
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from negaudio.errors import InputError
+
+FORMATS = {
+    "wav_pcm16": ("WAV", "PCM_16", "int16", ".wav"),
+    "wav_float32": ("WAV", "FLOAT", "float32", ".wav"),
+    "flac": ("FLAC", "PCM_16", "int16", ".flac"),
+}
+"""format name -> (soundfile container, subtype, decoded dtype, file extension)."""
+
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 384000
+LUFS_FLOOR = -70.0
+LUFS_MIN_DURATION = 0.5  # seconds; shorter clips are tiled before metering (pyloudnorm needs one 0.4 s block)
+INT16_SCALE = 32767.0
+
+_INTEGER_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "ULAW", "ALAW"})
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command; the PEAK chunk of float WAVs carries a timestamp
+
+Pathish = str | PathLike
+
+
+class SilentAudioError(InputError, ValueError):
+    """A level-relative operation (SNR, RMS target) on digital silence. Callers wrap it with the sample id."""
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+def _open(path: Pathish) -> sf.SoundFile:
+    """Open ``path`` for reading and check its header, raising InputError naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: audio file not found")
+    try:
+        f = sf.SoundFile(p)
+    except (RuntimeError, OSError, TypeError) as e:  # sf.LibsndfileError is a RuntimeError
+        raise InputError(f"{p}: not a readable audio file ({e})") from e
+    if not MIN_SAMPLE_RATE <= f.samplerate <= MAX_SAMPLE_RATE:
+        f.close()
+        raise InputError(
+            f"{p}: unsupported sample rate {f.samplerate} Hz (supported {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE})"
+        )
+    if f.frames == 0:
+        f.close()
+        raise InputError(f"{p}: zero-length audio")
+    return f
+
+
+def audio_info(path: Pathish) -> tuple[int, int, int]:
+    """Header-only read: ``(sample_rate, frames, channels)``; InputError naming the file if it is unusable."""
+    with _open(path) as f:
+        return f.samplerate, f.frames, f.channels
+
+
+def load_audio(path: Pathish, sample_rate: int, channels: int) -> np.ndarray:
+    """Decode any file soundfile reads into float32 ``[channels, samples]`` at ``sample_rate``.
+
+    Channels: target 1 -> mean of the source channels; same count -> kept; mono source -> duplicated;
+    anything else is refused. Resampling uses soxr 'HQ' (after a downmix, before an upmix). Int16 sources
+    are scaled by 1/32768 (soundfile's convention). Raises InputError naming the file for a missing,
+    unreadable, empty or non-finite file, an unsupported native rate or an impossible channel mapping.
+    """
+    if channels < 1 or not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise ValueError(f"bad target: {sample_rate} Hz, {channels} channels")
+    with _open(path) as f:
+        native, src, integer = f.samplerate, f.channels, f.subtype in _INTEGER_SUBTYPES
+        try:
+            x = f.read(dtype="float32", always_2d=True)  # [N, C]
+        except (RuntimeError, OSError) as e:
+            raise InputError(f"{path}: cannot decode audio ({e})") from e
+    if x.shape[0] == 0:
+        raise InputError(f"{path}: zero-length audio")
+    if not integer and not np.isfinite(x).all():
+        raise InputError(f"{path}: contains NaN or infinite samples")
+    if channels != src and src != 1 and channels != 1:
+        raise InputError(f"{path}: cannot map {src} channels to {channels}")
+    if channels == 1 and src > 1:
+        x = x.mean(axis=1, keepdims=True)
+    if native != sample_rate:
+        x = soxr.resample(x, native, sample_rate, quality="HQ")
+    if channels > 1 and src == 1:
+        return np.repeat(x.T, channels, axis=0)
+    return np.ascontiguousarray(x.T)
+
+
+# ---------------------------------------------------------------------------------------------------- length
+
+
+def fit_length(x: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
+    """Exactly ``n`` samples of ``x`` (last axis) starting at sample ``offset``, read circularly.
+
+    Circular tiling, as the reference loaders tile short clips (``np.tile``): the window wraps past the end
+    back to sample 0 as often as needed. Returns a view of ``x`` when no wrap is needed, else a new array.
+    """
+    total = x.shape[-1]
+    if total == 0 or n < 0:
+        raise ValueError(f"cannot fit {total} samples to {n}")
+    start = offset % total
+    if start + n <= total:
+        return x[..., start : start + n]
+    head = x[..., start:]
+    full, rest = divmod(n - head.shape[-1], total)
+    return np.concatenate([head, *([x] * full), x[..., :rest]], axis=-1)
+
+
+def center_crop(x: np.ndarray, n: int) -> np.ndarray:
+    """The ``n``-sample window centred on the clip's midpoint (start ``(N - n) // 2``).
+
+    A clip shorter than ``n`` is tiled circularly on both sides of its midpoint (see :func:`fit_length`).
+    """
+    return fit_length(x, n, (x.shape[-1] - n) // 2)
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+
+
+def _format(fmt: str) -> tuple[str, str, str, str]:
+    try:
+        return FORMATS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown audio format {fmt!r}; expected one of {sorted(FORMATS)}") from None
+
+
+def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
+    """The exact ``[frames, channels]`` array written for ``x`` (``[C, N]``) and read back by decoding.
+
+    int16 formats: ``round(clip(x, -1, 1) * 32767)``, half to even, the product computed in float64 (exact
+    for float32 input). float32: the values as float32, not clipped (may be a view of ``x``). Non-finite
+    input raises ValueError.
+    """
+    dtype = _format(fmt)[2]
+    frames = x.T
+    if not np.isfinite(frames).all():
+        raise ValueError("cannot quantize non-finite samples")
+    if dtype == "float32":
+        return np.ascontiguousarray(frames, dtype=np.float32)
+    out = np.empty(frames.shape, dtype=np.float64)
+    np.clip(frames, -1.0, 1.0, out=out)
+    out *= INT16_SCALE
+    np.rint(out, out=out)
+    return out.astype(np.int16)
+
+
+def pcm_sha256(frames: np.ndarray, sample_rate: int) -> str:
+    """Hash of a decoded ``[frames, channels]`` array (see the module docstring for the definition)."""
+    header = f"{sample_rate}:{frames.shape[1]}:{frames.dtype.name}\n".encode()
+    h = hashlib.sha256(header)
+    h.update(np.ascontiguousarray(frames, dtype=frames.dtype.newbyteorder("<")))
+    return h.hexdigest()
+
+
+def write_audio(path: Pathish, x: np.ndarray, sample_rate: int, fmt: str) -> dict:
+    """Quantize ``x`` (``[C, N]``) and write it; byte-identical for identical input (no float WAV PEAK chunk).
+
+    Returns ``{"num_samples", "channels", "sample_rate", "subtype", "pcm_sha256"}``.
+    """
+    container, subtype, _, _ = _format(fmt)
+    q = quantize(x, fmt)
+    with sf.SoundFile(path, "w", sample_rate, q.shape[1], subtype, format=container) as f:
+        if subtype == "FLOAT" and container == "WAV":
+            sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+        f.write(q)
+    return {
+        "num_samples": q.shape[0],
+        "channels": q.shape[1],
+        "sample_rate": sample_rate,
+        "subtype": subtype,
+        "pcm_sha256": pcm_sha256(q, sample_rate),
+    }
+
+
+def pcm_sha256_of_file(path: Pathish, fmt: str) -> str:
+    """Recompute ``pcm_sha256`` by decoding ``path`` in the format's dtype (for ``negaudio verify``)."""
+    dtype = _format(fmt)[2]
+    with _open(path) as f:
+        try:
+            frames = f.read(dtype=dtype, always_2d=True)
+        except (RuntimeError, OSError) as e:
+            raise InputError(f"{path}: cannot decode audio ({e})") from e
+        return pcm_sha256(frames, f.samplerate)
+
+
+# ---------------------------------------------------------------------------------------------------- levels
+
+
+def rms(x: np.ndarray) -> float:
+    """Root mean square over all channels and samples (accumulated in float64)."""
+    if x.size == 0:
+        raise ValueError("RMS of an empty array")
+    return math.sqrt(float(np.mean(np.square(x), dtype=np.float64)))
+
+
+def _db(value: float, floor: float | None) -> float:
+    level = 20.0 * math.log10(value) if value > 0 else -math.inf
+    return level if floor is None else max(level, floor)
+
+
+def rms_dbfs(x: np.ndarray, floor: float | None = None) -> float:
+    """20 log10 RMS over all channels; -inf for digital silence, or at least ``floor`` (e.g. -200.0)."""
+    return _db(rms(x), floor)
+
+
+def peak_dbfs(x: np.ndarray, floor: float | None = None) -> float:
+    """20 log10 of the largest absolute sample; -inf for digital silence, or at least ``floor``."""
+    if x.size == 0:
+        raise ValueError("peak of an empty array")
+    return _db(float(max(x.max(), -x.min())), floor)
+
+
+@lru_cache(maxsize=8)
+def _meter(sample_rate: int):
+    import pyloudnorm
+
+    return pyloudnorm.Meter(sample_rate)
+
+
+def lufs(x: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness (ITU-R BS.1770, pyloudnorm) of ``x`` (``[C, N]``, at most 5 channels).
+
+    Scaper's rule: a clip shorter than 0.5 s is tiled to at least 0.5 s, and the result is floored at
+    -70 LUFS (the absolute gate), so silence gives -70.
+    """
+    frames = x.T.astype(np.float64)
+    need = math.ceil(LUFS_MIN_DURATION * sample_rate)
+    if frames.shape[0] < need:
+        frames = np.tile(frames, (-(-need // frames.shape[0]), 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = _meter(sample_rate).integrated_loudness(frames)
+    return float(value) if math.isfinite(value) and value > LUFS_FLOOR else LUFS_FLOOR
+
+
+# ---------------------------------------------------------------------------------------------------- gains
+
+
+def scale_to_rms_dbfs(x: np.ndarray, dbfs: float) -> tuple[np.ndarray, float]:
+    """Scale ``x`` so its RMS over all channels is ``dbfs``; returns ``(scaled, gain)``."""
+    level = rms(x)
+    if level == 0:
+        raise SilentAudioError("cannot scale digital silence to an RMS level")
+    gain = 10.0 ** (dbfs / 20.0) / level
+    return (x * gain).astype(np.float32, copy=False), gain
+
+
+def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> tuple[np.ndarray, float]:
+    """``signal + gain * noise`` with ``20 log10(rms(signal) / rms(gain * noise)) == snr_db``.
+
+    SNR is defined on RMS over the whole clip, all channels pooled. Shapes must match. Returns
+    ``(mixture, gain)``; the mixture is not clipped. Raises SilentAudioError (a ValueError) when the
+    signal (SNR undefined) or the noise is digital silence.
+    """
+    if signal.shape != noise.shape:
+        raise ValueError(f"signal {signal.shape} and noise {noise.shape} differ in shape")
+    s, n = rms(signal), rms(noise)
+    if s == 0:
+        raise SilentAudioError("signal is digital silence: SNR undefined")
+    if n == 0:
+        raise SilentAudioError("noise is digital silence: cannot reach an SNR")
+    gain = s / (n * 10.0 ** (snr_db / 20.0))
+    return (signal + noise * gain).astype(np.float32, copy=False), gain
