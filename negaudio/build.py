@@ -75,7 +75,7 @@ def render_plan(
         tmp_path = Path(tmp.name)
     try:
         plan_sha = write_plan(tmp_path, header, check.filter(rows))
-        check.raise_unless(options.allow_missing)
+        check.raise_unless(options.allow_missing or options.on_error == "skip")
         _claim(out_dir, plan_sha, options)
         tmp_path.replace(out_dir / PLAN)
     finally:
@@ -84,7 +84,7 @@ def render_plan(
         "plan_sha256": plan_sha,
         "recipe_sha256": header["recipe_sha256"],
         "shard_samples": SHARD_SAMPLES,
-        "plan_failures": plan_failures or [],
+        "plan_failures": [*(plan_failures or []), *(check.failures if options.on_error == "skip" else [])],
         "missing": check.summary(),
     }
     _write_state(out_dir, state)
@@ -187,6 +187,7 @@ class MediaCheck:
         self.root = root
         self.missing: dict[str, str] = {}  # path -> first item that needed it
         self.dropped = {"samples": 0, "items": 0}
+        self.failures: list[dict] = []
         self._exists: dict[str, bool] = {}
 
     def _present(self, rel: str) -> bool:
@@ -194,10 +195,13 @@ class MediaCheck:
             self._exists[rel] = (self.root / rel).is_file()
         return self._exists[rel]
 
-    def _absent(self, paths: list[str], item_id: str) -> bool:
+    def _absent(self, paths: list[str], item_id: str, sample_id: str) -> bool:
         gone = [p for p in paths if not self._present(p)]
         for p in gone:
             self.missing.setdefault(p, item_id)
+        if gone:
+            error = "missing source file(s): " + ", ".join(str(self.root / p) for p in gone)
+            self.failures.append({"sample_id": sample_id, "item_id": item_id, "stage": "media", "error": error})
         return bool(gone)
 
     def filter(self, rows: Iterator[dict]) -> Iterator[dict]:
@@ -205,14 +209,14 @@ class MediaCheck:
             group = list(group)
             first = group[0]
             needed = [first["image"], first["audio"], *(r["mask"] for r in first["regions"] if r.get("mask"))]
-            if self._absent(needed, sample_id):
+            if self._absent(needed, sample_id, sample_id):
                 self.dropped["samples"] += 1
                 self.dropped["items"] += len(group)
                 continue
             for row in group:
                 clip = row["params"].get("clip_audio")
                 in_source = row["params"].get("pool", "same") == "same" and row["kind"] != "recording"
-                if clip and in_source and self._absent([clip], row["item_id"]):
+                if clip and in_source and self._absent([clip], row["item_id"], sample_id):
                     self.dropped["items"] += 1
                     continue
                 yield row

@@ -143,37 +143,45 @@ def _wave(ctx: RenderContext, row: dict, positive: np.ndarray) -> tuple[np.ndarr
     raise ValueError(f"unknown item kind {kind!r}")
 
 
-def _image(ctx: RenderContext, shard: int, sample_id: str, rel: str) -> dict:
-    src = Path(ctx.source_root) / rel
+def _image_size(path: Path) -> tuple[int, int]:
+    """Width and height of an image, decoding it fully so a truncated file fails here."""
     try:
-        with Image.open(src) as im:
+        with Image.open(path) as im:
             im.load()
-            width, height = im.size
+            return im.size
     except FileNotFoundError:
-        raise InputError(f"{src}: image not found") from None
+        raise InputError(f"{path}: image not found") from None
     except OSError as exc:
-        raise InputError(f"{src}: cannot read image ({exc})") from None
+        raise InputError(f"{path}: cannot read image ({exc})") from None
+
+
+def _copy_image(ctx: RenderContext, shard: int, sample_id: str, src: Path, size: tuple[int, int]) -> dict:
     dest_rel = f"images/{shard:05d}/{sample_id}{src.suffix.lower()}"
     dest = Path(ctx.out_dir) / dest_rel
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.copyfile(src, tmp)
     tmp.replace(dest)
-    return {"path": dest_rel, "width": width, "height": height, "sha256": _file_sha256(dest)}
+    return {"path": dest_rel, "width": size[0], "height": size[1], "sha256": _file_sha256(dest)}
 
 
-def _mask(ctx: RenderContext, shard: int, sample_id: str, regions: list[dict], image: dict) -> dict | None:
+def _stored_mask(ctx: RenderContext, regions: list[dict], size: tuple[int, int]):
+    """The sample's ground truth as the stored uint8 array, or None when it has no regions."""
     if not regions:
         return None
-    stored = to_uint8(rasterize(regions_of(regions), image["width"], image["height"], Path(ctx.source_root)))
+    return to_uint8(rasterize(regions_of(regions), size[0], size[1], Path(ctx.source_root)))
+
+
+def _write_mask(ctx: RenderContext, shard: int, sample_id: str, stored: np.ndarray) -> dict:
     rel = f"masks/{shard:05d}/{sample_id}.png"
     path = Path(ctx.out_dir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     write_mask(path, stored)
+    height, width = stored.shape
     entry = {
         "path": rel,
-        "width": image["width"],
-        "height": image["height"],
+        "width": width,
+        "height": height,
         "sha256": mask_sha256(stored),
         "area": int(np.count_nonzero(stored)),
     }
@@ -183,24 +191,33 @@ def _mask(ctx: RenderContext, shard: int, sample_id: str, regions: list[dict], i
 
 
 def render_sample(ctx: RenderContext, shard: int, rows: list[dict]) -> list[dict]:
-    """Render every item of one sample (they share the positive clip, the image and the mask)."""
+    """Render every item of one sample (they share the positive clip, the image and the mask).
+
+    Every input is read and every waveform computed before the first file is written, so a bad sample
+    leaves nothing behind.
+    """
     first = rows[0]
     sample_id = first["sample_id"]
+    root = Path(ctx.source_root)
     try:
-        positive = _positive(ctx, Path(ctx.source_root) / first["audio"])
-        image = _image(ctx, shard, sample_id, first["image"])
-        mask = _mask(ctx, shard, sample_id, first["regions"], image)
+        positive = _positive(ctx, root / first["audio"])
+        size = _image_size(root / first["image"])
+        stored = _stored_mask(ctx, first["regions"], size)
     except InputError as exc:
         raise SampleError(sample_id, str(exc)) from None
+    waves = []
+    for row in rows:
+        try:
+            waves.append(_wave(ctx, row, positive))
+        except (InputError, ValueError) as exc:
+            raise SampleError(sample_id, f"{row['kind']} item {row['item_id']}: {exc}") from None
+    image = _copy_image(ctx, shard, sample_id, root / first["image"], size)
+    mask = None if stored is None else _write_mask(ctx, shard, sample_id, stored)
     audio_dir = Path(ctx.out_dir) / "audio" / f"{shard:05d}"
     audio_dir.mkdir(parents=True, exist_ok=True)
     ext = FORMATS[ctx.fmt][3]
     records = []
-    for row in rows:
-        try:
-            wave, facts = _wave(ctx, row, positive)
-        except (InputError, ValueError) as exc:
-            raise SampleError(sample_id, f"{row['kind']} item {row['item_id']}: {exc}") from None
+    for row, (wave, facts) in zip(rows, waves, strict=True):
         rel = f"audio/{shard:05d}/{row['item_id']}{ext}"
         path = Path(ctx.out_dir) / rel
         tmp = path.with_name(path.name + ".tmp")

@@ -1,0 +1,92 @@
+"""The command line as a user meets it: bundled recipes, validate, schema, plan, inspect, TOML recipes."""
+
+from __future__ import annotations
+
+import json
+
+import negaudio
+from negaudio.plan import read_plan
+from tests.conftest import tree_digest
+
+
+def test_bundled_is3plus_builds_on_the_demo_source(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEGAUDIO_CACHE", str(tmp_path / "cache"))
+    result = cli("build", "is3plus", "-o", tmp_path / "b", "--limit", "4")
+    assert result.exit_code == 0, result.output
+    assert "Build written to" in result.output and "offscreen" in result.output
+    build = negaudio.open_build(tmp_path / "b")
+    assert build.info["source"]["kind"] == "demo" and len({r.sample_id for r in build}) == 4
+    assert cli("inspect", tmp_path / "b").exit_code == 0
+
+
+def test_validate_and_list(cli, write_recipe):
+    result = cli("validate", write_recipe())
+    assert result.exit_code == 0 and "valid" in result.output and "offscreen" in result.output
+    assert "is3plus" in cli("recipes").output
+    result = cli("validate", "no-such-recipe")
+    assert result.exit_code == 2 and "is3plus" in result.output
+
+
+def test_schemas_are_json(cli):
+    recipe = json.loads(cli("schema", "recipe").output)
+    assert "negatives" in recipe["properties"]
+    manifest = json.loads(cli("schema", "manifest").output)
+    assert {"schema_version", "item_id", "kind", "audio", "mask"} <= set(manifest["required"])
+
+
+def test_plan_then_render_the_plan_equals_a_direct_build(cli, write_recipe, demo_root, tmp_path):
+    recipe = write_recipe()
+    plan = tmp_path / "plan.jsonl.gz"
+    assert cli("plan", recipe, "-o", plan, "--source", demo_root).exit_code == 0
+    header, rows = read_plan(plan)
+    rows = list(rows)
+    assert header["recipe"]["seed"] == 7 and len(rows) == 12 * 5
+    assert all(r["seed"]["entropy"] == 7 and len(r["seed"]["spawn_key"]) == 4 for r in rows)
+    off = [r for r in rows if r["kind"] == "offscreen"]
+    assert all(r["params"]["heard_label"] not in r["image_classes"] for r in off)
+    assert cli("build", "--plan", plan, "--source", demo_root, "-o", tmp_path / "p").exit_code == 0
+    assert cli("build", recipe, "--source", demo_root, "-o", tmp_path / "r").exit_code == 0
+    assert tree_digest(tmp_path / "p") == tree_digest(tmp_path / "r")
+    result = cli("build", "--plan", plan, "-o", tmp_path / "x")
+    assert result.exit_code == 2 and "--source" in result.output
+
+
+def test_toml_recipe_equals_yaml(cli, write_recipe, demo_root, tmp_path):
+    toml = tmp_path / "recipe.toml"
+    toml.write_text(
+        'name = "test-set"\nversion = "1.0.0"\nseed = 7\n[source]\nkind = "folder"\n'
+        '[audio]\nsample_rate = 16000\nchannels = 1\nformat = "wav_pcm16"\n[audio.duration]\npolicy = "match"\n'
+        '[[negatives]]\nkind = "silence"\n'
+        '[[negatives]]\nkind = "noise"\ncolor = "white"\nlevel = { sigma = 1.0 }\nclip = "clip"\n'
+        '[[negatives]]\nkind = "noise"\ncolor = "pink"\nlevel = { rms_dbfs = -30 }\n'
+        '[[negatives]]\nkind = "offscreen"\npool = "same"\noffset = "random"\n'
+    )
+    assert cli("build", toml, "--source", demo_root, "-o", tmp_path / "t").exit_code == 0
+    assert cli("build", write_recipe(), "--source", demo_root, "-o", tmp_path / "y").exit_code == 0
+    assert tree_digest(tmp_path / "t") == tree_digest(tmp_path / "y")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(toml.read_text().replace("sample_rate = 16000", 'sample_rate = "fast"'))
+    result = cli("validate", bad)
+    assert result.exit_code == 2 and f"{bad}:7" in result.output
+
+
+def test_recordings_and_folder_pools(cli, write_recipe, demo_root, shared_data, tmp_path):
+    """Real silence/noise recordings from a folder, and an off-screen pool from another folder."""
+    pool = tmp_path / "pool"
+    (pool / "siren").mkdir(parents=True)
+    (pool / "siren" / "a.wav").write_bytes((shared_data / "samples/reference/noise.wav").read_bytes())
+    negatives = [
+        {"kind": "recording", "folder": str(shared_data / "samples/reference"), "offset": "start"},
+        {"kind": "offscreen", "name": "offscreen-ext", "pool": {"folder": str(pool)}},
+    ]
+    assert cli("build", write_recipe(negatives=negatives), "--source", demo_root, "-o", tmp_path / "b").exit_code == 0
+    records = list(negaudio.open_build(tmp_path / "b"))
+    assert {r.kind for r in records} == {"positive", "recording", "offscreen"}
+    assert {r.heard_label for r in records if r.kind == "offscreen"} == {"siren"}
+    assert {r.source.clip_audio for r in records if r.kind == "recording"} <= {"noise.wav", "silence.wav"}
+
+
+def test_help_lists_commands(cli):
+    output = cli("--help").output
+    for command in ("build", "plan", "validate", "inspect", "verify", "schema"):
+        assert command in output
