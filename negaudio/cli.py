@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from negaudio.errors import NegaudioError
+from negaudio.bundled import annotation_mismatch, recipe_names, resolve_recipe
+from negaudio.errors import InputError, NegaudioError
 from negaudio.sources import uses_demo_fallback
 
 app = typer.Typer(
@@ -38,30 +39,11 @@ class ExecutorKind(StrEnum):
     dask = "dask"
 
 
-def recipes_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "recipes"
-
-
-def resolve_recipe_path(spec: str) -> Path:
-    """A recipe file, or the name of a bundled recipe in ``recipes/``."""
-    path = Path(spec)
-    if path.is_file():
-        return path
-    for suffix in (".yaml", ".yml", ".toml"):
-        candidate = recipes_dir() / f"{spec}{suffix}"
-        if candidate.is_file():
-            return candidate
-    names = sorted(p.stem for p in recipes_dir().glob("*.*ml"))
-    from negaudio.errors import InputError
-
-    raise InputError(f"{spec}: no such recipe file, nor a bundled recipe (bundled: {', '.join(names)})")
-
-
 def load_recipe(spec: str, seed: int | None = None):
     from negaudio.recipe import Recipe
     from negaudio.recipe_io import validate_data, validate_file
 
-    path = resolve_recipe_path(spec)
+    path, _ = resolve_recipe(spec)
     recipe = validate_file(Recipe, path)
     if seed is not None:
         recipe = validate_data(Recipe, {**recipe.model_dump(mode="json"), "seed": seed}, path=path)
@@ -102,15 +84,22 @@ def build(
     ] = False,
     executor: Annotated[ExecutorKind, typer.Option(help="process (local pool) or dask.")] = ExecutorKind.process,
     dask_address: Annotated[str | None, typer.Option(help="Dask scheduler address (with --executor dask).")] = None,
+    no_canonical: Annotated[
+        bool, typer.Option(help="For a bundled recipe, plan it against --source instead of using its canonical plan.")
+    ] = False,
 ) -> None:
-    """Plan and render a negative-audio test set into a versioned build folder."""
+    """Plan and render a negative-audio test set into a versioned build folder.
+
+    A bundled recipe built with --source renders its canonical plan (manifests/) when one exists, so two labs
+    get the same test set and only the media folders of the dataset are needed.
+    """
     from negaudio.build import BuildOptions, render_plan
     from negaudio.build import build as run_build
     from negaudio.plan import read_plan
 
     try:
         if bool(recipe) == bool(plan):
-            raise _usage("give a RECIPE or --plan PLAN (one of them)")
+            raise InputError("give a RECIPE or --plan PLAN (one of them)")
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -129,10 +118,14 @@ def build(
                 address=dask_address,
                 progress=_progress_callback(progress),
             )
+            if recipe and plan is None and source is not None and limit is None and not no_canonical:
+                plan = _canonical(recipe, seed)
             if plan is not None:
                 if source is None:
-                    raise _usage("--plan needs --source DIR: the dataset root the plan's paths are relative to")
+                    raise InputError("--plan needs --source DIR: the dataset root the plan's paths are relative to")
                 header, rows = read_plan(plan)
+                if warning := annotation_mismatch(header, source):
+                    err.print(f"warning: {warning}")
                 out_dir = output or Path("builds") / header["recipe"]["name"] / header["recipe"]["version"]
                 info = render_plan(header, rows, out_dir, source, options)
             else:
@@ -155,10 +148,17 @@ def build(
         err.print(f"{info['failures']} sample(s) failed: see {out_dir / 'failures.jsonl'}")
 
 
-def _usage(message: str):
-    from negaudio.errors import InputError
+def _canonical(recipe: str, seed: int | None) -> Path | None:
+    """The canonical plan of a bundled recipe (unchanged by --seed), announced on stderr; else None."""
+    from negaudio.bundled import canonical_plan
 
-    return InputError(message)
+    if not resolve_recipe(recipe)[1]:
+        return None
+    loaded = load_recipe(recipe, seed)
+    plan = canonical_plan(loaded.name, loaded.version, loaded.sha256())
+    if plan is not None:
+        err.print(f"note: rendering the canonical plan {plan} (--no-canonical plans the recipe instead)")
+    return plan
 
 
 def _print_summary(root: Path, rows: list[dict]) -> None:
@@ -268,8 +268,13 @@ def verify(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) -> 
 @app.command("recipes")
 def list_recipes() -> None:
     """List the bundled recipes."""
-    for path in sorted(recipes_dir().glob("*.*ml")):
-        out.print(path.stem)
+    for name in recipe_names():
+        out.print(name)
+
+
+from negaudio.eval.command import register_eval  # noqa: E402
+
+register_eval(app)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ def pixel_box(region: Region, width: int, height: int) -> tuple[float, float, fl
     if region.box_space is None:
         return x1, y1, x2, y2
     sx, sy = width / region.box_space[0], height / region.box_space[1]
-    return x1 * sx, y1 * sy, x2 * sx, y2 * sy
+    # rounded so float noise cannot cost a pixel at int(): 0.7375 * 640 must give 472, not 471.99999999999994
+    return round(x1 * sx, 6), round(y1 * sy, 6), round(x2 * sx, 6), round(y2 * sy, 6)
 
 
 def read_mask_image(path: Path, width: int, height: int) -> np.ndarray:

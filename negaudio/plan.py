@@ -53,16 +53,18 @@ def draw_seed(rng: np.random.Generator) -> int:
 class ClipPool:
     """Clips grouped by class, for off-screen and mismatched draws (classes and files in sorted order)."""
 
-    def __init__(self, clips: list[tuple[str, str, str]], origin: str):
+    def __init__(self, clips: list[tuple[str, str, str, tuple[str, ...]]], origin: str):
         self.origin = origin
         by_class: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        for clip_id, audio, label in clips:
+        self.heard: dict[str, set[str]] = defaultdict(set)
+        for clip_id, audio, label, heard in clips:
             by_class[label].append((clip_id, audio))
+            self.heard[label].update(heard or (label,))
         self.by_class = {label: sorted(items) for label, items in sorted(by_class.items())}
 
     def draw(self, rng: np.random.Generator, exclude: set[str], count: int) -> list[tuple[str, str, str]]:
         """``count`` clips of distinct classes outside ``exclude``: a class uniformly, then a clip in it."""
-        allowed = [c for c in self.by_class if c not in exclude]
+        allowed = [c for c in self.by_class if c not in exclude and not self.heard[c] & exclude]
         if len(allowed) < count:
             raise ValueError(
                 f"no off-screen candidate: the pool ({self.origin}) has {len(allowed)} class(es) outside "
@@ -92,12 +94,12 @@ def folder_pool(spec: FolderPool) -> ClipPool:
             for n, row in enumerate(rows, start=1):
                 if not row.get("audio") or not row.get("label"):
                     raise InputError(f"{index}: row {n} needs 'audio' and 'label'")
-                clips.append((Path(row["audio"]).stem, row["audio"], row["label"]))
+                clips.append((Path(row["audio"]).stem, row["audio"], row["label"], ()))
     else:
         for path in sorted(root.rglob("*")):
             if path.suffix.lower() in AUDIO_SUFFIXES and path.parent != root:
                 rel = path.relative_to(root).as_posix()
-                clips.append((rel, rel, path.parent.name))
+                clips.append((rel, rel, path.parent.name, ()))
     if not clips:
         raise InputError(f"{root}: the off-screen pool holds no audio clips")
     return ClipPool(clips, str(root))
@@ -223,7 +225,9 @@ def make_pools(recipe: Recipe, samples: list[Sample]) -> dict:
     pools: dict = {}
     for spec, name in zip(recipe.negatives, recipe.negative_names(), strict=True):
         if isinstance(spec, Offscreen | Mismatched) and (isinstance(spec, Mismatched) or spec.pool == "same"):
-            same = same or ClipPool([(s.sample_id, s.audio, s.label) for s in samples], "the source's own clips")
+            same = same or ClipPool(
+                [(s.sample_id, s.audio, s.label, s.audio_classes) for s in samples], "the source's own clips"
+            )
             pools[name] = same
         elif isinstance(spec, Offscreen):
             pools[name] = folder_pool(spec.pool)

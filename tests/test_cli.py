@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import negaudio
 from negaudio.plan import read_plan
@@ -90,3 +92,26 @@ def test_help_lists_commands(cli):
     output = cli("--help").output
     for command in ("build", "plan", "validate", "inspect", "verify", "schema"):
         assert command in output
+
+
+def test_bundled_recipe_with_source_renders_its_canonical_plan(cli, shared_data, tmp_path):
+    """Only the media folders are needed; a partial copy builds the canonical items it has, none re-drawn."""
+    source = shared_data / "samples" / "vggss"
+    result = cli("build", "vggss-neg", "--source", source, "-o", tmp_path / "a")
+    assert result.exit_code == 2 and "--allow-missing" in result.output
+    result = cli("build", "vggss-neg", "--source", source, "-o", tmp_path / "b", "--allow-missing")
+    assert result.exit_code == 0 and "canonical plan" in result.output
+    _, rows = read_plan(Path(negaudio.__file__).parents[1] / "manifests/vggss-neg/1.0.0/plan.jsonl.gz")
+    canonical = {r["item_id"]: {k: v for k, v in r["params"].items() if k != "heard_label"} for r in rows}
+    build = negaudio.open_build(tmp_path / "b")
+    assert build.info["partial"] and build.info["missing"]["files"] > 0
+    records = list(build)
+    assert len({r.sample_id for r in records}) == 13
+    assert all(canonical[r.item_id] == r.params for r in records)  # same draws as the canonical plan
+    wrong = tmp_path / "copy"
+    shutil.copytree(source, wrong)
+    (wrong / "vggss.json").write_text("[]")
+    result = cli("build", "vggss-neg", "--source", wrong, "-o", tmp_path / "c", "--allow-missing")
+    assert result.exit_code == 0 and "differs from the official annotations" in result.output
+    result = cli("build", "vggss-neg", "--source", wrong, "-o", tmp_path / "d", "--no-canonical")
+    assert result.exit_code == 2  # planning from the user's (empty) annotation file finds no sample

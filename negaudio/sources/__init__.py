@@ -10,7 +10,7 @@ from pathlib import Path
 
 from negaudio.sources.base import Region, Sample, Source, SourceReport
 
-SOURCE_MODULES = ["demo", "folder"]
+SOURCE_MODULES = ["demo", "folder", "is3", "vggss", "s4", "ms3", "avss", "flickr", "video"]
 
 
 def config_types() -> list[type]:

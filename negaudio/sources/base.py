@@ -32,7 +32,8 @@ class Sample:
     """One positive: an image and the audio of one sounding object in it.
 
     ``label`` is the class of the sound; ``image_classes`` every class visible in the image (an off-screen clip
-    must avoid all of them); ``group`` joins the samples that share one image (IS3's two annotations).
+    must avoid all of them); ``audio_classes`` every class heard in the clip when there are several (AVSS's
+    ``guitar_man``; empty means just ``label``); ``group`` joins the samples that share one image (IS3's pairs).
     """
 
     sample_id: str
@@ -42,6 +43,7 @@ class Sample:
     image_classes: tuple[str, ...]
     regions: tuple[Region, ...] = ()
     group: str | None = None
+    audio_classes: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
 

@@ -1,0 +1,44 @@
+"""Derived files (decoded masks, extracted frames and audio) in the negaudio cache, never in a source folder.
+
+Entries are content-addressed (a digest of the input file's bytes and of the derivation's parameters), so the
+same input gives the same path on every machine, and written atomically (temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from negaudio.sources.demo import cache_dir
+
+
+def file_digest(path: Path, *params: object) -> str:
+    """sha256 of a file's bytes followed by the text of ``params``."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    h.update(repr(params).encode())
+    return h.hexdigest()
+
+
+def entry(area: str, digest: str, name: str) -> Path:
+    """The cache path of one derived file: ``<cache>/<area>/<digest[:2]>/<digest>/<name>``."""
+    return cache_dir() / area / digest[:2] / digest / name
+
+
+def ensure(path: Path, write: Callable[[Path], None]) -> Path:
+    """``path``, written once by ``write(tmp)`` (same suffix) then renamed into place; kept when present."""
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,62 @@
+"""Helpers shared by the benchmark adapters: roots and annotation files, id lists, directory listings.
+
+Adapters keep boxes in the annotation's own frame and say so with ``Region.box_space`` (``(1, 1)`` for
+VGG-SS's normalised boxes, ``(224, 224)`` for IS3 and AVSBench, ``(256, 256)`` for Flickr): rendering scales
+them to the frame actually stored, so a plan made from the annotations alone renders against any copy.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from negaudio.errors import InputError
+
+Box = tuple[float, float, float, float]
+
+
+def require_root(kind: str, config_root: Path | None, root: Path | None) -> Path:
+    """The dataset root (``root`` overrides the recipe's), which must be an existing folder."""
+    chosen = root or config_root
+    if chosen is None:
+        raise InputError(f"source.root: the {kind} source needs a root (in the recipe or with --source)")
+    chosen = Path(chosen)
+    if not chosen.is_dir():
+        raise InputError(f"{chosen}: {kind} source folder not found")
+    return chosen
+
+
+def find_file(root: Path, explicit: Path | None, candidates: Iterable[str], what: str) -> Path:
+    """``explicit`` (absolute, or relative to ``root``) or the first candidate name present under ``root``."""
+    if explicit is not None:
+        path = explicit if explicit.is_absolute() else root / explicit
+        if not path.is_file():
+            raise InputError(f"{path}: {what} not found")
+        return path
+    candidates = list(candidates)
+    for name in candidates:
+        if (root / name).is_file():
+            return root / name
+    raise InputError(f"{root}: no {what} found (looked for {', '.join(candidates)})")
+
+
+def read_ids(path: Path) -> list[str]:
+    """The first column of a CSV/TXT id list (no header), blank lines skipped, in file order."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        return [row[0].strip() for row in csv.reader(fh) if row and row[0].strip()]
+
+
+def files_by_name(folder: Path) -> set[str]:
+    """Names of the plain files directly in ``folder`` (empty when it does not exist): one scan, no stats."""
+    try:
+        with os.scandir(folder) as entries:
+            return {e.name for e in entries if e.is_file()}
+    except FileNotFoundError:
+        return set()
+
+
+def clip_class(dataset: str, clip_id: str) -> str:
+    """The pseudo-class of a clip from a benchmark without sound classes: only its own clip is excluded."""
+    return f"{dataset}:{clip_id}"

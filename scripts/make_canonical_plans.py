@@ -1,0 +1,167 @@
+"""Canonical plans of the bundled benchmark recipes, made from the public annotation files alone (no media).
+
+Each plan fixes every draw (off-screen and mismatched clips, noise seeds) of a recipe over the full test list,
+so that anyone renders the same items against their own copy of the dataset::
+
+    negaudio build --plan manifests/<name>/<version>/plan.jsonl.gz --source <dataset root> [--allow-missing]
+
+Boxes stay in the annotations' own frame (``box_space``) and are scaled to the stored frames when rendering.
+Writes ``manifests/<name>/<version>/{plan.jsonl.gz, SHA256SUMS, README.md}``. Usage::
+
+    python scripts/make_canonical_plans.py [--annotations DIR] [--out DIR] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import NamedTuple
+
+from negaudio.plan import make_plan, read_plan, write_plan
+from negaudio.recipe import Recipe
+from negaudio.recipe_io import validate_data, validate_file
+from negaudio.sources import flickr, is3, ms3, s4, vggss
+
+REPO = Path(__file__).resolve().parents[1]
+ANNOTATIONS = REPO.parent / "shared" / "data" / "annotations"
+
+
+class CanonicalSet(NamedTuple):
+    recipe: str
+    module: object
+    annotations: str
+    layout: str
+
+
+SETS = (
+    CanonicalSet(
+        "is3plus",
+        is3,
+        "is3_synthetic3240_bbox.json",
+        "IS3 release: `images/<name>.jpg`, `audio_wav/<name>.wav`; boxes in 224-px space",
+    ),
+    CanonicalSet("vggss-neg", vggss, "vggss.json", "VGG-SS: `frames/<id>.jpg`, `audio/<id>.wav`; boxes normalised"),
+    CanonicalSet("un-vggss", vggss, "vggss.json", "VGG-SS: `frames/<id>.jpg`, `audio/<id>.wav`; boxes normalised"),
+    CanonicalSet(
+        "s4-neg",
+        s4,
+        "s4_box.json",
+        "AVSBench `Single-source/`: `s4_data/{visual_frames,gt_masks,audio_wav}/test/...`; mask GT",
+    ),
+    CanonicalSet(
+        "un-s4",
+        s4,
+        "s4_box.json",
+        "AVSBench `Single-source/`: `s4_data/{visual_frames,gt_masks,audio_wav}/test/...`; mask GT",
+    ),
+    CanonicalSet(
+        "ms3-neg",
+        ms3,
+        "ms3_box.json",
+        "AVSBench `Multi-sources/`: `ms3_data/{visual_frames,gt_masks,audio_wav}/...`; mask GT",
+    ),
+    CanonicalSet(
+        "flickr-neg",
+        flickr,
+        "flickr_test.csv",
+        "Flickr-SoundNet: `frames/<id>.jpg`, `audio/<id>.wav`; NO boxes in the plan (the XML "
+        "annotations are not public here): build the recipe on your copy for GT",
+    ),
+)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_recipe(name: str) -> tuple[Recipe, str]:
+    """A bundled recipe; IS3+ gets the ``is3`` source while the bundled file still names the demo source."""
+    path = REPO / "recipes" / f"{name}.yaml"
+    recipe = validate_file(Recipe, path)
+    if name == "is3plus" and recipe.source.kind != "is3":
+        recipe = validate_data(Recipe, {**recipe.model_dump(mode="json"), "source": {"kind": "is3"}}, path=path)
+        return recipe, "source replaced by `{kind: is3}`: the bundled recipe still names the demo source"
+    return recipe, ""
+
+
+def make(spec: CanonicalSet, annotations: Path, out: Path) -> dict:
+    """Write one canonical plan with its SHA256SUMS and README; return its figures."""
+    recipe, change = load_recipe(spec.recipe)
+    source = spec.module.plan_source(recipe.source, annotations)
+    header, rows, failures = make_plan(recipe, source)
+    header["source"]["annotations"] = {"file": annotations.name, "sha256": file_sha256(annotations)}
+    folder = out / recipe.name / recipe.version
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = folder / "plan.jsonl.gz"
+    content_sha = write_plan(plan, header, rows)
+    if failures:
+        raise SystemExit(f"{spec.recipe}: {len(failures)} sample(s) could not be planned: {failures[:3]}")
+    _, written = read_plan(plan)
+    kinds = Counter(row["kind"] for row in written)
+    figures = {
+        "recipe": recipe.name,
+        "version": recipe.version,
+        "samples": source.report.kept,
+        "items": sum(kinds.values()),
+        "kinds": dict(sorted(kinds.items())),
+        "bytes": plan.stat().st_size,
+        "file_sha256": file_sha256(plan),
+        "content_sha256": content_sha,
+    }
+    (folder / "SHA256SUMS").write_text(f"{figures['file_sha256']}  plan.jsonl.gz\n")
+    (folder / "README.md").write_text(readme(spec, recipe, header, figures, change))
+    return figures
+
+
+def readme(spec: CanonicalSet, recipe: Recipe, header: dict, figures: dict, change: str) -> str:
+    ann = header["source"]["annotations"]
+    report = header["source"]["report"]
+    lines = [
+        f"# Canonical plan: {recipe.name} {recipe.version}",
+        "",
+        f"{recipe.description}. Made from the annotation file alone (no media) by",
+        "`python scripts/make_canonical_plans.py` (negaudio "
+        f"{header['negaudio_version']}, recipe `recipes/{recipe.name}.yaml`, seed {recipe.seed}).",
+        "",
+        f"- annotations: `{ann['file']}`, sha256 `{ann['sha256']}`",
+        f"- recipe sha256: `{header['recipe_sha256']}`" + (f"; {change}" if change else ""),
+        f"- samples: {figures['samples']}; items: {figures['items']} "
+        f"({', '.join(f'{k} {n}' for k, n in figures['kinds'].items())})",
+        f"- left out by the adapter: {json.dumps(report['missing']) if report['missing'] else 'none'}",
+        *(f"- note: {note}" for note in report["notes"]),
+        f"- plan content sha256 (uncompressed JSONL): `{figures['content_sha256']}`; file: see `SHA256SUMS`",
+        f"- layout expected under `--source`: {spec.layout}",
+        "",
+        "Render against your copy (a partial copy needs `--allow-missing`; the items it can render are the same):",
+        "",
+        "```",
+        f"negaudio build --plan manifests/{recipe.name}/{recipe.version}/plan.jsonl.gz --source <dataset root>",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--annotations", type=Path, default=ANNOTATIONS, help="folder of the annotation files")
+    parser.add_argument("--out", type=Path, default=REPO / "manifests", help="output folder")
+    parser.add_argument("--only", action="append", help="recipe name(s) to make (default: all)")
+    args = parser.parse_args(argv)
+    for spec in SETS:
+        if args.only and spec.recipe not in args.only:
+            continue
+        figures = make(spec, args.annotations / spec.annotations, args.out)
+        print(
+            f"{figures['recipe']} {figures['version']}: {figures['samples']} samples, {figures['items']} items, "
+            f"{figures['bytes']} bytes"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
