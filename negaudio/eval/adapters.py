@@ -1,0 +1,220 @@
+"""Model adapters: loading ``--model SPEC``, preparing batches of images and waveforms, writing the maps.
+
+An adapter is a callable ``adapter(images, waves, records) -> maps``:
+- ``images``: float32 [B, 3, H, W] in [0, 1], RGB, each image resized to ``adapter.image_size`` (default 224x224)
+  with PIL bicubic; or what ``adapter.preprocess_image(pil_image)`` returns, stacked.
+- ``waves``: float32 [B, C, N] at ``adapter.sample_rate`` (default: the build's), fitted to
+  ``adapter.audio_seconds`` (centred, tiled when short) or zero-padded to the longest clip of the batch;
+  ``record.audio.num_samples`` gives each clip's own length at the build's rate.
+- ``records``: the batch's ``ManifestRecord``s (item_id, kind, name, ...).
+- returns [B, h, w] maps (numpy or torch) or a sequence of B 2-D maps of any resolution.
+Optional ``adapter.setup(build, device)`` runs once before the first batch. See docs/eval.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image
+
+from negaudio.errors import InputError
+from negaudio.eval.predictions import PredictionWriter
+from negaudio.manifest import Build, ManifestRecord
+
+T = TypeVar("T")
+DEFAULT_IMAGE_SIZE = (224, 224)
+BUILTINS = {
+    "visual-prior": "negaudio.eval.baselines:VisualPrior",
+    "energy-gated": "negaudio.eval.baselines:EnergyGated",
+    "random": "negaudio.eval.baselines:RandomMaps",
+    "oracle": "negaudio.eval.baselines:Oracle",
+    "ezvsl": "negaudio.eval.ezvsl:EzVsl",
+}
+
+
+def resolve_object(target: str, what: str):
+    """The object named ``module:name`` or ``path/to/file.py:name``; ``what`` names the option in errors."""
+    if ":" not in target:
+        raise InputError(f"{what} {target!r}: expected module:callable or path/to/file.py:callable")
+    where, name = target.rsplit(":", 1)
+    try:
+        if where.endswith(".py"):
+            path = Path(where)
+            if not path.is_file():
+                raise InputError(f"{what} {target!r}: {path} not found")
+            module_spec = importlib.util.spec_from_file_location(f"negaudio_user_{path.stem}", path)
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except ImportError as exc:
+        raise InputError(f"{what} {target!r}: cannot import {where} ({exc})") from None
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise InputError(f"{what} {target!r}: {where} has no attribute {name!r}") from None
+
+
+def load_adapter(spec: str, options: Mapping[str, str] | None = None):
+    """The adapter named by ``spec``: a built-in name, ``module:callable`` or ``path/to/file.py:callable``.
+
+    A class is instantiated with ``options`` as keyword arguments; a function given options is called with
+    them and must return the adapter; otherwise the object itself is the adapter.
+    """
+    if spec not in BUILTINS and ":" not in spec:
+        raise InputError(f"--model {spec!r}: expected a built-in ({', '.join(BUILTINS)}) or module:callable")
+    target = resolve_object(BUILTINS.get(spec, spec), "--model")
+    options = dict(options or {})
+    if isinstance(target, type) or options:
+        try:
+            inspect.signature(target).bind(**options)
+        except TypeError as exc:
+            raise InputError(f"--model {spec!r}: bad options {options} ({exc})") from None
+        except ValueError:  # no signature available (builtins): let the call decide
+            pass
+        try:
+            target = target(**options)
+        except ValueError as exc:
+            raise InputError(f"--model {spec!r}: {exc}") from None
+    if not callable(target):
+        raise InputError(f"--model {spec!r}: the adapter is not callable")
+    return target
+
+
+def uses_torch(adapter) -> bool:
+    """``adapter.uses_torch`` when declared; otherwise whether loading it imported torch."""
+    return bool(getattr(adapter, "uses_torch", "torch" in sys.modules))
+
+
+def resolve_device(device: str, torch_adapter: bool) -> str:
+    """``auto``: cuda when torch sees a GPU, else cpu. ``cuda`` without a GPU is an input error.
+
+    Numpy adapters always run on the cpu (torch is not imported for them).
+    """
+    if device not in ("auto", "cpu", "cuda"):
+        raise InputError(f"--device {device!r}: expected auto, cpu or cuda")
+    if device == "cpu" or (device == "auto" and not torch_adapter):
+        return "cpu"
+    if not torch_adapter:
+        raise InputError("--device cuda: this adapter runs on numpy (cpu only)")
+    try:
+        import torch
+
+        available = torch.cuda.is_available()
+    except ImportError:
+        available = False
+    if device == "cuda" and not available:
+        raise InputError("--device cuda: no CUDA device visible to torch (or torch is not installed)")
+    return "cuda" if available else "cpu"
+
+
+def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
+    """[C, L] -> [C, n]: the centred n samples, the clip tiled first when it is shorter."""
+    length = wave.shape[1]
+    if length == 0:
+        return np.zeros((wave.shape[0], n), dtype=np.float32)
+    if length < n:
+        wave = np.tile(wave, (1, -(-n // length)))
+    start = (wave.shape[1] - n) // 2
+    return wave[:, start : start + n]
+
+
+class BatchLoader:
+    """Reads and prepares one batch of records for an adapter (decoded images are cached per path)."""
+
+    def __init__(self, build: Build, adapter):
+        self.build = build
+        self.image_size = tuple(getattr(adapter, "image_size", DEFAULT_IMAGE_SIZE))
+        self.preprocess = getattr(adapter, "preprocess_image", None)
+        self.sample_rate = getattr(adapter, "sample_rate", None)
+        self.audio_seconds = getattr(adapter, "audio_seconds", None)
+        self._image = lru_cache(maxsize=8)(self._load_image)
+
+    def _load_image(self, rel: str) -> np.ndarray:
+        with Image.open(self.build.path(rel)) as im:
+            im = im.convert("RGB")
+            if self.preprocess is not None:
+                return np.asarray(self.preprocess(im), dtype=np.float32)
+            h, w = self.image_size
+            im = im.resize((w, h), Image.Resampling.BICUBIC)
+            return np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+    def _wave(self, record: ManifestRecord) -> np.ndarray:
+        wave = self.build.load_audio(record)
+        if self.sample_rate and self.sample_rate != record.audio.sample_rate:
+            import soxr
+
+            wave = np.ascontiguousarray(soxr.resample(wave.T, record.audio.sample_rate, self.sample_rate).T)
+        if self.audio_seconds:
+            wave = fit_length(wave, round(self.audio_seconds * (self.sample_rate or record.audio.sample_rate)))
+        return wave.astype(np.float32)
+
+    def __call__(self, records: Sequence[ManifestRecord]) -> tuple[np.ndarray, np.ndarray]:
+        images = np.stack([self._image(r.image.path) for r in records])
+        waves = [self._wave(r) for r in records]
+        channels = {w.shape[0] for w in waves}
+        if len(channels) != 1:
+            raise InputError(f"a batch mixes channel counts {sorted(channels)}: rebuild with one channel layout")
+        batch = np.zeros((len(waves), waves[0].shape[0], max(w.shape[1] for w in waves)), dtype=np.float32)
+        for i, w in enumerate(waves):
+            batch[i, :, : w.shape[1]] = w
+        return images, batch
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last one shorter)."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def to_maps(output, count: int, spec: str) -> list[np.ndarray]:
+    """An adapter's output as ``count`` 2-D float32 numpy maps (torch tensors are detached and moved to cpu)."""
+    if hasattr(output, "detach"):
+        output = output.detach().float().cpu().numpy()
+    maps = [np.asarray(m.detach().float().cpu() if hasattr(m, "detach") else m, dtype=np.float32) for m in output]
+    if len(maps) != count or any(m.ndim != 2 for m in maps):
+        shapes = sorted({m.shape for m in maps})
+        raise InputError(f"--model {spec!r} returned {len(maps)} maps of shapes {shapes} for a batch of {count}")
+    return maps
+
+
+def run_model(
+    build: Build,
+    adapter,
+    spec: str,
+    out_path: Path,
+    batch: int,
+    device: str,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Path:
+    """Run ``adapter`` over every item of ``build`` in manifest order; write the maps to ``out_path`` (.npz)."""
+    if batch < 1:
+        raise InputError(f"--batch must be >= 1, got {batch}")
+    if hasattr(adapter, "setup"):
+        adapter.setup(build, device)
+    loader = BatchLoader(build, adapter)
+    done, total = 0, len(build)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with PredictionWriter(out_path) as writer:
+        for records in chunks(build, batch):
+            images, waves = loader(records)
+            for r, m in zip(records, to_maps(adapter(images, waves, records), len(records), spec), strict=True):
+                writer.add(r.item_id, m)
+            done += len(records)
+            if progress:
+                progress("running model", done, total)
+    return out_path

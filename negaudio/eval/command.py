@@ -1,0 +1,152 @@
+"""``negaudio eval``: score a predictions file or a model on a build and write the report folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from negaudio.errors import InputError, NegaudioError
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings as a dict (values stay strings; adapters convert them)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--model-opt {pair!r}: expected KEY=VALUE")
+        options[key] = value
+    return options
+
+
+def _progress_callback(progress: Progress):
+    tasks: dict[str, int] = {}
+
+    def update(what: str, done: int, total: int) -> None:
+        if what not in tasks:
+            tasks[what] = progress.add_task(what, total=total)
+        progress.update(tasks[what], completed=done, total=total)
+
+    return update
+
+
+def _print_summary(report: dict, out_dir: Path) -> None:
+    from negaudio.eval.report_md import headline_label, pct
+
+    label = headline_label(report)
+    m = report["metrics"]
+    pos = m["positive"][label]
+    out.print(
+        f"positives @{label}: cIoU {pct(pos['success'])}, mIoU {pct(pos['miou'])}, AUC {pct(pos['auc'])}",
+        highlight=False,
+    )
+    if m["negatives"]:
+        table = Table(title=f"negatives @{label}")
+        for column in ("negative", "mean pIA", "AUC-N", "pos-neg IoU", "separability"):
+            table.add_column(column, justify="left" if column == "negative" else "right")
+        for name, by_thr in m["negatives"].items():
+            v = by_thr[label]
+            sep = f"{m['separability'][name]:.2f}"
+            table.add_row(name, pct(v["pia"]), pct(v["auc_n"]), pct(v["posneg_iou"]), sep)
+        out.print(table)
+    if report["calibration"].get("in_sample"):
+        err.print("note: universal thresholds calibrated in-sample (on this build): optimistic", highlight=False)
+    out.print(f"report written to {out_dir / 'report.md'}", highlight=False)
+
+
+def eval_command(
+    build_dir: Annotated[Path, typer.Argument(help="Build folder to score on.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder (created; files replaced).")],
+    predictions: Annotated[
+        list[Path] | None, typer.Option("--predictions", help=".npz (item_id -> 2-D map) or a folder of them.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="visual-prior, energy-gated, random, oracle, ezvsl, module:callable or file.py:callable."),
+    ] = None,
+    model_opt: Annotated[
+        list[str] | None, typer.Option("--model-opt", help="KEY=VALUE passed to the adapter (repeatable).")
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Threshold (repeatable): a number, median, adaptive, max, max10, maxq3, maxq3_separate, "
+            "pos_p25. Default: 0.5 median adaptive max max10 maxq3 maxq3_separate."
+        ),
+    ] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="Universal thresholds from a saved calibration JSON.")
+    ] = None,
+    calibrate_on: Annotated[
+        str, typer.Option(help="'same' (this build: in-sample, optimistic) or another build folder.")
+    ] = "same",
+    calibration_predictions: Annotated[
+        list[Path] | None,
+        typer.Option(help="With --predictions and --calibrate-on BUILD: the model's maps on that build."),
+    ] = None,
+    save_calibration: Annotated[Path | None, typer.Option(help="Also write the calibration JSON here.")] = None,
+    batch: Annotated[int, typer.Option(help="Items per model batch; samples per scoring batch.")] = 16,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (torch adapters).")] = "auto",
+    gallery: Annotated[int, typer.Option(help="Samples shown in gallery.png (0: none).")] = 4,
+) -> None:
+    """Score a model's maps on a build: positives, every negative type, thresholds with provenance, plots."""
+    from negaudio.eval.adapters import load_adapter, resolve_device, run_model, uses_torch
+    from negaudio.eval.pipeline import DEFAULT_THRESHOLDS, EvalConfig, evaluate
+    from negaudio.manifest import Build
+
+    try:
+        if bool(predictions) == bool(model):
+            raise InputError("give --predictions PRED or --model SPEC (one of them)")
+        other = None if calibrate_on == "same" else Path(calibrate_on)
+        if calibration is not None and other is not None:
+            raise InputError("give --calibration FILE or --calibrate-on BUILD, not both")
+        config = EvalConfig(
+            thresholds=threshold or DEFAULT_THRESHOLDS,
+            calibration=calibration,
+            calibrate_on=other,
+            calibration_predictions=calibration_predictions or (),
+            save_calibration=save_calibration,
+            batch=batch,
+            gallery=gallery,
+        )
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            config.progress = _progress_callback(progress)
+            if model:
+                options = parse_options(model_opt or [])
+                adapter = load_adapter(model, options)
+                used = resolve_device(device, uses_torch(adapter))
+                config.model = {"spec": model, "options": options, "device": used}
+                build = Build(build_dir)
+                predictions = [
+                    run_model(build, adapter, model, output / "predictions.npz", batch, used, config.progress)
+                ]
+                if other is not None:
+                    path = output / "calibration_predictions.npz"
+                    config.calibration_predictions = [
+                        run_model(Build(other), adapter, model, path, batch, used, config.progress)
+                    ]
+            report = evaluate(build_dir, predictions, output, config)
+    except NegaudioError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        raise typer.Exit(code=exc.exit_code) from None
+    _print_summary(report, output)
+
+
+def register_eval(app: typer.Typer) -> None:
+    """Add ``negaudio eval`` to the CLI."""
+    app.command("eval")(eval_command)

@@ -1,0 +1,242 @@
+"""Score a predictions file on a build: check, calibrate, stream samples, aggregate, write the report folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from negaudio import __version__
+from negaudio.errors import InputError
+from negaudio.eval.calibration import (
+    build_identity,
+    calibrate,
+    calibration_record,
+    load_calibration,
+    save_calibration,
+    split_name,
+)
+from negaudio.eval.metrics import Threshold, UniversalThresholds, adaptive, fixed, median
+from negaudio.eval.predictions import Predictions
+from negaudio.eval.samples import BuildIndex, Sample, index_build, iter_samples
+from negaudio.eval.scoring import Scorer
+from negaudio.eval.thresholds import UNIVERSAL_KINDS
+from negaudio.eval.upsample import resize_bilinear
+from negaudio.manifest import Build
+
+DEFAULT_THRESHOLDS = ("0.5", "median", "adaptive", "max", "max10", "maxq3", "maxq3_separate")
+UPSAMPLING = "bilinear, half-pixel centres (align_corners=False), no antialias, to the stored image's H x W"
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class EvalConfig:
+    """How to score: thresholds, where universal thresholds come from, batching, gallery size, provenance."""
+
+    thresholds: Sequence[str] = DEFAULT_THRESHOLDS
+    calibration: Path | None = None
+    calibrate_on: Path | None = None
+    calibration_predictions: Sequence[Path] = ()
+    save_calibration: Path | None = None
+    batch: int = 16
+    gallery: int = 4
+    model: dict | None = None
+    progress: Progress | None = field(default=None, repr=False)
+
+
+def check_threshold_specs(specs: Iterable[str]) -> list[str]:
+    """Validate threshold names: a number (fixed), ``median``, ``adaptive`` or a universal kind."""
+    specs = list(specs)
+    for spec in specs:
+        if spec not in ("median", "adaptive", *UNIVERSAL_KINDS):
+            try:
+                float(spec)
+            except ValueError:
+                kinds = ", ".join(("median", "adaptive", *UNIVERSAL_KINDS))
+                raise InputError(f"--threshold {spec!r}: expected a number or one of {kinds}") from None
+    if not specs or len(set(specs)) != len(specs):
+        raise InputError(f"--threshold: give distinct thresholds, got {specs}")
+    return specs
+
+
+def make_thresholds(specs: Sequence[str], universal: UniversalThresholds | None) -> list[Threshold]:
+    out = []
+    for spec in specs:
+        if spec == "median":
+            out.append(median())
+        elif spec == "adaptive":
+            out.append(adaptive())
+        elif spec in UNIVERSAL_KINDS:
+            try:
+                out.append(universal.threshold(spec))
+            except ValueError as exc:
+                raise InputError(f"--threshold {spec}: {exc}") from None
+        else:
+            out.append(fixed(float(spec)))
+    return out
+
+
+def raw_maxima(preds: Predictions, item_ids: Iterable[str], progress: Progress | None, what: str) -> dict[str, float]:
+    """Max of every raw (not resized) map; loading each map also validates it."""
+    ids = list(item_ids)
+    maxima = {}
+    for n, item_id in enumerate(ids, start=1):
+        maxima[item_id] = float(preds.load(item_id).max())
+        if progress and (n % 64 == 0 or n == len(ids)):
+            progress(what, n, len(ids))
+    return maxima
+
+
+def frame_batches(samples: Iterable[Sample], size: int) -> Iterator[list[Sample]]:
+    """Consecutive samples sharing one frame size, at most ``size`` per batch."""
+    batch: list[Sample] = []
+    for s in samples:
+        if batch and (len(batch) == size or s.frame != batch[0].frame):
+            yield batch
+            batch = []
+        batch.append(s)
+    if batch:
+        yield batch
+
+
+def load_gt(build: Build, sample: Sample) -> np.ndarray:
+    """The sample's GT in its frame; all-zero when it has no region (IoU is then 0 by definition)."""
+    h, w = sample.frame
+    gt = build.load_mask(sample.positive)
+    if gt is None:
+        return np.zeros((h, w), dtype=np.float32)
+    if gt.shape != (h, w):
+        raise InputError(f"{sample.positive.mask.path}: mask is {gt.shape}, the image is {(h, w)}")
+    return gt
+
+
+@dataclass
+class Calibration:
+    thresholds: UniversalThresholds | None
+    info: dict
+
+
+def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, maxima: dict) -> Calibration:
+    """Universal thresholds from a saved file, another build, or this build (in-sample, optimistic)."""
+    identity = build_identity(build)
+    if not any(s in UNIVERSAL_KINDS for s in config.thresholds):
+        return Calibration(None, {"source": "none", "note": "no universal threshold requested"})
+    if config.calibration is not None:
+        universal, record = load_calibration(config.calibration)
+        in_sample = record.get("build", {}).get("content_sha256") == identity["content_sha256"]
+        info = {"source": "file", "path": str(config.calibration), "build": record.get("build")}
+    elif config.calibrate_on is not None:
+        other = Build(config.calibrate_on)
+        if not config.calibration_predictions:
+            raise InputError("--calibrate-on BUILD needs --calibration-predictions PRED: the model's maps on it")
+        other_index = index_build(other)
+        other_preds = Predictions(config.calibration_predictions)
+        try:
+            other_preds.check_items(other_index.items)
+            other_max = raw_maxima(other_preds, other_index.items, config.progress, "calibration maxima")
+            other_identity = build_identity(other)
+            universal = calibrate(other_index, other_max, split_name(other_identity))
+            record = calibration_record(universal, other_identity, other_preds.identity(), config.model)
+        finally:
+            other_preds.close()
+        in_sample = other_identity["content_sha256"] == identity["content_sha256"]
+        info = {"source": "build", "build": other_identity}
+    else:
+        universal = calibrate(index, maxima, split_name(identity))
+        record = calibration_record(universal, identity, [], config.model)
+        in_sample = True
+        info = {"source": "in-sample", "build": identity}
+    info |= {"split": universal.split, "in_sample": in_sample, "thresholds": universal.to_dict()}
+    if in_sample:
+        info["note"] = (
+            "universal thresholds were calibrated on the evaluated build itself: in-sample, so optimistic; "
+            "calibrate on another split (--calibrate-on, --calibration) for a fair test"
+        )
+    if config.save_calibration is not None:
+        save_calibration(config.save_calibration, record)
+    info["record"] = record
+    return Calibration(universal, info)
+
+
+def gallery_picks(n_samples: int, count: int) -> set[int]:
+    """Evenly spaced sample indices for the gallery."""
+    if count <= 0:
+        return set()
+    return {int(i) for i in np.linspace(0, n_samples - 1, min(count, n_samples)).round()}
+
+
+def score(
+    build: Build,
+    index: BuildIndex,
+    preds: Predictions,
+    maxima: dict,
+    thresholds: list[Threshold],
+    config: EvalConfig,
+) -> tuple[Scorer, list[dict]]:
+    """Stream the build's samples in frame batches, resize every map to its frame and score it."""
+    scorer = Scorer(thresholds, index)
+    picks = gallery_picks(index.n_samples, config.gallery)
+    gallery: list[dict] = []
+    done = 0
+    for batch in frame_batches(iter_samples(build), config.batch):
+        h, w = batch[0].frame
+        gt = np.stack([load_gt(build, s) for s in batch])
+        if ((gt == 0) | (gt == 1)).all():
+            gt = gt.astype(bool)  # binary GT takes the metric core's integer fast path
+        pos = np.stack([resize_bilinear(preds.load(s.positive.item_id), h, w) for s in batch])
+        others: dict[str, list[tuple[int, np.ndarray]]] = {}
+        for i, s in enumerate(batch):
+            for name, r in s.others.items():
+                others.setdefault(name, []).append((i, resize_bilinear(preds.load(r.item_id), h, w)))
+        scorer.add(batch, pos, gt, others, maxima)
+        for i, s in enumerate(batch):
+            if done + i in picks:
+                maps = {"positive": pos[i]} | {n: m for n, e in others.items() for j, m in e if j == i}
+                gallery.append({"sample": s, "gt": gt[i], "maps": maps})
+        done += len(batch)
+        if config.progress:
+            config.progress("scoring", done, index.n_samples)
+    return scorer, gallery
+
+
+def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig) -> dict:
+    """Score ``predictions`` on the build at ``build_root``; write report.json, report.md, items.csv, plots."""
+    from negaudio.eval.report import write_outputs
+
+    check_threshold_specs(config.thresholds)
+    if config.calibration is not None and config.calibrate_on is not None:
+        raise InputError("give --calibration FILE or --calibrate-on BUILD, not both")
+    if config.batch < 1:
+        raise InputError(f"--batch must be >= 1, got {config.batch}")
+    build = Build(build_root)
+    index = index_build(build)
+    preds = Predictions(predictions)
+    try:
+        unknown = preds.check_items(index.items)
+        maxima = raw_maxima(preds, index.items, config.progress, "reading maps")
+        calibration = resolve_calibration(config, build, index, maxima)
+        thresholds = make_thresholds(config.thresholds, calibration.thresholds)
+        scorer, gallery = score(build, index, preds, maxima, thresholds, config)
+        report = {
+            "negaudio_version": __version__,
+            "build": build_identity(build) | {"counts": build.info.get("counts", {})},
+            "predictions": {"files": preds.identity(), "unknown_items": len(unknown), "unknown_first": unknown[:20]},
+            "model": config.model,
+            "upsampling": UPSAMPLING,
+            "maxima_on": "raw prediction maps, before resizing (as vssl_eval)",
+            "calibration": {k: v for k, v in calibration.info.items() if k != "record"},
+            "thresholds": [
+                {"label": t.label, "kind": t.kind, "value": t.value, "source": t.source, "size_prior": t.size_prior}
+                for t in thresholds
+            ],
+            "counts": {"samples": index.n_samples, "items": len(index.items)}
+            | {n: len(scorer.column(n, "max")) for n in index.types},
+            "types": index.types,
+            "metrics": scorer.summary(),
+        }
+    finally:
+        preds.close()
+    write_outputs(out_dir, build, report, scorer, gallery, calibration.info.get("record"))
+    return report

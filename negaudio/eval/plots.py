@@ -1,0 +1,177 @@
+"""Report figures with matplotlib's object API (Agg canvas, no pyplot state): maxima, pIA curves, gallery."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from PIL import Image
+
+from negaudio.eval.metrics import Threshold
+from negaudio.eval.scoring import Scorer
+
+COLORS = ("#4c4c4c", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+DPI = 110
+CMAP = "jet"
+ALPHA = 0.55
+DASHES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
+
+
+def _save(fig: Figure, path: Path) -> None:
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=DPI)
+
+
+def _colors(names: Sequence[str]) -> dict[str, str]:
+    return {n: COLORS[i % len(COLORS)] for i, n in enumerate(names)}
+
+
+def _margins(width: float, height: float, left=0.7, right=0.2, top=0.55, bottom=0.5, **spacing) -> dict:
+    """Subplot grid parameters from margins in inches (cheap, unlike constrained layout)."""
+    return {
+        "left": left / width,
+        "right": 1 - right / width,
+        "top": 1 - top / height,
+        "bottom": bottom / height,
+    } | spacing
+
+
+def max_histograms(scorer: Scorer, thresholds: Sequence[Threshold], separability: Mapping, path: Path) -> None:
+    """One histogram of per-item map maxima per item type, the positives' outline behind each, universal θ lines."""
+    names = list(scorer.index.types)
+    values = {n: scorer.column(n, "max") for n in names}
+    lo = min(v.min() for v in values.values())
+    hi = max(v.max() for v in values.values())
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    bins = np.linspace(lo, hi, 41)
+    colors = _colors(names)
+    universal = [t for t in thresholds if t.value is not None and t.kind != "fixed"]
+    width, height = 9.0, 1.5 * len(names) + 1.0
+    fig = Figure(figsize=(width, height))
+    grid = _margins(width, height, right=2.0, hspace=0.55)
+    axes = fig.subplots(len(names), 1, sharex=True, squeeze=False, gridspec_kw=grid)[:, 0]
+    for ax, name in zip(axes, names, strict=True):
+        if name != "positive":
+            ax.hist(values["positive"], bins=bins, histtype="step", color="#999999", linewidth=1.2)
+        ax.hist(values[name], bins=bins, color=colors[name], alpha=0.8)
+        for j, t in enumerate(universal):
+            ax.axvline(t.value, color="black", linestyle=DASHES[j % len(DASHES)], linewidth=1.0, label=t.label)
+        sep = separability.get(name)
+        extra = "" if sep is None else f", separability ROC-AUC vs positives {sep:.2f}"
+        ax.set_title(f"{name} (n={values[name].size}{extra})", fontsize=9, loc="left")
+        ax.set_ylabel("items", fontsize=8)
+        ax.tick_params(labelsize=8)
+    if universal:
+        labels = [f"{t.label} = {t.value:.3g}" for t in universal]
+        axes[0].legend(axes[0].lines, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="θ")
+    axes[-1].set_xlabel("max of the raw map (grey outline: positives)", fontsize=9)
+    fig.suptitle("Per-item map maxima by item type", fontsize=11)
+    _save(fig, path)
+
+
+def pia_curves(
+    curves: Mapping[str, Mapping[str, Sequence[float]]], grid: np.ndarray, summary: Mapping, path: Path
+) -> None:
+    """frac(pIA <= t) against t, one panel per threshold, one line per negative type (area = AUC-N)."""
+    labels = list(curves)
+    names = list(next(iter(curves.values())))
+    colors = _colors(["positive", *names])
+    cols = min(4, len(labels))
+    rows = -(-len(labels) // cols)
+    width, height = 3.0 * cols + 2.2, 3.0 * rows + 1.2
+    fig = Figure(figsize=(width, height))
+    spacing = _margins(width, height, right=2.2, top=0.95, bottom=0.65, wspace=0.25, hspace=0.5)
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True, gridspec_kw=spacing).ravel()
+    for ax, label in zip(axes, labels, strict=False):
+        for name in names:
+            ax.step(grid, curves[label][name], where="post", color=colors[name], label=name, linewidth=1.4)
+        aucs = "/".join(f"{100 * summary['negatives'][n][label]['auc_n']:.0f}" for n in names)
+        ax.set_title(f"θ = {label}\nAUC-N {aucs}", fontsize=8)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.tick_params(labelsize=8, labelbottom=True)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(labels) :]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(cols + 0.1 + 0.25 * (cols - 1), 1.0))
+    fig.supxlabel("t: fraction of the image above θ (pIA)", fontsize=9)
+    fig.supylabel("fraction of items with pIA ≤ t", fontsize=9)
+    fig.suptitle(
+        "pIA curves of the negatives (higher is better: little area lit up); AUC-N in legend order", fontsize=10
+    )
+    _save(fig, path)
+
+
+def _edge(mask: np.ndarray, width: int) -> np.ndarray:
+    """Pixels of ``mask`` within ``width`` pixels of its boundary (4-neighbour erosion)."""
+    inner = mask.copy()
+    for _ in range(width):
+        shrunk = inner.copy()
+        shrunk[1:] &= inner[:-1]
+        shrunk[:-1] &= inner[1:]
+        shrunk[:, 1:] &= inner[:, :-1]
+        shrunk[:, :-1] &= inner[:, 1:]
+        inner = shrunk
+    return mask & ~inner
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, norm: Normalize, gt: np.ndarray, binary: np.ndarray) -> np.ndarray:
+    """The image in grey blended with the colour-mapped map; GT boundary white, binarised-map boundary cyan."""
+    grey = (image @ np.array([0.299, 0.587, 0.114]) / 255.0)[..., None]
+    colored = colormaps[CMAP](norm(heat))[..., :3]
+    out = (1 - ALPHA) * grey + ALPHA * colored
+    width = max(1, round(max(gt.shape) / 160))
+    out[_edge(binary, width)] = (0.0, 1.0, 1.0)
+    out[_edge(gt > 0.5, width)] = (1.0, 1.0, 1.0)
+    return np.clip(out, 0, 1)
+
+
+def gallery(entries: Sequence[dict], build_root: Path, rows_by_id: Mapping[str, dict], label: str, path: Path):
+    """Maps over their image for a few samples: one row per sample, one column per item type.
+
+    Colour scale shared along a row (so positive and negatives compare); white: GT boundary; cyan: boundary of
+    the map binarised at θ = ``label``.
+    """
+    names = list(entries[0]["maps"])
+    for e in entries[1:]:
+        names += [n for n in e["maps"] if n not in names]
+    cols, rows = len(names), len(entries)
+    aspect = entries[0]["gt"].shape[1] / entries[0]["gt"].shape[0]
+    width, height = cols * (1.85 * aspect + 0.25) + 1.1, 2.35 * rows + 0.5
+    fig = Figure(figsize=(width, height))
+    spacing = _margins(width, height, left=0.3, right=0.8, top=0.85, bottom=0.1, wspace=0.06, hspace=0.35)
+    axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw=spacing)
+    for r, entry in enumerate(entries):
+        sample = entry["sample"]
+        with Image.open(build_root / sample.positive.image.path) as im:
+            image = np.asarray(im.convert("RGB"), dtype=np.float64)
+        maps = entry["maps"]
+        norm = Normalize(min(float(m.min()) for m in maps.values()), max(float(m.max()) for m in maps.values()))
+        if norm.vmax - norm.vmin < 1e-9:
+            norm.vmax = norm.vmin + 1.0
+        records = {"positive": sample.positive, **sample.others}
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if name not in maps:
+                ax.set_visible(False)
+                continue
+            row = rows_by_id[records[name].item_id]
+            binary = maps[name] > row[f"theta@{label}"]
+            ax.imshow(overlay(image, maps[name], norm, entry["gt"], binary))
+            positive = records[name].kind in ("positive", "noisy_positive")
+            score = f"IoU {row[f'iou@{label}']:.2f}" if positive else f"pIA {row[f'pia@{label}']:.0%}"
+            ax.set_title(f"{name}\nmax {row['max']:.2f} · {score}", fontsize=8)
+        axes[r, 0].set_ylabel(sample.sample_id, fontsize=7)
+        cax = axes[r, -1].inset_axes((1.04, 0.0, 0.05, 1.0))
+        fig.colorbar(ScalarMappable(norm, CMAP), cax=cax).ax.tick_params(labelsize=7)
+    fig.suptitle(f"Maps on positives vs negatives (white: GT; cyan: map > θ {label})", fontsize=10)
+    _save(fig, path)

@@ -1,0 +1,268 @@
+"""``negaudio eval`` end to end on small demo builds: baselines, report files, calibration reuse, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import negaudio
+from negaudio.build import BuildOptions, build
+from negaudio.eval.predictions import PredictionWriter
+from negaudio.recipe import Recipe
+from negaudio.recipe_io import validate_data
+
+RECIPE = {
+    "name": "eval-test",
+    "version": "1.0.0",
+    "seed": 11,
+    "source": {"kind": "folder"},
+    "audio": {"sample_rate": 16000, "channels": 1, "duration": {"policy": "match"}, "format": "wav_pcm16"},
+    "negatives": [
+        {"kind": "silence"},
+        {"kind": "noise", "color": "white", "level": {"sigma": 1.0}, "clip": "clip"},
+        {"kind": "offscreen", "pool": "same", "offset": "random"},
+        {"kind": "mismatched"},
+    ],
+    "positive_noise": {"color": "white", "snr_db": [10]},
+}
+NEGATIVES = ("silence", "noise-white-sigma1", "offscreen", "mismatched")
+UNIVERSAL = ("max", "max10", "maxq3", "maxq3_separate")
+
+
+def make_build(out: Path, source: Path, limit: int | None = None, **changes) -> Path:
+    recipe = validate_data(Recipe, {**RECIPE, **changes})
+    build(recipe, out, source_root=source, limit=limit, options=BuildOptions())
+    return out
+
+
+@pytest.fixture(scope="session")
+def eval_build(demo_root, tmp_path_factory) -> Path:
+    """12 samples x (positive, silence, white noise, offscreen, mismatched, positive + noise at 10 dB)."""
+    return make_build(tmp_path_factory.mktemp("eval") / "build", demo_root)
+
+
+@pytest.fixture(scope="session")
+def other_build(demo_root, tmp_path_factory) -> Path:
+    """Another split: a different seed, 6 samples."""
+    return make_build(tmp_path_factory.mktemp("eval") / "other", demo_root, limit=6, seed=12, version="1.1.0")
+
+
+@pytest.fixture(scope="session")
+def oracle_run(eval_build, tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from negaudio.cli import app
+
+    out = tmp_path_factory.mktemp("eval") / "oracle"
+    result = CliRunner().invoke(app, ["eval", str(eval_build), "--model", "oracle", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def report(out: Path) -> dict:
+    return json.loads((out / "report.json").read_text())
+
+
+def items(out: Path) -> dict[str, dict]:
+    with (out / "items.csv").open() as fh:
+        return {row["item_id"]: row for row in csv.DictReader(fh)}
+
+
+def test_oracle_succeeds_on_every_positive_and_lights_nothing_on_negatives(oracle_run):
+    r = report(oracle_run)
+    labels = [t["label"] for t in r["thresholds"]]
+    assert labels == ["fixed=0.5", "median", "adaptive", *UNIVERSAL]
+    m = r["metrics"]
+    for label in labels:
+        if label != "adaptive":  # adaptive keeps pixels > the |GT|-th largest value: none on a binary map (ties)
+            assert m["positive"][label]["success"] == 1.0
+            assert m["positive"][label]["miou"] == 1.0
+        for name in NEGATIVES:
+            assert m["negatives"][name][label]["pia"] == 0.0
+            assert m["negatives"][name][label]["auc_n"] == 1.0
+        assert m["hearing_impairment"][label]["HI"] == 0.0
+    assert all(m["separability"][n] == 1.0 for n in (*NEGATIVES, "all"))
+    assert m["noisy_positives"]["positive-white-snr10"]["median"]["success"] == 1.0
+    assert all(m["positive"][label]["iiou"] == 1.0 for label in labels if label != "adaptive")
+
+
+def test_report_json_has_provenance_and_every_section(oracle_run, eval_build):
+    r = report(oracle_run)
+    info = json.loads((eval_build / "build.json").read_text())
+    assert r["build"]["content_sha256"] == info["content_sha256"]
+    assert (r["build"]["dataset"], r["build"]["version"]) == ("eval-test", "1.0.0")
+    assert len(r["predictions"]["files"][0]["sha256"]) == 64
+    assert r["model"] == {"spec": "oracle", "options": {}, "device": "cpu"}
+    assert r["calibration"]["in_sample"] is True and "optimistic" in r["calibration"]["note"]
+    assert r["calibration"]["split"].startswith("eval-test@1.0.0")
+    assert {t["label"]: t["size_prior"] for t in r["thresholds"]}["adaptive"] is True
+    assert all("calibrated on split" in t["source"] for t in r["thresholds"] if t["kind"] in UNIVERSAL)
+    assert r["counts"]["samples"] == 12 and r["counts"]["items"] == 72
+    assert set(r["metrics"]) == {
+        "positive",
+        "negatives",
+        "noisy_positives",
+        "f_scores",
+        "hearing_impairment",
+        "maxima",
+        "separability",
+    }
+    assert r["metrics"]["f_scores"]["maxq3"]["F_Pos_Neg"] == 100.0
+    assert set(r["metrics"]["maxima"]["silence"]) == {"mean", "median", "q1", "q3", "min", "max"}
+    for name in ("report.json", "report.md", "items.csv", "calibration.json", "predictions.npz"):
+        assert (oracle_run / name).stat().st_size > 0
+
+
+def test_plots_are_non_empty_pngs(oracle_run):
+    for name in ("max_histograms.png", "pia_curves.png", "gallery.png"):
+        data = (oracle_run / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
+    md = (oracle_run / "report.md").read_text()
+    assert "In-sample, optimistic" in md and "![gallery.png](gallery.png)" in md
+    assert "Hearing Impairment" in md and "iIoU" in md
+
+
+def test_items_csv_lists_every_item_with_its_scores(oracle_run, eval_build):
+    rows = items(oracle_run)
+    assert set(rows) == {r.item_id for r in negaudio.open_build(eval_build)}
+    row = next(r for r in rows.values() if r["kind"] == "silence")
+    assert float(row["max"]) == 0.0 and float(row["pia@maxq3"]) == 0.0 and row["posneg_iou@maxq3"] == "0.0"
+    positive = next(r for r in rows.values() if r["kind"] == "positive")
+    assert positive["posneg_iou@median"] == "" and float(positive["iou@median"]) == 1.0
+
+
+def test_visual_prior_paints_the_same_region_whatever_it_hears(cli, eval_build, tmp_path):
+    out = tmp_path / "vp"
+    result = cli("eval", eval_build, "--model", "visual-prior", "-o", out, "--gallery", "0")
+    assert result.exit_code == 0, result.output
+    rows = items(out)
+    labels = [t["label"] for t in report(out)["thresholds"]]
+    for row in rows.values():
+        if row["kind"] in ("silence", "noise", "offscreen", "mismatched"):
+            positive = rows[f"{row['sample_id']}__positive"]
+            for label in labels:
+                assert row[f"pia@{label}"] == positive[f"pia@{label}"]
+                assert float(row[f"posneg_iou@{label}"]) == 1.0
+    m = report(out)["metrics"]
+    assert all(m["separability"][n] == 0.5 for n in NEGATIVES)
+    assert m["hearing_impairment"]["median"]["mean_s"] == 1.0
+    assert "does not react" in (out / "report.md").read_text()
+
+
+def test_energy_gated_is_blank_on_silence_only(cli, eval_build, tmp_path):
+    out = tmp_path / "eg"
+    assert cli("eval", eval_build, "--model", "energy-gated", "-o", out, "--gallery", "0").exit_code == 0
+    m = report(out)["metrics"]
+    assert m["separability"]["silence"] == 1.0
+    assert all(v["pia"] == 0.0 for v in m["negatives"]["silence"].values())
+    assert m["negatives"]["silence"]["median"]["posneg_iou"] == 0.0
+    assert m["separability"]["noise-white-sigma1"] < 0.5  # sigma-1 noise is louder than the positives
+    with np.load(out / "predictions.npz") as maps:
+        assert all(not maps[k].any() for k in maps.files if k.endswith("__silence"))
+
+
+def test_predictions_rescored_give_the_same_report_and_random_is_deterministic(cli, eval_build, tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    assert cli("eval", eval_build, "--model", "random", "-o", a, "--gallery", "0", "--batch", "5").exit_code == 0
+    assert cli("eval", eval_build, "--model", "random", "-o", b, "--gallery", "0").exit_code == 0
+    assert cli("eval", eval_build, "--predictions", a / "predictions.npz", "-o", c, "--gallery", "0").exit_code == 0
+    with np.load(a / "predictions.npz") as x, np.load(b / "predictions.npz") as y:
+        assert x.files == y.files and all(np.array_equal(x[k], y[k]) for k in x.files)
+    assert report(a)["metrics"] == report(b)["metrics"] == report(c)["metrics"]
+
+
+def test_calibration_saved_on_one_build_is_reused_on_another(cli, eval_build, other_build, tmp_path):
+    saved = tmp_path / "calib.json"
+    first, second = tmp_path / "first", tmp_path / "second"
+    args = ("--model", "visual-prior", "--gallery", "0", "--threshold", "median")
+    universal = [x for k in UNIVERSAL for x in ("--threshold", k)]
+    assert cli("eval", eval_build, *args, *universal, "-o", first, "--save-calibration", saved).exit_code == 0
+    result = cli("eval", other_build, *args, *universal, "-o", second, "--calibration", saved)
+    assert result.exit_code == 0, result.output
+    values = [{t["label"]: t["value"] for t in report(out)["thresholds"]} for out in (first, second)]
+    assert values[0] == values[1]
+    assert json.loads(saved.read_text()) == json.loads((second / "calibration.json").read_text())
+    cal = report(second)["calibration"]
+    assert cal["source"] == "file" and cal["in_sample"] is False
+    assert cal["split"] == report(first)["calibration"]["split"]
+
+
+def test_calibrate_on_another_build_needs_its_predictions(cli, eval_build, other_build, tmp_path):
+    model = tmp_path / "model"
+    assert cli("eval", other_build, "--model", "random", "-o", model, "--gallery", "0").exit_code == 0
+    base = ("eval", eval_build, "--model", "random", "--gallery", "0", "--calibrate-on", other_build)
+    result = cli(*base, "-o", tmp_path / "a")
+    assert result.exit_code == 0, result.output
+    cal = report(tmp_path / "a")["calibration"]
+    assert cal["source"] == "build" and cal["in_sample"] is False
+    assert cal["split"].startswith("eval-test@1.1.0")
+    assert cal["thresholds"] == json.loads((model / "calibration.json").read_text())["thresholds"]
+    pred = tmp_path / "a" / "predictions.npz"
+    result = cli("eval", eval_build, "--predictions", pred, "--calibrate-on", other_build, "-o", tmp_path / "b")
+    assert result.exit_code == 2 and "--calibration-predictions" in result.output
+
+
+def test_user_adapter_from_a_file_with_its_own_preprocessing(cli, eval_build, tmp_path):
+    adapter = tmp_path / "my_model.py"
+    adapter.write_text(
+        "import numpy as np\n"
+        "class Centre:\n"
+        "    def __init__(self, size='5'):\n"
+        "        self.size = int(size)\n"
+        "    def preprocess_image(self, image):\n"
+        "        return np.zeros((3, 8, 8), dtype=np.float32)\n"
+        "    def __call__(self, images, waves, records):\n"
+        "        assert images.shape[1:] == (3, 8, 8) and waves.shape[0] == len(records)\n"
+        "        m = np.zeros((self.size, self.size), dtype=np.float32)\n"
+        "        m[self.size // 2, self.size // 2] = 1\n"
+        "        return [m for _ in records]\n"
+    )
+    out = tmp_path / "user"
+    result = cli(
+        "eval", eval_build, "--model", f"{adapter}:Centre", "--model-opt", "size=3", "-o", out, "--gallery", "0"
+    )
+    assert result.exit_code == 0, result.output
+    assert report(out)["model"]["options"] == {"size": "3"}
+    with np.load(out / "predictions.npz") as maps:
+        assert all(maps[k].shape == (3, 3) for k in maps.files)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--model", "nope"), "expected a built-in"),
+        (("--model", "oracle", "--model-opt", "x=1"), "unexpected keyword"),
+        (("--model", "oracle", "--threshold", "q3"), "--threshold 'q3'"),
+        (("--model", "oracle", "--device", "cuda"), "--device cuda"),
+        ((), "give --predictions PRED or --model SPEC"),
+    ],
+)
+def test_bad_options_exit_2(cli, eval_build, tmp_path, args, message):
+    result = cli("eval", eval_build, *args, "-o", tmp_path / "out")
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_missing_and_unknown_items(cli, eval_build, tmp_path):
+    ids = [r.item_id for r in negaudio.open_build(eval_build)]
+    partial = tmp_path / "partial.npz"
+    with PredictionWriter(partial) as w:
+        for item_id in ids[3:]:
+            w.add(item_id, np.zeros((2, 2)))
+    result = cli("eval", eval_build, "--predictions", partial, "-o", tmp_path / "a")
+    assert result.exit_code == 2
+    assert str(partial) in result.output and "3 of 72 build items have no map" in result.output
+    assert ids[0] in result.output
+    extra = tmp_path / "extra.npz"
+    with PredictionWriter(extra) as w:
+        for item_id in [*ids[:3], "ghost__positive"]:
+            w.add(item_id, np.ones((2, 2)))
+    result = cli(
+        "eval", eval_build, "--predictions", partial, "--predictions", extra, "-o", tmp_path / "b", "--gallery", "0"
+    )
+    assert result.exit_code == 0, result.output
+    assert report(tmp_path / "b")["predictions"]["unknown_first"] == ["ghost__positive"]
+    assert "ignored 1 map(s) of unknown items" in (tmp_path / "b" / "report.md").read_text()

@@ -1,0 +1,82 @@
+"""Prediction files: the .npz reader's checks (missing, unknown, duplicate, NaN, shape) and the streaming writer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from negaudio.errors import InputError
+from negaudio.eval.predictions import Predictions, PredictionWriter
+
+
+def write(path, maps: dict) -> str:
+    np.savez(path, **maps)
+    return path
+
+
+def test_writer_output_reads_back_with_numpy_and_the_reader(tmp_path):
+    path = tmp_path / "p.npz"
+    with PredictionWriter(path) as w:
+        w.add("a__positive", np.arange(6).reshape(2, 3))
+        w.add("a__silence", np.zeros((7, 7), dtype=np.float64))
+    with np.load(path) as raw:
+        assert raw.files == ["a__positive", "a__silence"] and raw["a__silence"].dtype == np.float32
+    preds = Predictions([path])
+    np.testing.assert_array_equal(preds.load("a__positive"), np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert preds.check_items(["a__positive"]) == ["a__silence"]  # unknown to the build: reported, not fatal
+    preds.close()
+
+
+def test_a_failed_write_leaves_no_file(tmp_path):
+    path = tmp_path / "p.npz"
+    with pytest.raises(RuntimeError), PredictionWriter(path) as w:
+        w.add("a", np.zeros((2, 2)))
+        raise RuntimeError("model crashed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_items_name_the_file_and_the_first_ids(tmp_path):
+    path = write(tmp_path / "p.npz", {"x__positive": np.zeros((2, 2))})
+    with pytest.raises(InputError, match=r"p\.npz: 3 of 4 build items have no map \(first: a, b, c\)") as info:
+        Predictions([path]).check_items(["a", "x__positive", "b", "c"])
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (np.zeros((1, 2, 2)), r"item 'bad': map must be 2-D \[h, w\], got shape \(1, 2, 2\)"),
+        (np.zeros(4), "got shape"),
+        (np.zeros((0, 3)), "got shape"),
+        (np.array([[0.0, np.nan]]), "item 'bad': map contains NaN"),
+        (np.array([[np.inf, 0.0]]), "map contains inf"),
+        (np.array([["a", "b"]]), "must be real numeric"),
+    ],
+)
+def test_bad_maps_are_rejected_naming_the_item(tmp_path, value, message):
+    path = write(tmp_path / "p.npz", {"bad": value, "good": np.zeros((2, 2))})
+    preds = Predictions([path])
+    assert preds.load("good").shape == (2, 2)
+    with pytest.raises(InputError, match=message):
+        preds.load("bad")
+
+
+def test_folders_are_expanded_and_duplicates_refused(tmp_path):
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    write(folder / "part1.npz", {"a": np.zeros((2, 2))})
+    write(folder / "part2.npz", {"b": np.ones((3, 3))})
+    preds = Predictions([folder])
+    assert "a" in preds and "b" in preds and preds.check_items(["a", "b"]) == []
+    write(tmp_path / "again.npz", {"b": np.ones((3, 3))})
+    with pytest.raises(InputError, match=r"item 'b' has a map in both .*part2\.npz and .*again\.npz"):
+        Predictions([folder, tmp_path / "again.npz"])
+
+
+@pytest.mark.parametrize("name", ["absent.npz", "empty-folder", "single.npy", "text.npz"])
+def test_unusable_paths_are_input_errors(tmp_path, name):
+    (tmp_path / "empty-folder").mkdir()
+    np.save(tmp_path / "single.npy", np.zeros((2, 2)))
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(InputError):
+        Predictions([tmp_path / name])
