@@ -14,8 +14,11 @@ $(VENV)/.base: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
+# torch (for the ResNet-18 model adapter) only from a wheel already on this machine: no multi-GB download.
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-index --no-deps 'torch==2.13.0' 2>/dev/null \
+		|| echo "note: no local torch wheel; the torch adapter tests will be skipped"
 	touch $@ $(VENV)/.base
 
 demo: $(VENV)/.base

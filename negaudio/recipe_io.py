@@ -46,9 +46,7 @@ class Problem:
 
     def format(self, path: Path | str | None = None) -> str:
         """``path:line:col: dotted.loc: message (got ...)``, leaving out the parts that are unknown."""
-        where = ":".join(
-            str(p) for p in (path, self.line, self.column if self.line else None) if p is not None
-        )
+        where = ":".join(str(p) for p in (path, self.line, self.column if self.line else None) if p is not None)
         text = ".".join(str(p) for p in self.loc)
         text = f"{text}: {self.message}" if text else self.message
         if self.got is not None:
@@ -351,9 +349,7 @@ def validate_file(model: type[M], path: Path) -> M:
     return validate_data(model, data, path=path, locator=locator)
 
 
-def validate_data(
-    model: type[M], data: Any, path: Path | str | None = None, locator: Locator | None = None
-) -> M:
+def validate_data(model: type[M], data: Any, path: Path | str | None = None, locator: Locator | None = None) -> M:
     """Validate in-memory ``data`` (e.g. a loaded recipe with CLI overrides) as ``model``.
 
     Errors are reported against ``path`` and the positions ``locator`` knows (none if it is None),
@@ -387,10 +383,7 @@ def _walk(data: Any, loc: Sequence[str | int]) -> tuple[list[int], Any]:
     for i, part in enumerate(loc):
         is_key = isinstance(node, Mapping) and part in node
         is_index = (
-            isinstance(node, Sequence)
-            and not isinstance(node, str)
-            and type(part) is int
-            and 0 <= part < len(node)
+            isinstance(node, Sequence) and not isinstance(node, str) and type(part) is int and 0 <= part < len(node)
         )
         if is_key or is_index:
             kept.append(i)

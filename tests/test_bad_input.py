@@ -129,9 +129,7 @@ def test_index_errors_name_the_line(cli, write_recipe, source, tmp_path):
 
 def test_a_recipe_typo_names_file_line_and_column(cli, tmp_path, demo_root):
     recipe = tmp_path / "typo.yaml"
-    recipe.write_text(
-        "name: typo\nseed: 1\nsource:\n  kind: folder\nnegatives:\n  - kind: noise\n    colour: pink\n"
-    )
+    recipe.write_text("name: typo\nseed: 1\nsource:\n  kind: folder\nnegatives:\n  - kind: noise\n    colour: pink\n")
     result = cli("build", recipe, "-o", tmp_path / "o", "--source", demo_root)
     assert result.exit_code == 2
     assert f"{recipe}:7:5" in result.output and "colour" in result.output

@@ -48,8 +48,7 @@ def test_a_different_seed_changes_every_negative_but_no_positive(cli, write_reci
     assert build(cli, write_recipe(), tmp_path / "a", demo_root).exit_code == 0
     assert build(cli, write_recipe(), tmp_path / "b", demo_root, "--seed", "8").exit_code == 0
     a, b = (
-        {r.item_id: r.audio.pcm_sha256 for r in negaudio.open_build(tmp_path / x) if r.kind != "silence"}
-        for x in "ab"
+        {r.item_id: r.audio.pcm_sha256 for r in negaudio.open_build(tmp_path / x) if r.kind != "silence"} for x in "ab"
     )
     assert a.keys() == b.keys()
     same = {item_id for item_id in a if a[item_id] == b[item_id]}
@@ -102,8 +101,12 @@ def test_items_follow_the_recipe(cli, write_recipe, demo_root, tmp_path):
 
 
 def test_fixed_duration_and_float_format(cli, write_recipe, demo_root, tmp_path):
-    audio = {"sample_rate": 22050, "channels": 2, "duration": {"policy": "fixed", "seconds": 1.5},
-             "format": "wav_float32"}
+    audio = {
+        "sample_rate": 22050,
+        "channels": 2,
+        "duration": {"policy": "fixed", "seconds": 1.5},
+        "format": "wav_float32",
+    }
     assert build(cli, write_recipe(audio=audio), tmp_path / "b", demo_root).exit_code == 0
     for r in negaudio.open_build(tmp_path / "b"):
         data, rate = sf.read(tmp_path / "b" / r.audio.path, always_2d=True)
@@ -196,6 +199,5 @@ def test_manifest_rows_carry_schema_version_and_validate(write_recipe, demo_root
     assert all(row["schema_version"] == negaudio.SCHEMA_VERSION for row in rows)
     assert [r["item_id"] for r in rows] == [r.item_id for r in negaudio.open_build(out)]
     info = json.loads((out / "build.json").read_text())
-    assert info["items"] == len(rows) and info["dataset"] == {"name": "test-set", "version": "1.0.0",
-                                                              "description": ""}
+    assert info["items"] == len(rows) and info["dataset"] == {"name": "test-set", "version": "1.0.0", "description": ""}
     assert set(info["dependencies"]) >= {"numpy", "soundfile", "soxr", "libsndfile"}

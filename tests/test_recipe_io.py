@@ -104,9 +104,7 @@ def only_problem(model: type[BaseModel], path: Path) -> Problem:
     return info.value.problems[0]
 
 
-@pytest.mark.parametrize(
-    ("name", "text"), [("r.yaml", GOOD_YAML), ("r.yml", GOOD_YAML), ("r.toml", GOOD_TOML)]
-)
+@pytest.mark.parametrize(("name", "text"), [("r.yaml", GOOD_YAML), ("r.yml", GOOD_YAML), ("r.toml", GOOD_TOML)])
 def test_valid_file_returns_the_model(tmp_path, name, text):
     recipe = validate_file(Recipe, write(tmp_path, name, text))
     assert isinstance(recipe, Recipe)
@@ -158,9 +156,7 @@ def test_yaml_unknown_key_in_flow_mapping(tmp_path):
 
 def test_yaml_missing_field_points_at_parent_mapping(tmp_path):
     text = GOOD_YAML.replace("    text: hello\n", "")
-    assert problems(Recipe, write(tmp_path, "r.yaml", text)) == [
-        ("negatives.1", 8, 5, "Field required: 'text'")
-    ]
+    assert problems(Recipe, write(tmp_path, "r.yaml", text)) == [("negatives.1", 8, 5, "Field required: 'text'")]
     top = write(tmp_path, "top.yaml", GOOD_YAML.replace("seed: 7\n", ""))
     assert problems(Recipe, top) == [("", 2, 1, "Field required: 'seed'")]
     assert str(raised(validate_file, Recipe, top)) == (f"{top}:2:1: Field required: 'seed'")
@@ -170,17 +166,13 @@ def test_yaml_bad_discriminator_points_at_kind_value(tmp_path):
     text = GOOD_YAML.replace("kind: speech", "kind: speach")
     error = raised(validate_file, Recipe, write(tmp_path, "r.yaml", text))
     assert error.problems == [
-        Problem(
-            ("negatives", 1, "kind"), 8, 11, "Input should be one of 'noise', 'speech', 'silence'", "'speach'"
-        )
+        Problem(("negatives", 1, "kind"), 8, 11, "Input should be one of 'noise', 'speech', 'silence'", "'speach'")
     ]
 
 
 def test_yaml_missing_discriminator(tmp_path):
     text = GOOD_YAML.replace("  - kind: speech\n    text", "  - text")
-    assert problems(Recipe, write(tmp_path, "r.yaml", text)) == [
-        ("negatives.1", 8, 5, "Field required: 'kind'")
-    ]
+    assert problems(Recipe, write(tmp_path, "r.yaml", text)) == [("negatives.1", 8, 5, "Field required: 'kind'")]
 
 
 def test_yaml_multiple_errors_all_reported(tmp_path):
@@ -397,9 +389,7 @@ def test_plain_union_reports_the_closest_member(tmp_path, level, expected):
 
 
 def test_problems_are_in_file_order_and_error_pickles(tmp_path):
-    path = write(
-        tmp_path, "r.yaml", "negatives:\n  - kind: silence\n    seconds: long\nseed: x\nname: demo\n"
-    )
+    path = write(tmp_path, "r.yaml", "negatives:\n  - kind: silence\n    seconds: long\nseed: x\nname: demo\n")
     error = raised(validate_file, Recipe, path)
     assert [p.line for p in error.problems] == [3, 4]
     copy = pickle.loads(pickle.dumps(error))
