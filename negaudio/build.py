@@ -15,7 +15,7 @@ from negaudio.execute import make_executor, run_bounded
 from negaudio.manifest import BUILD_INFO, FAILURES, MANIFEST, merge
 from negaudio.plan import make_plan, read_plan, write_plan
 from negaudio.recipe import Recipe
-from negaudio.render import SHARD_SAMPLES, RenderContext, render_shard, shard_of, shard_record_path
+from negaudio.render import SHARD_SAMPLES, RenderContext, render_shard, shard_of, shard_record_path, warm_up
 from negaudio.sources import open_source
 
 STATE = ".negaudio"
@@ -69,6 +69,30 @@ def render_plan(
     """Render a resolved plan (from a recipe or a plan file) against the media under ``source_root``."""
     out_dir = Path(out_dir)
     source_root = Path(source_root).resolve()
+    with make_executor(options.jobs, options.executor, options.address) as executor:
+        if options.jobs > 1:  # workers start and import while the plan is written
+            for _ in range(options.jobs):
+                executor.submit(warm_up)
+        failures = [] if plan_failures is None else plan_failures  # filled while the rows are consumed
+        plan_sha, state = _prepare(header, rows, out_dir, source_root, options, failures)
+        audio = header["recipe"]["audio"]
+        ctx = RenderContext(
+            source_root=str(source_root),
+            out_dir=str(out_dir.resolve()),
+            sample_rate=audio["sample_rate"],
+            channels=audio["channels"],
+            duration=audio["duration"],
+            fmt=audio["format"],
+            rle=header["recipe"]["masks"]["rle"],
+            on_error=options.on_error,
+        )
+        shard_ids = _render_shards(executor, ctx, out_dir, options)
+    shard_files = [shard_record_path(out_dir, s) for s in shard_ids]
+    return merge(out_dir, shard_files, header, state["plan_failures"], plan_sha, state["missing"])
+
+
+def _prepare(header, rows, out_dir: Path, source_root: Path, options: BuildOptions, plan_failures: list[dict]):
+    """Write the plan (media checked), claim the output folder, record the resume state: (plan sha, state)."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     check = MediaCheck(source_root)
     with tempfile.NamedTemporaryFile("w", dir=out_dir.parent, prefix=".plan-", delete=False) as tmp:
@@ -84,28 +108,25 @@ def render_plan(
         "plan_sha256": plan_sha,
         "recipe_sha256": header["recipe_sha256"],
         "shard_samples": SHARD_SAMPLES,
-        "plan_failures": [*(plan_failures or []), *(check.failures if options.on_error == "skip" else [])],
+        "plan_failures": [*plan_failures, *(check.failures if options.on_error == "skip" else [])],
         "missing": check.summary(),
     }
     _write_state(out_dir, state)
-    state = json.loads((out_dir / STATE / "state.json").read_text())
+    return plan_sha, json.loads((out_dir / STATE / "state.json").read_text())
 
-    recipe = header["recipe"]
-    audio = recipe["audio"]
-    ctx = RenderContext(
-        source_root=str(source_root),
-        out_dir=str(out_dir.resolve()),
-        sample_rate=audio["sample_rate"],
-        channels=audio["channels"],
-        duration=audio["duration"],
-        fmt=audio["format"],
-        rle=recipe["masks"]["rle"],
-        on_error=options.on_error,
-    )
+
+def _render_shards(executor, ctx: RenderContext, out_dir: Path, options: BuildOptions) -> list[int]:
+    """Render every shard without a finished record, streaming the plan; return all shard ids in order."""
     with (out_dir / PLAN).open("rb") as fh:
         total = sum(1 for _ in fh) - 1
     done_items = 0
     shard_ids: list[int] = []
+
+    def on_done(result: dict) -> None:
+        nonlocal done_items
+        done_items += result["rows"]
+        if options.progress:
+            options.progress(done_items, total)
 
     def tasks() -> Iterator[tuple]:
         _, plan_rows = read_plan(out_dir / PLAN)
@@ -117,16 +138,8 @@ def render_plan(
             else:
                 yield ctx, shard, shard_rows
 
-    def on_done(result: dict) -> None:
-        nonlocal done_items
-        done_items += result["rows"]
-        if options.progress:
-            options.progress(done_items, total)
-
-    with make_executor(options.jobs, options.executor, options.address) as executor:
-        run_bounded(executor, render_shard, tasks(), limit=2 * options.jobs, on_done=on_done)
-    shard_files = [shard_record_path(out_dir, s) for s in shard_ids]
-    return merge(out_dir, shard_files, header, state["plan_failures"], plan_sha, state["missing"])
+    run_bounded(executor, render_shard, tasks(), limit=2 * options.jobs, on_done=on_done)
+    return shard_ids
 
 
 def _claim(out_dir: Path, plan_sha: str, options: BuildOptions) -> None:

@@ -4,8 +4,8 @@ beyond the seeds the plan recorded, and every item, positive or negative, leaves
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import shutil
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -45,6 +45,10 @@ class RenderContext:
     fmt: str
     rle: bool
     on_error: str = "fail"
+
+
+def warm_up() -> None:
+    """A no-op task: submitted once per worker while the plan is written, so workers start and import early."""
 
 
 def shard_of(row: dict) -> int:
@@ -143,26 +147,33 @@ def _wave(ctx: RenderContext, row: dict, positive: np.ndarray) -> tuple[np.ndarr
     raise ValueError(f"unknown item kind {kind!r}")
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    """Width and height of an image, decoding it fully so a truncated file fails here."""
+def _read_image(path: Path) -> tuple[bytes, tuple[int, int]]:
+    """The image's bytes and (width, height), read once and checked: PNG chunk checksums are verified and JPEG
+    is decoded at 1/8 scale (every byte still read), so a truncated or corrupt file fails here."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.size
+        data = path.read_bytes()
+        with Image.open(io.BytesIO(data)) as im:
+            size = im.size
+            if im.format == "JPEG":
+                im.draft(im.mode, (max(1, size[0] // 8), max(1, size[1] // 8)))
+                im.load()
+            else:
+                im.verify()
     except FileNotFoundError:
         raise InputError(f"{path}: image not found") from None
-    except OSError as exc:
+    except (OSError, SyntaxError, ValueError) as exc:  # Pillow reports corrupt PNG chunks as SyntaxError
         raise InputError(f"{path}: cannot read image ({exc})") from None
+    return data, size
 
 
-def _copy_image(ctx: RenderContext, shard: int, sample_id: str, src: Path, size: tuple[int, int]) -> dict:
-    dest_rel = f"images/{shard:05d}/{sample_id}{src.suffix.lower()}"
+def _copy_image(ctx: RenderContext, shard: int, sample_id: str, suffix: str, data: bytes, size) -> dict:
+    dest_rel = f"images/{shard:05d}/{sample_id}{suffix.lower()}"
     dest = Path(ctx.out_dir) / dest_rel
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
-    shutil.copyfile(src, tmp)
+    tmp.write_bytes(data)
     tmp.replace(dest)
-    return {"path": dest_rel, "width": size[0], "height": size[1], "sha256": _file_sha256(dest)}
+    return {"path": dest_rel, "width": size[0], "height": size[1], "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _stored_mask(ctx: RenderContext, regions: list[dict], size: tuple[int, int]):
@@ -201,7 +212,7 @@ def render_sample(ctx: RenderContext, shard: int, rows: list[dict]) -> list[dict
     root = Path(ctx.source_root)
     try:
         positive = _positive(ctx, root / first["audio"])
-        size = _image_size(root / first["image"])
+        image_bytes, size = _read_image(root / first["image"])
         stored = _stored_mask(ctx, first["regions"], size)
     except InputError as exc:
         raise SampleError(sample_id, str(exc)) from None
@@ -211,7 +222,7 @@ def render_sample(ctx: RenderContext, shard: int, rows: list[dict]) -> list[dict
             waves.append(_wave(ctx, row, positive))
         except (InputError, ValueError) as exc:
             raise SampleError(sample_id, f"{row['kind']} item {row['item_id']}: {exc}") from None
-    image = _copy_image(ctx, shard, sample_id, root / first["image"], size)
+    image = _copy_image(ctx, shard, sample_id, Path(first["image"]).suffix, image_bytes, size)
     mask = None if stored is None else _write_mask(ctx, shard, sample_id, stored)
     audio_dir = Path(ctx.out_dir) / "audio" / f"{shard:05d}"
     audio_dir.mkdir(parents=True, exist_ok=True)
@@ -285,7 +296,3 @@ def regions_of(rows: list[dict]) -> list[Region]:
 def _finite(value: float) -> float | None:
     """dB values as JSON: digital silence (-inf) becomes null."""
     return float(value) if np.isfinite(value) else None
-
-
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -45,6 +45,20 @@ def garbage_image(root, sample):
     (root / sample["image"]).write_bytes(b"not an image at all")
 
 
+def truncated_image(root, sample):
+    path = root / sample["image"]
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def truncated_jpeg(root, sample):
+    from PIL import Image
+
+    path = root / sample["image"]  # keep the name: a JPEG under a .png name is still read by its content
+    with Image.open(path) as im:
+        im.convert("RGB").save(path, format="JPEG")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
 def missing_audio(root, sample):
     (root / sample["audio"]).unlink()
 
@@ -61,6 +75,8 @@ DAMAGES = {
     "zero-length audio": (zero_length, "audio"),
     "all-NaN audio": (all_nan, "audio"),
     "unreadable image": (garbage_image, "image"),
+    "truncated PNG": (truncated_image, "image"),
+    "truncated JPEG": (truncated_jpeg, "image"),
     "missing audio": (missing_audio, "audio"),
     "not an audio file": (not_audio, "audio"),
     "unsupported sample rate": (low_rate, "audio"),
