@@ -1,4 +1,4 @@
-"""``make bench``: the build benchmark, then the metrics benchmark when it exists."""
+"""``make bench``: the build benchmark, the metrics benchmark and the model-adapter throughput, in one run."""
 
 from __future__ import annotations
 
@@ -11,17 +11,15 @@ if str(REPO) not in sys.path:
 
 
 def main() -> int:
-    from bench import bench_build
+    from bench import bench_adapters, bench_build, bench_metrics
 
     status = bench_build.main([]) or 0
-    try:
-        from bench import bench_metrics
-    except ImportError as exc:
-        print(f"\nbench_metrics: skipped (cannot import bench.bench_metrics: {exc})")
-        return status
     print()
-    result = bench_metrics.main()  # returns its figures (a dict) or an exit status
-    return status or (result if isinstance(result, int) else 0)
+    result = bench_metrics.main()  # returns its figures (a dict)
+    status = status or (result if isinstance(result, int) else 0)
+    print()
+    bench_adapters.main()  # prints its figures, or that it is skipped without torch
+    return status
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ def render_plan(
             fmt=audio["format"],
             rle=header["recipe"]["masks"]["rle"],
             on_error=options.on_error,
+            measure_lufs=audio.get("measure_lufs", False),
         )
         shard_ids = _render_shards(executor, ctx, out_dir, options)
     shard_files = [shard_record_path(out_dir, s) for s in shard_ids]

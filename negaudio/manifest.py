@@ -36,6 +36,7 @@ class AudioRef(Record):
     pcm_sha256: str
     rms_dbfs: float | None
     peak_dbfs: float | None
+    lufs: float | None = None
 
 
 class ImageRef(Record):

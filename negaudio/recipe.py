@@ -53,6 +53,7 @@ class AudioSpec(Strict):
     channels: int = Field(1, ge=1, le=2)
     duration: Duration = MatchDuration()
     format: Literal["wav_pcm16", "wav_float32", "flac"] = "wav_pcm16"
+    measure_lufs: bool = Field(False, description="Record each item's integrated loudness (BS.1770, pyloudnorm).")
 
 
 # --- levels ------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from negaudio.audio import (
     center_crop,
     fit_length,
     load_audio,
+    lufs,
     mix_at_snr,
     peak_dbfs,
     rms_dbfs,
@@ -45,6 +46,7 @@ class RenderContext:
     fmt: str
     rle: bool
     on_error: str = "fail"
+    measure_lufs: bool = False
 
 
 def warm_up() -> None:
@@ -250,6 +252,8 @@ def _record(row, rel, info, wave, facts, image, mask, ctx) -> dict:
         "rms_dbfs": _finite(rms_dbfs(wave)),
         "peak_dbfs": _finite(peak_dbfs(wave)),
     }
+    if ctx.measure_lufs:
+        audio["lufs"] = float(lufs(wave, ctx.sample_rate))
     item_hash = hashlib.sha256(
         f"{audio['pcm_sha256']}:{image['sha256']}:{mask['sha256'] if mask else '-'}".encode()
     ).hexdigest()

@@ -100,6 +100,14 @@ def test_items_follow_the_recipe(cli, write_recipe, demo_root, tmp_path):
                 assert snr == pytest.approx(r.params["snr_db"], abs=0.1)
 
 
+def test_loudness_is_measured_on_request(cli, write_recipe, demo_root, tmp_path):
+    audio = {"sample_rate": 16000, "channels": 1, "duration": {"policy": "match"}, "measure_lufs": True}
+    assert build(cli, write_recipe(audio=audio), tmp_path / "b", demo_root).exit_code == 0
+    loudness = {r.kind: r.audio.lufs for r in negaudio.open_build(tmp_path / "b") if r.name != "noise-pink-rms-30"}
+    assert loudness["silence"] == -70.0  # the floor for digital silence
+    assert -40 < loudness["positive"] < 0 and loudness["noise"] > loudness["positive"]
+
+
 def test_fixed_duration_and_float_format(cli, write_recipe, demo_root, tmp_path):
     audio = {
         "sample_rate": 22050,
