@@ -178,14 +178,18 @@ def pcm_sha256(frames: np.ndarray, sample_rate: int) -> str:
 
 
 def write_audio(path: Pathish, x: np.ndarray, sample_rate: int, fmt: str) -> dict:
-    """Quantize ``x`` (``[C, N]``) and write it; byte-identical for identical input (no float WAV PEAK chunk).
+    """Quantize ``x`` (``[C, N]``) and write it (see :func:`write_frames`)."""
+    return write_frames(path, quantize(x, fmt), sample_rate, fmt)
+
+
+def write_frames(path: Pathish, q: np.ndarray, sample_rate: int, fmt: str) -> dict:
+    """Write quantized ``[frames, channels]`` samples; byte-identical for identical input (no float PEAK chunk).
 
     The file is encoded in memory and written in one go: libsndfile fsyncs a file on close, which cost about
     1 ms per item and bought nothing (the build's atomicity comes from renames, not from syncs).
     Returns ``{"num_samples", "channels", "sample_rate", "subtype", "pcm_sha256"}``.
     """
     container, subtype, _, _ = _format(fmt)
-    q = quantize(x, fmt)
     buffer = io.BytesIO()
     with sf.SoundFile(buffer, "w", sample_rate, q.shape[1], subtype, format=container) as f:
         if subtype == "FLOAT" and container == "WAV":
@@ -199,6 +203,13 @@ def write_audio(path: Pathish, x: np.ndarray, sample_rate: int, fmt: str) -> dic
         "subtype": subtype,
         "pcm_sha256": pcm_sha256(q, sample_rate),
     }
+
+
+def as_float(q: np.ndarray) -> np.ndarray:
+    """Quantized frames as the float32 ``[C, N]`` signal a reader decodes (int16 / 32768, as soundfile does)."""
+    if q.dtype == np.int16:
+        return (q.T / np.float32(32768.0)).astype(np.float32)
+    return q.T
 
 
 def pcm_sha256_of_file(path: Pathish, fmt: str) -> str:

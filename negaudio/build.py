@@ -102,17 +102,17 @@ def _prepare(header, rows, out_dir: Path, source_root: Path, options: BuildOptio
         plan_sha = write_plan(tmp_path, header, check.filter(rows))
         check.raise_unless(options.allow_missing or options.on_error == "skip")
         _claim(out_dir, plan_sha, options)
+        state = {
+            "plan_sha256": plan_sha,
+            "recipe_sha256": header["recipe_sha256"],
+            "shard_samples": SHARD_SAMPLES,
+            "plan_failures": [*plan_failures, *(check.failures if options.on_error == "skip" else [])],
+            "missing": check.summary(),
+        }
+        _write_state(out_dir, state)  # before the plan: a kill in between leaves a folder --resume accepts
         tmp_path.replace(out_dir / PLAN)
     finally:
         tmp_path.unlink(missing_ok=True)
-    state = {
-        "plan_sha256": plan_sha,
-        "recipe_sha256": header["recipe_sha256"],
-        "shard_samples": SHARD_SAMPLES,
-        "plan_failures": [*plan_failures, *(check.failures if options.on_error == "skip" else [])],
-        "missing": check.summary(),
-    }
-    _write_state(out_dir, state)
     return plan_sha, json.loads((out_dir / STATE / "state.json").read_text())
 
 
@@ -147,11 +147,11 @@ def _claim(out_dir: Path, plan_sha: str, options: BuildOptions) -> None:
     """Check the output folder may take this build; clear what an earlier build left when asked to."""
     if options.resume and options.overwrite:
         raise InputError("--resume and --overwrite exclude each other")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
     if not out_dir.exists() or not any(out_dir.iterdir()):
         out_dir.mkdir(parents=True, exist_ok=True)
         return
-    if not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
     state_file = out_dir / STATE / "state.json"
     previous = json.loads(state_file.read_text()) if state_file.is_file() else None
     if options.overwrite:

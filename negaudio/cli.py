@@ -73,7 +73,7 @@ def build(
     jobs: Annotated[int, typer.Option("-j", "--jobs", help="Worker processes.")] = 1,
     resume: Annotated[bool, typer.Option(help="Finish an interrupted build of the same plan.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace what an earlier build left in the folder.")] = False,
-    limit: Annotated[int | None, typer.Option(help="Only the first K samples (with all their items).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first K samples (with all their items).")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the recipe's seed.")] = None,
     on_error: Annotated[
         OnError,
@@ -123,6 +123,8 @@ def build(
             if plan is not None:
                 if source is None:
                     raise InputError("--plan needs --source DIR: the dataset root the plan's paths are relative to")
+                if recipe == "" and (seed is not None or limit is not None):
+                    raise InputError("--seed and --limit change a recipe's plan: a --plan file is rendered as it is")
                 header, rows = read_plan(plan)
                 if warning := annotation_mismatch(header, source):
                     err.print(f"warning: {warning}")
@@ -187,7 +189,7 @@ def plan_cmd(
     recipe: Annotated[str, typer.Argument(help="Recipe file or bundled recipe name.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Plan file to write (JSONL).")],
     source: Annotated[Path | None, typer.Option(help="Dataset root; overrides the recipe's.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first K samples.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first K samples.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the recipe's seed.")] = None,
     on_error: Annotated[OnError, typer.Option()] = OnError.fail,
 ) -> None:

@@ -57,6 +57,7 @@ class MaskRef(Record):
     height: int
     sha256: str
     area: int
+    scale: int = 255
     rle: Rle | None = None
 
 
@@ -98,6 +99,11 @@ class ManifestRecord(Record):
     mask: MaskRef | None
     regions: list[RegionRef]
     item_sha256: str
+
+
+def item_sha256(pcm_sha256: str, image_sha256: str, mask_sha256: str | None) -> str:
+    """The content hash of one item: its decoded audio, its image file and its decoded mask."""
+    return hashlib.sha256(f"{pcm_sha256}:{image_sha256}:{mask_sha256 or '-'}".encode()).hexdigest()
 
 
 def manifest_json_schema() -> dict:
@@ -188,7 +194,10 @@ class Build:
         info = self.root / BUILD_INFO
         if not info.is_file():
             raise InputError(f"{self.root}: not a finished negaudio build ({BUILD_INFO} not found)")
-        self.info = json.loads(info.read_text(encoding="utf-8"))
+        try:
+            self.info = json.loads(info.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{info}: not valid JSON ({exc}); the build is damaged") from None
         self.manifest = next((p for p in (self.root / MANIFEST, self.root / (MANIFEST + ".gz")) if p.is_file()), None)
         if self.manifest is None:
             raise InputError(f"{self.root}: {MANIFEST} not found")
@@ -221,7 +230,7 @@ class Build:
             return None
         from negaudio.masks import read_mask
 
-        return read_mask(self.path(record.mask.path))
+        return read_mask(self.path(record.mask.path), record.mask.scale)
 
 
 def verify(root: Path) -> list[str]:
@@ -235,6 +244,10 @@ def verify(root: Path) -> list[str]:
     build_hash = hashlib.sha256()
     for record in build:
         build_hash.update(f"{record.item_id}\t{record.item_sha256}\n".encode())
+        if item_sha256(record.audio.pcm_sha256, record.image.sha256, record.mask and record.mask.sha256) != (
+            record.item_sha256
+        ):
+            problems.append(f"altered: {MANIFEST} (item {record.item_id}: its hashes do not give its item_sha256)")
         checks = [
             (
                 record.audio.path,
@@ -260,7 +273,7 @@ def verify(root: Path) -> list[str]:
                 continue
             if actual != expected:
                 problems.append(f"altered: {rel} (item {record.item_id})")
-    if build_hash.hexdigest() != build.info["content_sha256"]:
+    if build_hash.hexdigest() != build.info.get("content_sha256"):
         problems.append(f"altered: {MANIFEST} (its items do not match content_sha256 of {BUILD_INFO})")
     return problems
 

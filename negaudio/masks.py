@@ -55,9 +55,11 @@ def read_mask_image(path: Path, width: int, height: int) -> np.ndarray:
         raise InputError(f"{path}: cannot read mask image ({exc})") from None
 
 
-def to_uint8(gt: np.ndarray) -> np.ndarray:
-    """The stored form of a mask: round(255 * value); binary masks become 0/255."""
-    return np.round(gt * 255.0).astype(np.uint8)
+def to_uint8(gt: np.ndarray) -> tuple[np.ndarray, int]:
+    """The stored form of a mask and its scale: binary masks as 0/255 (scale 255); soft masks (Flickr's
+    consensus) as round(254 * value), scale 254, so that halves are stored exactly (0.5 -> 127)."""
+    scale = 255 if np.isin(gt, (0.0, 1.0)).all() else 254
+    return np.round(gt * scale).astype(np.uint8), scale
 
 
 def write_mask(path: Path, stored: np.ndarray) -> None:
@@ -67,10 +69,10 @@ def write_mask(path: Path, stored: np.ndarray) -> None:
     tmp.replace(path)
 
 
-def read_mask(path: Path) -> np.ndarray:
-    """A stored mask as float32 [H, W] in [0, 1] (value / 255)."""
+def read_mask(path: Path, scale: int = 255) -> np.ndarray:
+    """A stored mask as float32 [H, W] in [0, 1] (value / scale; the manifest records the scale)."""
     with Image.open(path) as im:
-        return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+        return np.asarray(im.convert("L"), dtype=np.float32) / np.float32(scale)
 
 
 def mask_sha256(stored: np.ndarray) -> str:

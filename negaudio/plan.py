@@ -182,8 +182,7 @@ def sample_rows(recipe: Recipe, sample: Sample, pools: dict, index: int) -> list
                 draws = pools[name].draw(rng, exclude | {sample.label}, spec.count)
             except ValueError as exc:
                 raise SampleError(sample.sample_id, str(exc)) from None
-            for k, (clip_id, audio, label) in enumerate(draws):
-                item = name if spec.count == 1 else f"{name}-{k + 1}"
+            for item, (clip_id, audio, label) in zip(spec.item_names(name), draws, strict=True):
                 params = {
                     "pool": "same",
                     "clip_id": clip_id,
@@ -206,8 +205,7 @@ def sample_rows(recipe: Recipe, sample: Sample, pools: dict, index: int) -> list
             rows.append(row(name, "recording", params, seed))
     if recipe.positive_noise is not None:
         spec = recipe.positive_noise
-        for snr in spec.snr_db:
-            name = f"positive-{spec.color}-snr{snr:g}"
+        for snr, name in zip(spec.snr_db, spec.item_names(), strict=True):
             seed = item_seed(recipe.seed, f"{sample.sample_id}/{name}")
             params = {
                 "color": spec.color,
@@ -277,6 +275,7 @@ def make_plan(
 def write_plan(path: Path, header: dict, rows) -> str:
     """Write a plan as JSONL (header line, then one row per item), atomically; return its sha256."""
     digest = hashlib.sha256()
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with _open_text(tmp, "w", gz=path.suffix == ".gz") as fh:
         for obj in _with_header(header, rows):
@@ -292,30 +291,58 @@ def _with_header(header: dict, rows) -> Iterator[dict]:
     yield from rows
 
 
+HEADER_KEYS = {"negaudio_plan", "recipe", "recipe_sha256", "source"}
+ROW_KEYS = {
+    "item_id",
+    "kind",
+    "name",
+    "sample_index",
+    "sample_id",
+    "label",
+    "image_classes",
+    "image",
+    "audio",
+    "regions",
+    "params",
+    "seed",
+}
+UNREADABLE = (OSError, EOFError, UnicodeDecodeError)  # a corrupt gzip stream, a truncated file, binary data
+
+
 def read_plan(path: Path) -> tuple[dict, Iterator[dict]]:
-    """A plan file's header and a lazy iterator over its rows."""
+    """A plan file's header and a lazy iterator over its rows, each checked for the keys rendering needs."""
     if not path.is_file():
         raise InputError(f"{path}: plan file not found")
     fh = _open_text(path, "r", gz=path.suffix == ".gz")
-    first = fh.readline()
     try:
-        header = json.loads(first)
-    except json.JSONDecodeError:
+        header = json.loads(fh.readline())
+    except (*UNREADABLE, json.JSONDecodeError) as exc:
         fh.close()
-        raise InputError(f"{path}:1: not a negaudio plan (the first line is not JSON)") from None
-    if not isinstance(header, dict) or header.get("negaudio_plan") != PLAN_FORMAT:
+        raise InputError(f"{path}:1: not a negaudio plan ({exc})") from None
+    if not isinstance(header, dict) or header.get("negaudio_plan") != PLAN_FORMAT or HEADER_KEYS - header.keys():
         fh.close()
-        raise InputError(f"{path}:1: not a negaudio plan of format {PLAN_FORMAT}")
+        raise InputError(f"{path}:1: not a negaudio plan of format {PLAN_FORMAT} (header keys {sorted(HEADER_KEYS)})")
 
     def rows() -> Iterator[dict]:
         with fh:
-            for line_no, text in enumerate(fh, start=2):
-                try:
-                    yield json.loads(text)
-                except json.JSONDecodeError:
-                    raise InputError(f"{path}:{line_no}: invalid plan row") from None
+            line_no = 1
+            try:
+                for line_no, text in enumerate(fh, start=2):
+                    yield _plan_row(text, f"{path}:{line_no}")
+            except UNREADABLE as exc:  # raised while reading the line after line_no
+                raise InputError(f"{path}:{line_no + 1}: unreadable plan ({exc})") from None
 
     return header, rows()
+
+
+def _plan_row(text: str, where: str) -> dict:
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: invalid plan row ({exc.msg})") from None
+    if not isinstance(row, dict) or ROW_KEYS - row.keys():
+        raise InputError(f"{where}: a plan row needs the keys {sorted(ROW_KEYS)}")
+    return row
 
 
 def _open_text(path: Path, mode: str, gz: bool):
@@ -324,11 +351,3 @@ def _open_text(path: Path, mode: str, gz: bool):
         return path.open(mode, encoding="utf-8")
     raw = gzip.GzipFile(path, mode + "b", mtime=0) if mode == "w" else gzip.open(path, "rb")  # noqa: SIM115
     return io.TextIOWrapper(raw, encoding="utf-8")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

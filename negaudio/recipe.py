@@ -156,6 +156,10 @@ class Mismatched(NegativeBase):
     def default_name(self) -> str:
         return "mismatched"
 
+    def item_names(self, name: str) -> list[str]:
+        """One item per drawn clip: ``name``, or ``name-1`` ... ``name-<count>``."""
+        return [name] if self.count == 1 else [f"{name}-{k}" for k in range(1, self.count + 1)]
+
 
 class Recording(NegativeBase):
     """A real silence or noise recording drawn from a user folder (wav/flac/ogg files)."""
@@ -178,6 +182,9 @@ class PositiveNoise(Strict):
     color: Color = "white"
     snr_db: list[float] = Field(default_factory=lambda: [20.0, 10.0, 5.0], min_length=1)
     clip: ClipPolicy = "clip"
+
+    def item_names(self) -> list[str]:
+        return [f"positive-{self.color}-snr{snr:g}" for snr in self.snr_db]
 
 
 class MaskSpec(Strict):
@@ -219,17 +226,27 @@ class Recipe(Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Recipe:
-        names = self.negative_names()
+        names = self.item_names()
         seen = {n for n in names if names.count(n) > 1}
         if seen:
-            raise ValueError(f"negatives share the item name(s) {sorted(seen)}: give each a distinct 'name'")
+            raise ValueError(f"items share the name(s) {sorted(seen)}: give each negative a distinct 'name'")
         return self
 
     def negative_names(self) -> list[str]:
         return [n.name or n.default_name() for n in self.negatives]
 
+    def item_names(self) -> list[str]:
+        """Every item name a sample gets (the item-id suffixes), in plan order."""
+        names = ["positive"]
+        for spec, name in zip(self.negatives, self.negative_names(), strict=True):
+            names.extend(spec.item_names(name) if isinstance(spec, Mismatched) else [name])
+        return names + (self.positive_noise.item_names() if self.positive_noise else [])
+
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """The recipe as sorted JSON without defaulted fields: a field added later with a default that keeps
+        the old behaviour leaves the hash (and so the canonical plans) unchanged."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def sha256(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()

@@ -1,5 +1,6 @@
 """Plan rows -> audio, image and mask files + manifest records. A pure function of the rows: no randomness
-beyond the seeds the plan recorded, and every item, positive or negative, leaves through ``write_audio``."""
+beyond the seeds the plan recorded, and every item, positive or negative, leaves through ``quantize`` and
+``write_frames``."""
 
 from __future__ import annotations
 
@@ -16,17 +17,20 @@ from PIL import Image
 from negaudio import SCHEMA_VERSION
 from negaudio.audio import (
     FORMATS,
+    as_float,
     center_crop,
     fit_length,
     load_audio,
     lufs,
     mix_at_snr,
     peak_dbfs,
+    quantize,
     rms_dbfs,
     scale_to_rms_dbfs,
-    write_audio,
+    write_frames,
 )
 from negaudio.errors import InputError, SampleError
+from negaudio.manifest import item_sha256
 from negaudio.masks import boxes_of, mask_sha256, rasterize, to_rle, to_uint8, write_mask
 from negaudio.noise import apply_clip, colored_noise, gaussian_sigma_noise, silence
 from negaudio.sources.base import Region
@@ -93,9 +97,14 @@ def _positive(ctx: RenderContext, path: Path) -> np.ndarray:
     return center_crop(x, n) if policy == "center_crop" else fit_length(x, n)
 
 
-def _window(ctx: RenderContext, path: Path, n: int, fraction: float) -> tuple[np.ndarray, int]:
+def _window(ctx: RenderContext, path: Path, n: int, policy: str, fraction: float) -> tuple[np.ndarray, int]:
+    """``n`` samples of a drawn clip: the centred window for ``center`` (as :func:`center_crop` cuts positives),
+    else the window starting at ``fraction`` of the room left; short clips are tiled."""
     clip = load_audio(path, ctx.sample_rate, ctx.channels)
-    offset = round(fraction * max(0, clip.shape[1] - n))
+    room = clip.shape[1] - n
+    if policy == "center":
+        return center_crop(clip, n), max(0, room // 2)
+    offset = round(fraction * max(0, room))
     return fit_length(clip, n, offset), offset
 
 
@@ -134,7 +143,7 @@ def _wave(ctx: RenderContext, row: dict, positive: np.ndarray) -> tuple[np.ndarr
     if kind in ("offscreen", "mismatched", "recording"):
         base = root if params.get("pool", "same") == "same" and kind != "recording" else None
         folder = base or Path(params.get("folder") or params["pool"])
-        wave, offset = _window(ctx, folder / params["clip_audio"], n, params["offset_fraction"])
+        wave, offset = _window(ctx, folder / params["clip_audio"], n, params["offset"], params["offset_fraction"])
         facts = {"offset_s": offset / ctx.sample_rate}
         if params.get("level"):
             wave, gain = scale_to_rms_dbfs(wave, params["level"]["rms_dbfs"])
@@ -182,10 +191,10 @@ def _stored_mask(ctx: RenderContext, regions: list[dict], size: tuple[int, int])
     """The sample's ground truth as the stored uint8 array, or None when it has no regions."""
     if not regions:
         return None
-    return to_uint8(rasterize(regions_of(regions), size[0], size[1], Path(ctx.source_root)))
+    return to_uint8(rasterize(regions_of(regions), size[0], size[1], Path(ctx.source_root)))  # (array, scale)
 
 
-def _write_mask(ctx: RenderContext, shard: int, sample_id: str, stored: np.ndarray) -> dict:
+def _write_mask(ctx: RenderContext, shard: int, sample_id: str, stored: np.ndarray, scale: int) -> dict:
     rel = f"masks/{shard:05d}/{sample_id}.png"
     path = Path(ctx.out_dir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +206,7 @@ def _write_mask(ctx: RenderContext, shard: int, sample_id: str, stored: np.ndarr
         "height": height,
         "sha256": mask_sha256(stored),
         "area": int(np.count_nonzero(stored)),
+        "scale": scale,
     }
     if ctx.rle:
         entry["rle"] = to_rle(stored)
@@ -225,7 +235,7 @@ def render_sample(ctx: RenderContext, shard: int, rows: list[dict]) -> list[dict
         except (InputError, ValueError) as exc:
             raise SampleError(sample_id, f"{row['kind']} item {row['item_id']}: {exc}") from None
     image = _copy_image(ctx, shard, sample_id, Path(first["image"]).suffix, image_bytes, size)
-    mask = None if stored is None else _write_mask(ctx, shard, sample_id, stored)
+    mask = None if stored is None else _write_mask(ctx, shard, sample_id, *stored)
     audio_dir = Path(ctx.out_dir) / "audio" / f"{shard:05d}"
     audio_dir.mkdir(parents=True, exist_ok=True)
     ext = FORMATS[ctx.fmt][3]
@@ -234,13 +244,15 @@ def render_sample(ctx: RenderContext, shard: int, rows: list[dict]) -> list[dict
         rel = f"audio/{shard:05d}/{row['item_id']}{ext}"
         path = Path(ctx.out_dir) / rel
         tmp = path.with_name(path.name + ".tmp")
-        info = write_audio(tmp, wave, ctx.sample_rate, ctx.fmt)
+        frames = quantize(wave, ctx.fmt)
+        info = write_frames(tmp, frames, ctx.sample_rate, ctx.fmt)
         tmp.replace(path)
-        records.append(_record(row, rel, info, wave, facts, image, mask, ctx))
+        records.append(_record(row, rel, info, as_float(frames), facts, image, mask, ctx))
     return records
 
 
-def _record(row, rel, info, wave, facts, image, mask, ctx) -> dict:
+def _record(row, rel, info, decoded, facts, image, mask, ctx) -> dict:
+    """The manifest row of one item; levels are measured on what the file decodes to."""
     audio = {
         "path": rel,
         "format": ctx.fmt,
@@ -249,14 +261,12 @@ def _record(row, rel, info, wave, facts, image, mask, ctx) -> dict:
         "num_samples": info["num_samples"],
         "duration_s": info["num_samples"] / ctx.sample_rate,
         "pcm_sha256": info["pcm_sha256"],
-        "rms_dbfs": _finite(rms_dbfs(wave)),
-        "peak_dbfs": _finite(peak_dbfs(wave)),
+        "rms_dbfs": _finite(rms_dbfs(decoded)),
+        "peak_dbfs": _finite(peak_dbfs(decoded)),
     }
     if ctx.measure_lufs:
-        audio["lufs"] = float(lufs(wave, ctx.sample_rate))
-    item_hash = hashlib.sha256(
-        f"{audio['pcm_sha256']}:{image['sha256']}:{mask['sha256'] if mask else '-'}".encode()
-    ).hexdigest()
+        audio["lufs"] = float(lufs(decoded, ctx.sample_rate))
+    item_hash = item_sha256(audio["pcm_sha256"], image["sha256"], mask and mask["sha256"])
     return {
         "schema_version": SCHEMA_VERSION,
         "item_id": row["item_id"],

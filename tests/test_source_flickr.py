@@ -57,10 +57,10 @@ def test_consensus_map_weighs_each_annotator_box_half(tmp_path, cli, write_recip
     records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     positive = next(r for r in records if r["kind"] == "positive" and r["sample_id"] == "10000130166")
     assert positive["regions"][0]["box"] == [0.0, 0.0, 256.0, 192.0]  # 512x384 frame: x2, x1.5
-    gt = read_mask(out / positive["mask"]["path"])
-    assert gt[10, 10] == pytest.approx(0.5, abs=1 / 255)  # one annotator
+    gt = read_mask(out / positive["mask"]["path"], positive["mask"]["scale"])
+    assert gt[10, 10] == 0.5  # one annotator, stored exactly
     assert gt[120, 150] == 1.0  # three boxes overlap: clipped at 1
-    assert gt[200, 300] == pytest.approx(0.5, abs=1 / 255)
+    assert gt[200, 300] == 0.5
     assert gt[300, 450] == 0.0
     for r in (r for r in records if r["kind"] == "offscreen"):
         assert r["heard_label"] != r["label"]

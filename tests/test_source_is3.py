@@ -103,10 +103,10 @@ def test_names_are_parsed_by_the_last_token_and_grouped_by_the_rest(tmp_path):
     assert (subway.label, subway.group, subway.image_classes) == (
         "subway",
         "fireworks_subwaytrain_10415",
-        ("fireworks", "subway"),
+        ("fireworks", "subway", "subwaytrain"),  # the image key's object names are visible too
     )
-    assert samples["chicken_beach_chicken"].image_classes == ("chicken", "ocean")
-    assert samples["firingMusket_dog_capgun"].image_classes == ("capgun", "dog")
+    assert samples["chicken_beach_chicken"].image_classes == ("beach", "chicken", "ocean")
+    assert samples["firingMusket_dog_capgun"].image_classes == ("capgun", "dog", "firingMusket")
     assert subway.image == "visual_frames/fireworks_subwaytrain_10415_subway.jpg"
 
 

@@ -53,6 +53,12 @@ class Config(BaseModel):
     box_size: float = Field(224.0, gt=0, description="Side of the square frame the gt_box values are in.")
 
 
+def visible_tokens(group: str) -> set[str]:
+    """The object names of an image key (``fox_train_1234`` -> {fox, train}): visible even when the other
+    annotation's target token differs (``fox_train`` targets ``subway``), so off-screen draws avoid them too."""
+    return {token for token in group.split("_") if not token.isdigit()}
+
+
 @dataclass(frozen=True)
 class Annotation:
     """One IS3 annotation: basenames of its files and its box (224-px) or mask file."""
@@ -134,6 +140,7 @@ class IS3Source:
         classes: dict[str, set[str]] = defaultdict(set)
         for ann in self.annotations:
             classes[ann.group].add(ann.target)
+            classes[ann.group].update(visible_tokens(ann.group))
         listing = {d: files_by_name(self.root / d) for d in LISTED} if self.media else None
         seen: set[str] = set()
         for ann in sorted(self.annotations, key=lambda a: (a.group, a.target, a.name)):
