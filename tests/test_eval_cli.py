@@ -266,3 +266,22 @@ def test_missing_and_unknown_items(cli, eval_build, tmp_path):
     assert result.exit_code == 0, result.output
     assert report(tmp_path / "b")["predictions"]["unknown_first"] == ["ghost__positive"]
     assert "ignored 1 map(s) of unknown items" in (tmp_path / "b" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "message"),
+    [(["nan"], "finite number"), (["inf"], "finite number"), (["0.5", "0.50"], "distinct"), (["big"], "median")],
+)
+def test_bad_thresholds_are_refused_before_scoring(cli, eval_build, tmp_path, thresholds, message):
+    args = [a for t in thresholds for a in ("--threshold", t)]
+    result = cli("eval", eval_build, "--model", "oracle", "-o", tmp_path / "o", *args)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_a_calibration_file_with_bad_values_is_refused(cli, eval_build, oracle_run, tmp_path):
+    record = json.loads((oracle_run / "calibration.json").read_text())
+    record["thresholds"]["maxq3"] = "high"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(record))
+    result = cli("eval", eval_build, "--model", "oracle", "-o", tmp_path / "o", "--calibration", bad)
+    assert result.exit_code == 2 and "maxq3 must be a finite number" in result.output

@@ -74,5 +74,5 @@ def load_calibration(path: Path) -> tuple[UniversalThresholds, dict]:
         raise InputError(f"{path}: not a negaudio calibration file (format {FORMAT})")
     try:
         return UniversalThresholds.from_dict(record["thresholds"]), record
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{path}: invalid calibration thresholds ({exc})") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,14 +50,20 @@ class EvalConfig:
 def check_threshold_specs(specs: Iterable[str]) -> list[str]:
     """Validate threshold names: a number (fixed), ``median``, ``adaptive`` or a universal kind."""
     specs = list(specs)
+    keys = []
     for spec in specs:
         if spec not in ("median", "adaptive", *UNIVERSAL_KINDS):
             try:
-                float(spec)
+                value = float(spec)
             except ValueError:
+                value = math.nan
+            if not math.isfinite(value):
                 kinds = ", ".join(("median", "adaptive", *UNIVERSAL_KINDS))
-                raise InputError(f"--threshold {spec!r}: expected a number or one of {kinds}") from None
-    if not specs or len(set(specs)) != len(specs):
+                raise InputError(f"--threshold {spec!r}: expected a finite number or one of {kinds}")
+            keys.append(value)
+        else:
+            keys.append(spec)
+    if not specs or len(set(keys)) != len(keys):
         raise InputError(f"--threshold: give distinct thresholds, got {specs}")
     return specs
 

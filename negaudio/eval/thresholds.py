@@ -39,7 +39,7 @@ class Threshold:
     @property
     def label(self) -> str:
         """Short unique name for report keys: the kind, or ``fixed=<value>``."""
-        return f"fixed={self.value:g}" if self.kind == "fixed" else self.kind
+        return f"fixed={self.value!r}" if self.kind == "fixed" else self.kind
 
     @property
     def size_prior(self) -> bool:
@@ -156,7 +156,13 @@ class UniversalThresholds:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> UniversalThresholds:
-        """Rebuild from ``to_dict`` output (e.g. read back from JSON)."""
+        """Rebuild from ``to_dict`` output (e.g. read back from JSON); values must be finite numbers."""
+        for kind in UNIVERSAL_KINDS:
+            value = data[kind]
+            if not (value is None and kind == "pos_p25") and not (
+                isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+            ):
+                raise ValueError(f"{kind} must be a finite number, got {value!r}")
         return cls(**{**data, "n_maxima": dict(data["n_maxima"])})
 
 
