@@ -10,11 +10,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from negaudio.bundled import annotation_mismatch, recipe_names, resolve_recipe
 from negaudio.errors import InputError, NegaudioError
+from negaudio.progress import progress_bar
 from negaudio.sources import uses_demo_fallback
 
 app = typer.Typer(
@@ -100,14 +101,7 @@ def build(
     try:
         if bool(recipe) == bool(plan):
             raise InputError("give a RECIPE or --plan PLAN (one of them)")
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
+        with progress_bar(err) as progress:
             options = BuildOptions(
                 jobs=jobs,
                 resume=resume,

@@ -8,6 +8,7 @@ them to the frame actually stored, so a plan made from the annotations alone ren
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -60,3 +61,14 @@ def files_by_name(folder: Path) -> set[str]:
 def clip_class(dataset: str, clip_id: str) -> str:
     """The pseudo-class of a clip from a benchmark without sound classes: only its own clip is excluded."""
     return f"{dataset}:{clip_id}"
+
+
+def read_json_list(path: Path, what: str, entries: str) -> list:
+    """A JSON file holding a list (an annotation list), or an InputError naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the {what} ({exc})") from None
+    if not isinstance(data, list):
+        raise InputError(f"{path}: expected a JSON list of {entries} entries")
+    return data

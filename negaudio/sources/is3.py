@@ -11,7 +11,6 @@ when present, is the region's exact ground truth (binarised ``> 127``: the masks
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from negaudio.errors import InputError
 from negaudio.sources.base import Region, Sample, SourceReport
-from negaudio.sources.common import files_by_name, find_file, require_root
+from negaudio.sources.common import files_by_name, find_file, read_json_list, require_root
 
 ANNOTATION_FILES = (
     "IS3_annotation.json",
@@ -112,12 +111,7 @@ def parse_entry(entry, where: str) -> Annotation:
 
 
 def read_annotations(path: Path) -> list[Annotation]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the IS3 annotation list ({exc})") from None
-    if not isinstance(data, list):
-        raise InputError(f"{path}: expected a JSON list of {{image, audio, gt_box}} entries")
+    data = read_json_list(path, "IS3 annotation list", "{image, audio, gt_box}")
     return [parse_entry(entry, f"{path}[{i}]") for i, entry in enumerate(data)]
 
 

@@ -8,7 +8,6 @@ height (frames range from 272x480 to 1920x1080), as the reference loaders do aft
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -17,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from negaudio.errors import InputError
 from negaudio.sources.base import Region, Sample, SourceReport
-from negaudio.sources.common import Box, files_by_name, find_file, read_ids, require_root
+from negaudio.sources.common import Box, files_by_name, find_file, read_ids, read_json_list, require_root
 
 ANNOTATION_FILES = ("vggss.json", "metadata/vggss.json", "annotations.json", "metadata/vggss_annotations.json")
 SENTINEL = 1e6  # |value| above this is the release's -2.88e16 glitch, not a coordinate
@@ -58,12 +57,7 @@ def clip_boxes(boxes, where: str, report: SourceReport) -> list[Box]:
 
 
 def read_annotations(path: Path) -> list[dict]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the VGG-SS annotations ({exc})") from None
-    if not isinstance(data, list):
-        raise InputError(f"{path}: expected a JSON list of {{file, class, bbox}} entries")
+    data = read_json_list(path, "VGG-SS annotations", "{file, class, bbox}")
     for i, entry in enumerate(data):
         if not (
             isinstance(entry, dict)
