@@ -101,11 +101,6 @@ class ManifestRecord(Record):
     item_sha256: str
 
 
-def item_sha256(pcm_sha256: str, image_sha256: str, mask_sha256: str | None) -> str:
-    """The content hash of one item: its decoded audio, its image file and its decoded mask."""
-    return hashlib.sha256(f"{pcm_sha256}:{image_sha256}:{mask_sha256 or '-'}".encode()).hexdigest()
-
-
 def manifest_json_schema() -> dict:
     return ManifestRecord.model_json_schema()
 
@@ -237,6 +232,7 @@ def verify(root: Path) -> list[str]:
     """Recompute every hash of a build; return one problem per missing or altered file (empty: all good)."""
     from negaudio.audio import pcm_sha256_of_file
     from negaudio.masks import mask_file_sha256
+    from negaudio.render import item_sha256
 
     build = Build(root)
     problems: list[str] = []

@@ -122,6 +122,18 @@ def offset_fraction(policy: str, rng: np.random.Generator) -> float:
     return OFFSET_FRACTION[policy] if policy in OFFSET_FRACTION else float(rng.random())
 
 
+def clip_params(pool: str, clip_id: str, audio: str, label: str, offset: str, rng: np.random.Generator) -> dict:
+    """The resolved parameters of an item that plays a drawn clip (off-screen or mismatched)."""
+    return {
+        "pool": pool,
+        "clip_id": clip_id,
+        "clip_audio": audio,
+        "heard_label": label,
+        "offset": offset,
+        "offset_fraction": offset_fraction(offset, rng),
+    }
+
+
 def sample_rows(recipe: Recipe, sample: Sample, pools: dict, index: int) -> list[dict]:
     """The plan rows of one sample: its positive, each negative, and the noisy positives."""
     base = {
@@ -168,14 +180,8 @@ def sample_rows(recipe: Recipe, sample: Sample, pools: dict, index: int) -> list
                 ((clip_id, audio, label),) = pool.draw(rng, exclude, 1)
             except ValueError as exc:
                 raise SampleError(sample.sample_id, str(exc)) from None
-            params = {
-                "pool": "same" if spec.pool == "same" else str(spec.pool.folder),
-                "clip_id": clip_id,
-                "clip_audio": audio,
-                "heard_label": label,
-                "offset": spec.offset,
-                "offset_fraction": offset_fraction(spec.offset, rng),
-            }
+            pool_name = "same" if spec.pool == "same" else str(spec.pool.folder)
+            params = clip_params(pool_name, clip_id, audio, label, spec.offset, rng)
             rows.append(row(name, "offscreen", params, seed))
         elif isinstance(spec, Mismatched):
             try:
@@ -183,14 +189,7 @@ def sample_rows(recipe: Recipe, sample: Sample, pools: dict, index: int) -> list
             except ValueError as exc:
                 raise SampleError(sample.sample_id, str(exc)) from None
             for item, (clip_id, audio, label) in zip(spec.item_names(name), draws, strict=True):
-                params = {
-                    "pool": "same",
-                    "clip_id": clip_id,
-                    "clip_audio": audio,
-                    "heard_label": label,
-                    "offset": spec.offset,
-                    "offset_fraction": offset_fraction(spec.offset, rng),
-                }
+                params = clip_params("same", clip_id, audio, label, spec.offset, rng)
                 rows.append(row(item, "mismatched", params, seed))
         elif isinstance(spec, Recording):
             files = pools[name]

@@ -30,7 +30,6 @@ from negaudio.audio import (
     write_frames,
 )
 from negaudio.errors import InputError, SampleError
-from negaudio.manifest import item_sha256
 from negaudio.masks import boxes_of, mask_sha256, rasterize, to_rle, to_uint8, write_mask
 from negaudio.noise import apply_clip, colored_noise, gaussian_sigma_noise, silence
 from negaudio.sources.base import Region
@@ -291,6 +290,11 @@ def _record(row, rel, info, decoded, facts, image, mask, ctx) -> dict:
         "regions": boxes_of(regions_of(row["regions"]), image["width"], image["height"]),
         "item_sha256": item_hash,
     }
+
+
+def item_sha256(pcm_sha256: str, image_sha256: str, mask_sha256: str | None) -> str:
+    """The content hash of one item: its decoded audio, its image file and its decoded mask."""
+    return hashlib.sha256(f"{pcm_sha256}:{image_sha256}:{mask_sha256 or '-'}".encode()).hexdigest()
 
 
 def regions_of(rows: list[dict]) -> list[Region]:
