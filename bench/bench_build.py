@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from negaudio.build import BuildOptions, build  # noqa: E402
-from negaudio.recipe import Recipe  # noqa: E402
+from negaudio.builder import BuildOptions, build  # noqa: E402
+from negaudio.recipe.models import Recipe  # noqa: E402
 
 SAMPLES = 500
 CLASSES = 8
@@ -40,7 +40,7 @@ SAMPLE_RATE = 16000
 SECONDS = 3
 SEED = 20250101
 RSS_SAMPLES = 12_500  # x 4 items = 50,000
-MASK_COMPRESS_LEVEL = 1  # negaudio.masks.write_mask saves PNGs with compress_level=1
+MASK_COMPRESS_LEVEL = 1  # negaudio.media.masks.write_mask saves PNGs with compress_level=1
 
 TARGET_FLOOR_RATIO = 1.5
 TARGET_SPEEDUP = 1.7

@@ -11,8 +11,8 @@ SCHEMA_VERSION = "1.0"
 
 
 def open_build(root):
-    """Open a rendered build lazily: ``for record in open_build(path): ...`` (see :mod:`negaudio.manifest`)."""
-    from negaudio.manifest import Build
+    """Open a rendered build lazily: ``for record in open_build(path): ...`` (see :mod:`negaudio.manifest.core`)."""
+    from negaudio.manifest.core import Build
 
     return Build(root)
 

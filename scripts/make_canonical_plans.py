@@ -21,9 +21,9 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from negaudio.plan import make_plan, read_plan, write_plan
-from negaudio.recipe import Recipe
-from negaudio.recipe_io import validate_data, validate_file
+from negaudio.planning.planner import make_plan, read_plan, write_plan
+from negaudio.recipe.io import validate_data, validate_file
+from negaudio.recipe.models import Recipe
 from negaudio.sources import flickr, is3, ms3, s4, vggss
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from negaudio.cli import app
+from negaudio.cli.app import app
 from negaudio.sources.demo import ensure_demo
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -1,4 +1,4 @@
-"""negaudio.audio: loading/conversion, length policy, quantization, hashed writing, levels and SNR mixing."""
+"""negaudio.media.audio: loading/conversion, length policy, quantization, hashed writing, levels and SNR mixing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from negaudio.audio import (
+from negaudio.core.errors import InputError
+from negaudio.media.audio import (
     FORMATS,
     SilentAudioError,
     audio_info,
@@ -27,7 +28,6 @@ from negaudio.audio import (
     scale_to_rms_dbfs,
     write_audio,
 )
-from negaudio.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SAMPLES = DATA / "samples"

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 import negaudio
-from negaudio.manifest import ManifestRecord
+from negaudio.manifest.core import ManifestRecord
 from negaudio.sources.demo import ensure_demo
 from tests.conftest import tree_digest
 
@@ -166,7 +166,7 @@ def test_resume_after_kill_finishes_identically(write_recipe, tmp_path):
     root = ensure_demo(tmp_path / "big", images=70, seed=1)  # 140 samples = 3 shards of 64
     recipe = write_recipe()
     out, clean = tmp_path / "killed", tmp_path / "clean"
-    cmd = [sys.executable, "-m", "negaudio.cli", "build", str(recipe), "--source", str(root), "-o"]
+    cmd = [sys.executable, "-m", "negaudio.cli.app", "build", str(recipe), "--source", str(root), "-o"]
     proc = subprocess.Popen([*cmd, str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = out / ".negaudio" / "shards" / "00000.jsonl"
     deadline = time.monotonic() + 120

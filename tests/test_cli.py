@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import negaudio
-from negaudio.plan import read_plan
+from negaudio.planning.planner import read_plan
 from tests.conftest import tree_digest
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import negaudio
-from negaudio.build import BuildOptions, build
+from negaudio.builder import BuildOptions, build
 from negaudio.eval.predictions import PredictionWriter
-from negaudio.recipe import Recipe
-from negaudio.recipe_io import validate_data
+from negaudio.recipe.io import validate_data
+from negaudio.recipe.models import Recipe
 
 RECIPE = {
     "name": "eval-test",
@@ -55,7 +55,7 @@ def other_build(demo_root, tmp_path_factory) -> Path:
 def oracle_run(eval_build, tmp_path_factory):
     from typer.testing import CliRunner
 
-    from negaudio.cli import app
+    from negaudio.cli.app import app
 
     out = tmp_path_factory.mktemp("eval") / "oracle"
     result = CliRunner().invoke(app, ["eval", str(eval_build), "--model", "oracle", "-o", str(out)])

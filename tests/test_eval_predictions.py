@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from negaudio.errors import InputError
+from negaudio.core.errors import InputError
 from negaudio.eval.predictions import Predictions, PredictionWriter
 
 

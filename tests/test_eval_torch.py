@@ -9,12 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from negaudio.build import BuildOptions, build  # noqa: E402
-from negaudio.errors import InputError  # noqa: E402
+from negaudio.builder import BuildOptions, build  # noqa: E402
+from negaudio.core.errors import InputError  # noqa: E402
 from negaudio.eval.ezvsl import EzVsl, log_spectrogram  # noqa: E402
 from negaudio.eval.resnet import DualEncoder  # noqa: E402
-from negaudio.recipe import Recipe  # noqa: E402
-from negaudio.recipe_io import validate_data  # noqa: E402
+from negaudio.recipe.io import validate_data  # noqa: E402
+from negaudio.recipe.models import Recipe  # noqa: E402
 
 
 def save_checkpoint(path, heads: int = 1, extra: dict | None = None):

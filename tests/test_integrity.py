@@ -13,11 +13,11 @@ import pytest
 import soundfile as sf
 
 import negaudio
-from negaudio.bundled import ROOT, canonical_plan
-from negaudio.errors import InputError
-from negaudio.plan import read_plan
-from negaudio.recipe import Recipe
-from negaudio.recipe_io import validate_file
+from negaudio.core.errors import InputError
+from negaudio.planning.planner import read_plan
+from negaudio.recipe.bundled import ROOT, canonical_plan
+from negaudio.recipe.io import validate_file
+from negaudio.recipe.models import Recipe
 
 
 @pytest.mark.parametrize("plan", sorted((ROOT / "manifests").glob("*/*/plan.jsonl.gz")), ids=lambda p: p.parts[-3])

@@ -1,4 +1,4 @@
-"""negaudio.noise: spectral slopes, exact levels, determinism and clip policies of the negative signals."""
+"""negaudio.media.noise: spectral slopes, exact levels, determinism and clip policies of the negative signals."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from negaudio.audio import pcm_sha256_of_file, rms_dbfs, write_audio
-from negaudio.noise import COLORS, apply_clip, colored_noise, gaussian_sigma_noise, silence
+from negaudio.media.audio import pcm_sha256_of_file, rms_dbfs, write_audio
+from negaudio.media.noise import COLORS, apply_clip, colored_noise, gaussian_sigma_noise, silence
 
 
 def _rms_per_channel(x: np.ndarray) -> np.ndarray:

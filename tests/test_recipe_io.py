@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from negaudio.errors import InputError
-from negaudio.recipe_io import (
+from negaudio.core.errors import InputError
+from negaudio.recipe.io import (
     Locator,
     Problem,
     RecipeError,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from negaudio.plan import read_plan
+from negaudio.planning.planner import read_plan
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"

@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from negaudio.errors import InputError
-from negaudio.masks import read_mask
+from negaudio.core.errors import InputError
+from negaudio.media.masks import read_mask
 from negaudio.sources import flickr, open_source
 
 NAMED = """<annotation><object><bbox><label/><xmin>0</xmin><ymin>0</ymin><xmax>128</xmax><ymax>128</ymax></bbox>

@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from negaudio.errors import InputError
-from negaudio.masks import read_mask
+from negaudio.core.errors import InputError
+from negaudio.media.masks import read_mask
 from negaudio.sources import is3, open_source
 
 

@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from negaudio.build import build
-from negaudio.errors import InputError
-from negaudio.recipe import Recipe
+from negaudio.builder import build
+from negaudio.core.errors import InputError
+from negaudio.recipe.models import Recipe
 from negaudio.sources import open_source, video
 
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="imageio-ffmpeg (the ffmpeg binary wheel) not installed")

@@ -25,9 +25,9 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
-from negaudio.errors import InputError
+from negaudio.core.errors import InputError
 from negaudio.eval.predictions import PredictionWriter
-from negaudio.manifest import Build, ManifestRecord
+from negaudio.manifest.core import Build, ManifestRecord
 
 T = TypeVar("T")
 DEFAULT_IMAGE_SIZE = (224, 224)

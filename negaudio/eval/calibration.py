@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from negaudio.errors import InputError
+from negaudio.core.errors import InputError
 from negaudio.eval.metrics import UniversalThresholds, calibrate_universal
 from negaudio.eval.samples import POSITIVE, BuildIndex
-from negaudio.manifest import Build
+from negaudio.manifest.core import Build
 
 FORMAT = 1
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from negaudio.errors import InputError
+from negaudio.core.errors import InputError
 
 SAMPLE_RATE = 16000
 NPERSEG, NOVERLAP = 512, 274

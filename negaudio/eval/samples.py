@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from negaudio.errors import InputError
-from negaudio.manifest import Build, ManifestRecord
+from negaudio.core.errors import InputError
+from negaudio.manifest.core import Build, ManifestRecord
 
 POSITIVE = "positive"
 NOISY_POSITIVE = "noisy_positive"

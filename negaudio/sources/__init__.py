@@ -1,6 +1,6 @@
 """Source adapters. Each module defines a pydantic ``Config`` (discriminated on ``kind``) and ``open_source``.
 
-``SOURCE_MODULES`` lists them; :mod:`negaudio.recipe` builds its ``source`` union from it.
+``SOURCE_MODULES`` lists them; :mod:`negaudio.recipe.models` builds its ``source`` union from it.
 """
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
-from negaudio.sources.base import Region, Sample, Source, SourceReport
+from negaudio.core.regions import Region
+from negaudio.sources.base import Sample, Source, SourceReport
 
 SOURCE_MODULES = ["demo", "folder", "is3", "vggss", "s4", "ms3", "avss", "flickr", "video"]
 

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from negaudio.errors import InputError
-from negaudio.sources.base import Region, Sample, SourceReport
+from negaudio.core.errors import InputError
+from negaudio.core.regions import Region
+from negaudio.sources.base import Sample, SourceReport
 from negaudio.sources.common import Box
 
 FRAMES = 5

@@ -24,10 +24,11 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from negaudio.errors import InputError
-from negaudio.sources import cache
+from negaudio.core import cache
+from negaudio.core.errors import InputError
+from negaudio.core.regions import Region
 from negaudio.sources.avsbench import read_meta
-from negaudio.sources.base import Region, Sample, SourceReport
+from negaudio.sources.base import Sample, SourceReport
 from negaudio.sources.common import find_file, require_root
 
 FRAMES = {"v1s": 5, "v1m": 5, "v2": 10}

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from negaudio.errors import InputError
+from negaudio.core.errors import InputError
 
 Box = tuple[float, float, float, float]
 

@@ -8,7 +8,6 @@ Generated at run time, deterministically, into a folder-source layout (``index.j
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +18,7 @@ import soundfile as sf
 from PIL import Image, ImageDraw
 from pydantic import BaseModel, ConfigDict, Field
 
+from negaudio.core.cache import cache_dir
 from negaudio.sources.folder import FolderSource
 
 GENERATOR_VERSION = 1
@@ -124,10 +124,6 @@ def generate(root: Path, images: int, seed: int) -> None:
         canvas.save(root / "images" / f"{group}.png")
     with (root / "index.jsonl").open("w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows)
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("NEGAUDIO_CACHE") or Path.home() / ".cache" / "negaudio")
 
 
 def ensure_demo(root: Path | None, images: int, seed: int) -> Path:

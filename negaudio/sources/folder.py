@@ -18,8 +18,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from negaudio.errors import InputError
-from negaudio.sources.base import Region, Sample, SourceReport
+from negaudio.core.errors import InputError
+from negaudio.core.regions import Region
+from negaudio.sources.base import Sample, SourceReport
 
 SAMPLE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 

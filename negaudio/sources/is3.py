@@ -19,8 +19,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from negaudio.errors import InputError
-from negaudio.sources.base import Region, Sample, SourceReport
+from negaudio.core.errors import InputError
+from negaudio.core.regions import Region
+from negaudio.sources.base import Sample, SourceReport
 from negaudio.sources.common import files_by_name, find_file, read_json_list, require_root
 
 ANNOTATION_FILES = (

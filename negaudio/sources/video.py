@@ -27,8 +27,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from negaudio.errors import InputError
-from negaudio.sources import cache
+from negaudio.core import cache
+from negaudio.core.errors import InputError
 from negaudio.sources.base import Sample, SourceReport
 from negaudio.sources.common import clip_class, require_root
 

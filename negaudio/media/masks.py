@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from negaudio.errors import InputError
-from negaudio.sources.base import Region
+from negaudio.core.errors import InputError
+from negaudio.core.regions import Region
 
 
 def rasterize(regions: tuple[Region, ...] | list[Region], width: int, height: int, root: Path) -> np.ndarray:

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
-from negaudio.errors import InputError
-from negaudio.execute import make_executor, run_bounded
-from negaudio.manifest import BUILD_INFO, FAILURES, MANIFEST, merge
-from negaudio.plan import make_plan, read_plan, write_plan
-from negaudio.recipe import Recipe
-from negaudio.render import SHARD_SAMPLES, RenderContext, render_shard, shard_of, shard_record_path, warm_up
+from negaudio.core.errors import InputError
+from negaudio.manifest.core import BUILD_INFO, FAILURES, MANIFEST, merge
+from negaudio.planning.planner import make_plan, read_plan, write_plan
+from negaudio.recipe.models import Recipe
+from negaudio.rendering.execute import make_executor, run_bounded
+from negaudio.rendering.render import SHARD_SAMPLES, RenderContext, render_shard, shard_of, shard_record_path, warm_up
 from negaudio.sources import open_source
 
 STATE = ".negaudio"

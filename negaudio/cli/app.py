@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from negaudio.bundled import annotation_mismatch, recipe_names, resolve_recipe
-from negaudio.errors import InputError, NegaudioError
-from negaudio.progress import progress_bar
+from negaudio.cli.progress import progress_bar
+from negaudio.core.errors import InputError, NegaudioError
+from negaudio.recipe.bundled import annotation_mismatch, recipe_names, resolve_recipe
 from negaudio.sources import uses_demo_fallback
 
 app = typer.Typer(
@@ -41,8 +41,8 @@ class ExecutorKind(StrEnum):
 
 
 def load_recipe(spec: str, seed: int | None = None):
-    from negaudio.recipe import Recipe
-    from negaudio.recipe_io import validate_data, validate_file
+    from negaudio.recipe.io import validate_data, validate_file
+    from negaudio.recipe.models import Recipe
 
     path, _ = resolve_recipe(spec)
     recipe = validate_file(Recipe, path)
@@ -94,9 +94,9 @@ def build(
     A bundled recipe built with --source renders its canonical plan (manifests/) when one exists, so two labs
     get the same test set and only the media folders of the dataset are needed.
     """
-    from negaudio.build import BuildOptions, render_plan
-    from negaudio.build import build as run_build
-    from negaudio.plan import read_plan
+    from negaudio.builder import BuildOptions, render_plan
+    from negaudio.builder import build as run_build
+    from negaudio.planning.planner import read_plan
 
     try:
         if bool(recipe) == bool(plan):
@@ -135,7 +135,7 @@ def build(
         raise typer.Exit(code=130) from None
     except NegaudioError as exc:
         raise fail(exc) from None
-    from negaudio.manifest import summarize
+    from negaudio.manifest.core import summarize
 
     out.print(f"Build written to [bold]{out_dir}[/] ({info['items']} items, {info['failures']} failures)")
     _print_summary(out_dir, summarize(out_dir))
@@ -146,7 +146,7 @@ def build(
 
 def _canonical(recipe: str, seed: int | None) -> Path | None:
     """The canonical plan of a bundled recipe (unchanged by --seed), announced on stderr; else None."""
-    from negaudio.bundled import canonical_plan
+    from negaudio.recipe.bundled import canonical_plan
 
     if not resolve_recipe(recipe)[1]:
         return None
@@ -188,8 +188,8 @@ def plan_cmd(
     on_error: Annotated[OnError, typer.Option()] = OnError.fail,
 ) -> None:
     """Resolve every random choice of a recipe into plan rows, without rendering."""
-    from negaudio.build import plan_recipe
-    from negaudio.plan import write_plan
+    from negaudio.builder import plan_recipe
+    from negaudio.planning.planner import write_plan
 
     try:
         header, rows, failures, _ = plan_recipe(load_recipe(recipe, seed), source, limit, on_error.value)
@@ -213,7 +213,7 @@ def validate(recipe: Annotated[str, typer.Argument(help="Recipe file or bundled 
 @schema_app.command("recipe")
 def schema_recipe() -> None:
     """JSON Schema of recipes (for editors)."""
-    from negaudio.recipe import recipe_json_schema
+    from negaudio.recipe.models import recipe_json_schema
 
     sys.stdout.write(json.dumps(recipe_json_schema(), indent=2) + "\n")
 
@@ -221,7 +221,7 @@ def schema_recipe() -> None:
 @schema_app.command("manifest")
 def schema_manifest() -> None:
     """JSON Schema of one manifest row."""
-    from negaudio.manifest import manifest_json_schema
+    from negaudio.manifest.core import manifest_json_schema
 
     sys.stdout.write(json.dumps(manifest_json_schema(), indent=2) + "\n")
 
@@ -229,7 +229,7 @@ def schema_manifest() -> None:
 @app.command()
 def inspect(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) -> None:
     """Summary of a build per item name: counts, durations, levels."""
-    from negaudio.manifest import Build, summarize
+    from negaudio.manifest.core import Build, summarize
 
     try:
         info = Build(build_dir).info
@@ -247,7 +247,7 @@ def inspect(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) ->
 @app.command()
 def verify(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) -> None:
     """Recompute every hash; exit 1 naming each missing or altered file."""
-    from negaudio.manifest import verify as run_verify
+    from negaudio.manifest.core import verify as run_verify
 
     try:
         problems = run_verify(build_dir)
@@ -268,7 +268,7 @@ def list_recipes() -> None:
         out.print(name)
 
 
-from negaudio.eval.command import register_eval  # noqa: E402
+from negaudio.cli.eval import register_eval  # noqa: E402
 
 register_eval(app)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from negaudio.errors import InputError
-from negaudio.plan import read_plan
+from negaudio.core.errors import InputError
+from negaudio.planning.planner import read_plan
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPE_SUFFIXES = (".yaml", ".yml", ".toml")
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from negaudio.errors import InputError
+from negaudio.core.errors import InputError
 
 FORMATS = {
     "wav_pcm16": ("WAV", "PCM_16", "int16", ".wav"),

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from negaudio import SCHEMA_VERSION, __version__
-from negaudio.errors import InputError, SampleError
-from negaudio.recipe import (
+from negaudio.core.errors import InputError, SampleError
+from negaudio.recipe.models import (
     FolderPool,
     Mismatched,
     Noise,

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from negaudio.errors import InputError, NegaudioError
-from negaudio.progress import progress_bar
+from negaudio.cli.progress import progress_bar
+from negaudio.core.errors import InputError, NegaudioError
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -101,7 +101,7 @@ def eval_command(
     """Score a model's maps on a build: positives, every negative type, thresholds with provenance, plots."""
     from negaudio.eval.adapters import load_adapter, resolve_device, run_model, uses_torch
     from negaudio.eval.pipeline import DEFAULT_THRESHOLDS, EvalConfig, evaluate
-    from negaudio.manifest import Build
+    from negaudio.manifest.core import Build
 
     try:
         if bool(predictions) == bool(model):

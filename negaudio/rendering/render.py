@@ -15,7 +15,9 @@ import numpy as np
 from PIL import Image
 
 from negaudio import SCHEMA_VERSION
-from negaudio.audio import (
+from negaudio.core.errors import InputError, SampleError
+from negaudio.core.regions import Region
+from negaudio.media.audio import (
     FORMATS,
     as_float,
     center_crop,
@@ -29,10 +31,8 @@ from negaudio.audio import (
     scale_to_rms_dbfs,
     write_frames,
 )
-from negaudio.errors import InputError, SampleError
-from negaudio.masks import boxes_of, mask_sha256, rasterize, to_rle, to_uint8, write_mask
-from negaudio.noise import apply_clip, colored_noise, gaussian_sigma_noise, silence
-from negaudio.sources.base import Region
+from negaudio.media.masks import boxes_of, mask_sha256, rasterize, to_rle, to_uint8, write_mask
+from negaudio.media.noise import apply_clip, colored_noise, gaussian_sigma_noise, silence
 
 SHARD_SAMPLES = 64
 

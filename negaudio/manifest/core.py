@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from negaudio import SCHEMA_VERSION, __version__
-from negaudio.errors import InputError
+from negaudio.core.errors import InputError
 
 MANIFEST = "manifest.jsonl"
 BUILD_INFO = "build.json"
@@ -223,16 +223,16 @@ class Build:
         """The ground-truth map as float32 [H, W] in [0, 1], or None when the item has no regions."""
         if record.mask is None:
             return None
-        from negaudio.masks import read_mask
+        from negaudio.media.masks import read_mask
 
         return read_mask(self.path(record.mask.path), record.mask.scale)
 
 
 def verify(root: Path) -> list[str]:
     """Recompute every hash of a build; return one problem per missing or altered file (empty: all good)."""
-    from negaudio.audio import pcm_sha256_of_file
-    from negaudio.masks import mask_file_sha256
-    from negaudio.render import item_sha256
+    from negaudio.media.audio import pcm_sha256_of_file
+    from negaudio.media.masks import mask_file_sha256
+    from negaudio.rendering.render import item_sha256
 
     build = Build(root)
     problems: list[str] = []

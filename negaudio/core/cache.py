@@ -12,7 +12,10 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from negaudio.sources.demo import cache_dir
+
+def cache_dir() -> Path:
+    """The negaudio cache: ``$NEGAUDIO_CACHE`` or ``~/.cache/negaudio``."""
+    return Path(os.environ.get("NEGAUDIO_CACHE") or Path.home() / ".cache" / "negaudio")
 
 
 def file_digest(path: Path, *params: object) -> str:

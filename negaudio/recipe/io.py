@@ -23,7 +23,7 @@ from ruamel.yaml.comments import TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from negaudio.errors import InputError
+from negaudio.core.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]

@@ -1,0 +1,1 @@
+"""Audio, mask and noise primitives: decoding, encoding, levels, rasterising, coloured noise."""

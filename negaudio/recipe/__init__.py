@@ -1,0 +1,1 @@
+"""Recipes: their models, their YAML/TOML loading with located errors, and the bundled recipes."""

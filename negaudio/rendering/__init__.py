@@ -1,0 +1,1 @@
+"""Plan rows -> files: the pure rendering of one shard, and the executors that run shards."""
