@@ -40,7 +40,7 @@ SAMPLE_RATE = 16000
 SECONDS = 3
 SEED = 20250101
 RSS_SAMPLES = 12_500  # x 4 items = 50,000
-MASK_COMPRESS_LEVEL = 1  # negaudio.media.masks.write_mask saves PNGs with compress_level=1
+MASK_COMPRESS_LEVEL = 1  # negaudio.media.masks.encode_mask saves PNGs with compress_level=1
 
 TARGET_FLOOR_RATIO = 1.5
 TARGET_SPEEDUP = 1.7
@@ -129,9 +129,9 @@ def timed_build(src: Path, out: Path, jobs: int, profile: cProfile.Profile | Non
     os.sync()
     c0, t0 = time.process_time(), time.perf_counter()
     if profile is None:
-        info = build(r, out, source_root=src, options=options)
+        info = build(r, out, source=src, options=options)
     else:
-        info = profile.runcall(build, r, out, source_root=src, options=options)
+        info = profile.runcall(build, r, out, source=src, options=options)
     return time.perf_counter() - t0, time.process_time() - c0, info
 
 
@@ -221,7 +221,7 @@ def rss_child(index: str, out: str, src: str) -> None:
     thread.start()
     options = BuildOptions(jobs=2, overwrite=True)
     t0 = time.perf_counter()
-    info = build(recipe(index), Path(out), source_root=Path(src), options=options)
+    info = build(recipe(index), Path(out), source=Path(src), options=options)
     wall = time.perf_counter() - t0
     stop.set()
     thread.join()

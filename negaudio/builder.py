@@ -1,8 +1,13 @@
-"""``negaudio build``: plan (or read a plan), check the output folder, render shards, merge the manifest."""
+"""The library behind ``negaudio plan`` and ``negaudio build``: which plan a request means (a recipe, a bundled
+recipe's canonical plan, a plan file, the demo), then checking the output folder, rendering and merging.
+
+The command line is a thin shell over :func:`plan` and :func:`build`; both take the same arguments from Python.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -11,20 +16,29 @@ from itertools import groupby
 from pathlib import Path
 
 from negaudio.core.errors import InputError
-from negaudio.manifest.core import BUILD_INFO, FAILURES, MANIFEST, merge
-from negaudio.planning.planner import make_plan, read_plan, write_plan
+from negaudio.core.files import write_text
+from negaudio.manifest.writer import BUILD_INFO, FAILURES, MANIFEST, merge
+from negaudio.planning.media import MediaCheck, dropped_lines
+from negaudio.planning.planfile import read_plan, write_plan
+from negaudio.planning.planner import make_plan
+from negaudio.planning.rows import PlanRow
+from negaudio.recipe.bundled import annotation_mismatch, canonical_plan, resolve_recipe
 from negaudio.recipe.models import Recipe
 from negaudio.rendering.execute import make_executor, run_bounded
 from negaudio.rendering.render import SHARD_SAMPLES, RenderContext, render_shard, shard_of, shard_record_path, warm_up
-from negaudio.sources import open_source
+from negaudio.sources import open_source, uses_demo_fallback
 
 STATE = ".negaudio"
 PLAN = "plan.jsonl"
-OWNED = ("audio", "images", "masks", MANIFEST, MANIFEST + ".tmp", BUILD_INFO, FAILURES, PLAN, STATE)
+OWNED = ("audio", "images", "masks", MANIFEST, BUILD_INFO, FAILURES, PLAN, STATE)
+Progress = Callable[[str, int, int | None], None]
+Note = Callable[[str], None]
 
 
 @dataclass
 class BuildOptions:
+    """How to build: workers, what to do with the output folder and with bad samples, where to report."""
+
     jobs: int = 1
     resume: bool = False
     overwrite: bool = False
@@ -32,50 +46,184 @@ class BuildOptions:
     allow_missing: bool = False
     executor: str = "process"
     address: str | None = None
-    progress: Callable[[int, int], None] | None = field(default=None, repr=False)
+    progress: Progress | None = field(default=None, repr=False)
+    note: Note | None = field(default=None, repr=False)
+
+    def say(self, text: str) -> None:
+        if self.note:
+            self.note(text)
 
 
-def plan_recipe(recipe: Recipe, source_root: Path | None, limit: int | None, on_error: str):
-    """Open the recipe's source (``source_root`` overrides its root) and resolve the plan.
+@dataclass
+class Resolved:
+    """A plan ready to render or write: its header, lazy rows, plan-stage failures and where it came from."""
 
-    Returns (header, rows, failures, the source's root). The root stays out of the plan, which is portable.
+    header: dict
+    rows: Iterator[PlanRow]
+    failures: list[dict]
+    source_root: Path | None
+    canonical: Path | None = None
+
+
+def load_recipe(spec: str | Path | Recipe, seed: int | None = None) -> tuple[Recipe, bool]:
+    """A recipe from a file, a bundled name or a :class:`Recipe`, with ``seed`` overriding its seed.
+    Returns (recipe, whether it is a bundled one)."""
+    from negaudio.recipe.io import validate_data, validate_file
+
+    if isinstance(spec, Recipe):
+        recipe, bundled, path = spec, False, None
+    else:
+        path, bundled = resolve_recipe(str(spec))
+        recipe = validate_file(Recipe, path)
+    if seed is not None:
+        recipe = validate_data(Recipe, {**recipe.model_dump(mode="json"), "seed": seed}, path=path)
+    return recipe, bundled
+
+
+def resolve(
+    recipe: str | Path | Recipe | None = None,
+    *,
+    plan_file: Path | None = None,
+    source: Path | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+    on_error: str = "fail",
+    canonical: bool = True,
+    note: Note | None = None,
+) -> Resolved:
+    """Which plan a request means, the one rule for ``plan`` and ``build``:
+
+    - a plan file is taken as it is (``seed`` and ``limit`` cannot change it);
+    - a bundled recipe with a committed canonical plan for exactly this recipe uses that plan, unless
+      ``limit`` is given or ``canonical`` is false (``--no-canonical``);
+    - an IS3-shaped recipe with no dataset root plans on the embedded demo source;
+    - anything else is planned against ``source`` (or the recipe's own root).
     """
-    source = open_source(recipe.source, source_root)
-    header, rows, failures = make_plan(recipe, source, limit=limit, on_error=on_error)
-    return header, rows, failures, Path(source.root)
+    say = note or (lambda _: None)
+    if (recipe is None) == (plan_file is None):
+        raise InputError("give a RECIPE or --plan PLAN (one of them)")
+    if source is not None and not Path(source).is_dir():
+        raise InputError(f"{source}: source folder not found")
+    if plan_file is not None:
+        if seed is not None or limit is not None:
+            raise InputError("--seed and --limit change a recipe's plan: a --plan file is rendered as it is")
+        return _from_plan_file(Path(plan_file), source, say, canonical=None)
+    loaded, bundled = load_recipe(recipe, seed)
+    if uses_demo_fallback(loaded.source, source):
+        say(f"no --source given: {loaded.name} is planned on the embedded demo source")
+    elif bundled and canonical and limit is None:
+        path = canonical_plan(loaded.name, loaded.version, loaded.sha256())
+        if path is not None:
+            say(f"using the canonical plan {loaded.name} {loaded.version} (--no-canonical plans the recipe instead)")
+            return _from_plan_file(path, source or loaded.source.root, say, canonical=path)
+    opened = open_source(loaded.source, source)
+    header, rows, failures = make_plan(loaded, opened, limit=limit, on_error=on_error)
+    return Resolved(header, rows, failures, Path(opened.root))
+
+
+def _from_plan_file(path: Path, source: Path | None, say: Note, canonical: Path | None) -> Resolved:
+    header, rows = read_plan(path)
+    if source is not None and (warning := annotation_mismatch(header, Path(source))):
+        say(f"warning: {warning}")
+    return Resolved(header, rows, [], None if source is None else Path(source), canonical)
+
+
+@dataclass
+class PlanResult:
+    """What ``plan`` wrote: the file, its sha256, its rows, and what was left out (with reasons)."""
+
+    path: Path
+    sha256: str
+    items: int
+    failures: list[dict]
+    source_left_out: dict
+    canonical: Path | None
+
+
+def plan(
+    recipe: str | Path | Recipe,
+    output: Path,
+    *,
+    source: Path | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+    on_error: str = "fail",
+    canonical: bool = True,
+    note: Note | None = None,
+) -> PlanResult:
+    """Resolve a recipe into a plan file, without rendering: the plan ``build`` would render, row for row."""
+    resolved = resolve(recipe, source=source, limit=limit, seed=seed, on_error=on_error, canonical=canonical, note=note)
+    counted = _Counted(resolved.rows)
+    digest = write_plan(Path(output), resolved.header, counted)
+    left_out = resolved.header["source"].get("report", {}).get("missing", {})
+    return PlanResult(Path(output), digest, counted.n, resolved.failures, left_out, resolved.canonical)
+
+
+class _Counted:
+    """Counts the rows an iterator yields."""
+
+    def __init__(self, rows, on_row: Callable[[int], None] | None = None):
+        self.rows, self.n, self.on_row = rows, 0, on_row
+
+    def __iter__(self):
+        for row in self.rows:
+            self.n += 1
+            if self.on_row:
+                self.on_row(self.n)
+            yield row
 
 
 def build(
-    recipe: Recipe,
-    out_dir: Path,
-    source_root: Path | None = None,
+    recipe: str | Path | Recipe | None = None,
+    output: Path | None = None,
+    *,
+    plan_file: Path | None = None,
+    source: Path | None = None,
     limit: int | None = None,
+    seed: int | None = None,
+    canonical: bool = True,
     options: BuildOptions | None = None,
 ) -> dict:
-    """Plan and render ``recipe`` into ``out_dir``; return the ``build.json`` content."""
+    """Plan (or take a plan) and render it into ``output``; return the ``build.json`` content.
+
+    ``output`` defaults to ``builds/<name>/<version>``. Re-running a finished build is a no-op that verifies it;
+    an unfinished build of the same plan is finished; another build in the folder is refused unless
+    ``options.overwrite``.
+    """
     options = options or BuildOptions()
-    header, rows, plan_failures, root = plan_recipe(recipe, source_root, limit, options.on_error)
-    return render_plan(header, rows, out_dir, root, options, plan_failures)
+    resolved = resolve(
+        recipe,
+        plan_file=plan_file,
+        source=source,
+        limit=limit,
+        seed=seed,
+        on_error=options.on_error,
+        canonical=canonical,
+        note=options.note,
+    )
+    if resolved.source_root is None:
+        raise InputError(
+            "the plan's media are read from your copy of the dataset: give --source DIR (the dataset root the "
+            "plan's paths are relative to)"
+        )
+    recipe_info = resolved.header["recipe"]
+    out_dir = Path(output) if output is not None else Path("builds") / recipe_info["name"] / recipe_info["version"]
+    return render_plan(resolved, out_dir, options)
 
 
-def render_plan(
-    header: dict,
-    rows: Iterator[dict],
-    out_dir: Path,
-    source_root: Path,
-    options: BuildOptions,
-    plan_failures: list[dict] | None = None,
-) -> dict:
-    """Render a resolved plan (from a recipe or a plan file) against the media under ``source_root``."""
+def render_plan(resolved: Resolved, out_dir: Path, options: BuildOptions) -> dict:
+    """Render a resolved plan against the media under its source root."""
     out_dir = Path(out_dir)
-    source_root = Path(source_root).resolve()
+    source_root = Path(resolved.source_root).resolve()
+    _precheck(out_dir, source_root, options)
     with make_executor(options.jobs, options.executor, options.address) as executor:
         if options.jobs > 1:  # workers start and import while the plan is written
             for _ in range(options.jobs):
                 executor.submit(warm_up)
-        failures = [] if plan_failures is None else plan_failures  # filled while the rows are consumed
-        plan_sha, state = _prepare(header, rows, out_dir, source_root, options, failures)
-        audio = header["recipe"]["audio"]
+        prepared = _prepare(resolved, out_dir, source_root, options)
+        if prepared.finished is not None:
+            return prepared.finished
+        audio = resolved.header["recipe"]["audio"]
         ctx = RenderContext(
             source_root=str(source_root),
             out_dir=str(out_dir.resolve()),
@@ -83,37 +231,82 @@ def render_plan(
             channels=audio["channels"],
             duration=audio["duration"],
             fmt=audio["format"],
-            rle=header["recipe"]["masks"]["rle"],
+            rle=resolved.header["recipe"]["masks"]["rle"],
             on_error=options.on_error,
             measure_lufs=audio.get("measure_lufs", False),
         )
         shard_ids = _render_shards(executor, ctx, out_dir, options)
+    state = prepared.state
     shard_files = [shard_record_path(out_dir, s) for s in shard_ids]
-    return merge(out_dir, shard_files, header, state["plan_failures"], plan_sha, state["missing"])
+    info = merge(out_dir, shard_files, resolved.header, state["plan_failures"], state["plan_sha256"], state["missing"])
+    for line in dropped_lines(info["missing"], canonical=resolved.canonical is not None):
+        options.say(line)
+    return info
 
 
-def _prepare(header, rows, out_dir: Path, source_root: Path, options: BuildOptions, plan_failures: list[dict]):
-    """Write the plan (media checked), claim the output folder, record the resume state: (plan sha, state)."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+def _precheck(out_dir: Path, source_root: Path, options: BuildOptions) -> None:
+    """Refusals that need no plan: contradictory flags, a file in the way, a folder that is not a build."""
+    if options.resume and options.overwrite:
+        raise InputError("--resume and --overwrite exclude each other")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    target = out_dir.resolve()
+    if target == source_root or target in source_root.parents:
+        raise InputError(f"{out_dir}: is the source folder or holds it; choose an output folder outside {source_root}")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / STATE / "state.json").is_file():
+        raise InputError(
+            f"{out_dir}: the folder is not empty and holds no negaudio build; choose an empty or new folder"
+        )
+
+
+@dataclass
+class _Prepared:
+    state: dict
+    finished: dict | None = None
+
+
+def _prepare(resolved: Resolved, out_dir: Path, source_root: Path, options: BuildOptions) -> _Prepared:
+    """Write the plan (media checked), claim the output folder, record the resume state."""
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
     check = MediaCheck(source_root)
-    with tempfile.NamedTemporaryFile("w", dir=out_dir.parent, prefix=".plan-", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
+    fd, name = tempfile.mkstemp(prefix=".plan.", suffix=".tmp", dir=out_dir)
+    os.close(fd)
+    tmp_path = Path(name)
     try:
-        plan_sha = write_plan(tmp_path, header, check.filter(rows))
+        progress = options.progress
+        rows = _Counted(check.filter(resolved.rows), (lambda n: progress("planning", n, None)) if progress else None)
+        plan_sha = write_plan(tmp_path, resolved.header, rows)
         check.raise_unless(options.allow_missing or options.on_error == "skip")
-        _claim(out_dir, plan_sha, options)
+        if rows.n == 0:
+            raise InputError(_empty_build_message(check, resolved))
+        finished = _claim(out_dir, plan_sha, options)
+        if finished is not None:
+            return _Prepared({}, finished)
         state = {
             "plan_sha256": plan_sha,
-            "recipe_sha256": header["recipe_sha256"],
+            "recipe_sha256": resolved.header["recipe_sha256"],
             "shard_samples": SHARD_SAMPLES,
-            "plan_failures": [*plan_failures, *(check.failures if options.on_error == "skip" else [])],
+            "plan_failures": [*resolved.failures, *(check.failures if options.on_error == "skip" else [])],
             "missing": check.summary(),
         }
-        _write_state(out_dir, state)  # before the plan: a kill in between leaves a folder --resume accepts
+        _write_state(out_dir, state)  # before the plan: a kill in between leaves a folder a rerun accepts
         tmp_path.replace(out_dir / PLAN)
+    except BaseException:
+        if created and not (out_dir / STATE).exists():
+            tmp_path.unlink(missing_ok=True)
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
-    return plan_sha, json.loads((out_dir / STATE / "state.json").read_text())
+    return _Prepared(json.loads((out_dir / STATE / "state.json").read_text()))
+
+
+def _empty_build_message(check: MediaCheck, resolved: Resolved) -> str:
+    if check.missing:
+        lines = "\n  ".join(dropped_lines(check.summary(), canonical=resolved.canonical is not None))
+        return f"the build would contain 0 items: no sample has its media under {check.root}\n  {lines}"
+    return "the build would contain 0 items: every sample was left out (see the errors above)"
 
 
 def _render_shards(executor, ctx: RenderContext, out_dir: Path, options: BuildOptions) -> list[int]:
@@ -127,7 +320,7 @@ def _render_shards(executor, ctx: RenderContext, out_dir: Path, options: BuildOp
         nonlocal done_items
         done_items += result["rows"]
         if options.progress:
-            options.progress(done_items, total)
+            options.progress("rendering", done_items, total)
 
     def tasks() -> Iterator[tuple]:
         _, plan_rows = read_plan(out_dir / PLAN)
@@ -143,41 +336,49 @@ def _render_shards(executor, ctx: RenderContext, out_dir: Path, options: BuildOp
     return shard_ids
 
 
-def _claim(out_dir: Path, plan_sha: str, options: BuildOptions) -> None:
-    """Check the output folder may take this build; clear what an earlier build left when asked to."""
-    if options.resume and options.overwrite:
-        raise InputError("--resume and --overwrite exclude each other")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
-    if not out_dir.exists() or not any(out_dir.iterdir()):
-        out_dir.mkdir(parents=True, exist_ok=True)
-        return
+def _claim(out_dir: Path, plan_sha: str, options: BuildOptions) -> dict | None:
+    """Check the output folder may take this build. Returns the finished build's info when the folder already
+    holds exactly this build (verified); clears an earlier build when asked to overwrite it."""
     state_file = out_dir / STATE / "state.json"
-    previous = json.loads(state_file.read_text()) if state_file.is_file() else None
-    if options.overwrite:
-        for name in OWNED:
-            path = out_dir / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-        return
-    if previous is None:
-        raise InputError(
-            f"{out_dir}: the folder is not empty and holds no negaudio build; "
-            "choose an empty folder or pass --overwrite"
-        )
+    if not state_file.is_file():
+        return None
+    previous = json.loads(state_file.read_text())
     if previous["plan_sha256"] != plan_sha:
+        if options.overwrite:
+            _clear(out_dir)
+            return None
         raise InputError(
             f"{out_dir}: holds a build of a different recipe, seed or source "
-            f"(plan {previous['plan_sha256'][:12]} != {plan_sha[:12]}); pass --overwrite to replace it"
+            f"(plan {previous['plan_sha256'][:12]} != {plan_sha[:12]}); choose another folder or pass --overwrite "
+            "to replace it"
         )
-    if not options.resume:
-        finished = "a finished" if (out_dir / BUILD_INFO).is_file() else "an unfinished"
-        raise InputError(
-            f"{out_dir}: holds {finished} build of this plan; pass --resume to finish or "
-            "re-merge it, or --overwrite to start again"
-        )
+    if options.overwrite:
+        _clear(out_dir)
+        return None
+    if (out_dir / BUILD_INFO).is_file():
+        from negaudio.manifest.verify import verify
+
+        problems = verify(out_dir)
+        if problems:
+            listed = "\n  ".join(problems[:20])
+            raise InputError(
+                f"{out_dir}: holds this build, but {len(problems)} file(s) do not match their hashes:\n  {listed}\n"
+                "pass --overwrite to rebuild it"
+            )
+        options.say(f"already built: {out_dir} holds this build (plan {plan_sha[:12]}); every file verified")
+        return json.loads((out_dir / BUILD_INFO).read_text())
+    options.say(f"finishing the unfinished build of this plan in {out_dir}")
+    return None
+
+
+def _clear(out_dir: Path) -> None:
+    """Remove what an earlier negaudio build wrote (and only that)."""
+    for name in OWNED:
+        path = out_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
 
 
 def _write_state(out_dir: Path, state: dict) -> None:
@@ -185,72 +386,4 @@ def _write_state(out_dir: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_file():  # resuming: keep the plan failures of the first run
         return
-    tmp = path.with_name("state.json.tmp")
-    tmp.write_text(json.dumps(state, sort_keys=True))
-    tmp.replace(path)
-
-
-class MediaCheck:
-    """Checks that the media a plan names exist under the source root, before anything is rendered.
-
-    A sample whose image, audio or mask is missing loses all its items; a negative whose drawn clip is missing
-    is dropped alone, never re-drawn, so partial builds of one plan agree on the items they share.
-    """
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.missing: dict[str, str] = {}  # path -> first item that needed it
-        self.dropped = {"samples": 0, "items": 0}
-        self.failures: list[dict] = []
-        self._exists: dict[str, bool] = {}
-
-    def _present(self, rel: str) -> bool:
-        if rel not in self._exists:
-            self._exists[rel] = (self.root / rel).is_file()
-        return self._exists[rel]
-
-    def _absent(self, paths: list[str], item_id: str, sample_id: str) -> bool:
-        gone = [p for p in paths if not self._present(p)]
-        for p in gone:
-            self.missing.setdefault(p, item_id)
-        if gone:
-            error = "missing source file(s): " + ", ".join(str(self.root / p) for p in gone)
-            self.failures.append({"sample_id": sample_id, "item_id": item_id, "stage": "media", "error": error})
-        return bool(gone)
-
-    def filter(self, rows: Iterator[dict]) -> Iterator[dict]:
-        for sample_id, group in groupby(rows, key=lambda r: r["sample_id"]):
-            group = list(group)
-            first = group[0]
-            needed = [first["image"], first["audio"], *(r["mask"] for r in first["regions"] if r.get("mask"))]
-            if self._absent(needed, sample_id, sample_id):
-                self.dropped["samples"] += 1
-                self.dropped["items"] += len(group)
-                continue
-            for row in group:
-                clip = row["params"].get("clip_audio")
-                in_source = row["params"].get("pool", "same") == "same" and row["kind"] != "recording"
-                if clip and in_source and self._absent([clip], row["item_id"], sample_id):
-                    self.dropped["items"] += 1
-                    continue
-                yield row
-
-    def raise_unless(self, allow_missing: bool) -> None:
-        if self.missing and not allow_missing:
-            listed = "\n".join(f"  {self.root / p} (needed by {item})" for p, item in list(self.missing.items())[:20])
-            more = len(self.missing) - 20
-            raise InputError(
-                f"{len(self.missing)} source file(s) missing under {self.root}:\n{listed}"
-                + (f"\n  ... and {more} more" if more > 0 else "")
-                + "\npass --allow-missing to build the items whose media are present (a partial build)"
-            )
-
-    def summary(self) -> dict:
-        if not self.missing:
-            return {}
-        return {
-            "files": len(self.missing),
-            "samples_dropped": self.dropped["samples"],
-            "items_dropped": self.dropped["items"],
-            "paths": sorted(self.missing),
-        }
+    write_text(path, json.dumps(state, sort_keys=True), fsync=True)

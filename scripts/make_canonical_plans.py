@@ -21,7 +21,8 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from negaudio.planning.planner import make_plan, read_plan, write_plan
+from negaudio.planning.planfile import read_plan, write_plan
+from negaudio.planning.planner import make_plan
 from negaudio.recipe.io import validate_data, validate_file
 from negaudio.recipe.models import Recipe
 from negaudio.sources import flickr, is3, ms3, s4, vggss
@@ -101,7 +102,7 @@ def make(spec: CanonicalSet, annotations: Path, out: Path) -> dict:
     if failures:
         raise SystemExit(f"{spec.recipe}: {len(failures)} sample(s) could not be planned: {failures[:3]}")
     _, written = read_plan(plan)
-    kinds = Counter(row["kind"] for row in written)
+    kinds = Counter(row.kind for row in written)
     figures = {
         "recipe": recipe.name,
         "version": recipe.version,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 import soundfile as sf
 
 import negaudio
-from negaudio.manifest.core import ManifestRecord
+from negaudio.manifest import ManifestRecord
 from negaudio.sources.demo import ensure_demo
 from tests.conftest import tree_digest
 
@@ -145,20 +146,53 @@ def test_refuses_a_folder_holding_another_build(cli, write_recipe, demo_root, tm
     before = tree_digest(out)
     result = build(cli, write_recipe(), out, demo_root, "--seed", "99")
     assert result.exit_code == 2 and "different recipe" in result.output
-    result = build(cli, write_recipe(), out, demo_root)
-    assert result.exit_code == 2 and "--resume" in result.output
     assert tree_digest(out) == before
     assert build(cli, write_recipe(), out, demo_root, "--seed", "99", "--overwrite").exit_code == 0
     assert tree_digest(out) != before
 
 
-def test_refuses_a_non_empty_foreign_folder(cli, write_recipe, demo_root, tmp_path):
-    out = tmp_path / "mine"
-    out.mkdir()
-    (out / "notes.txt").write_text("keep me")
+def test_rebuilding_a_finished_build_is_a_verified_no_op(cli, write_recipe, demo_root, tmp_path):
+    out = tmp_path / "b"
+    assert build(cli, write_recipe(), out, demo_root).exit_code == 0
+    before = tree_digest(out)
     result = build(cli, write_recipe(), out, demo_root)
+    assert result.exit_code == 0 and "already built" in result.output and "verified" in result.output
+    assert tree_digest(out) == before
+    next(out.glob("audio/*/*.wav")).write_bytes(b"RIFF")
+    result = build(cli, write_recipe(), out, demo_root)
+    assert result.exit_code == 2 and "do not match" in result.output
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_refuses_a_non_empty_foreign_folder(cli, write_recipe, demo_root, tmp_path, overwrite):
+    out = tmp_path / "mine"
+    (out / "audio").mkdir(parents=True)
+    (out / "audio" / "take1.wav").write_text("keep me")
+    (out / "notes.txt").write_text("keep me")
+    result = build(cli, write_recipe(), out, demo_root, *(["--overwrite"] if overwrite else []))
     assert result.exit_code == 2 and "not empty" in result.output
-    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in out.rglob("*")) == ["audio", "notes.txt", "take1.wav"]
+
+
+def test_refuses_to_build_into_the_source_folder(cli, write_recipe, demo_root, tmp_path):
+    before = tree_digest(demo_root)
+    for target in (demo_root, demo_root.parent):
+        result = build(cli, write_recipe(), target, demo_root, "--overwrite")
+        assert result.exit_code == 2 and "source folder" in result.output
+    assert tree_digest(demo_root) == before
+
+
+def test_a_failed_build_is_finished_by_rerunning_with_skip(cli, write_recipe, demo_root, tmp_path):
+    bad = tmp_path / "src"
+    shutil.copytree(demo_root, bad)
+    victim = sorted((bad / "images").iterdir())[3]
+    victim.write_bytes(b"not an image")
+    out = tmp_path / "b"
+    result = build(cli, write_recipe(), out, bad)
+    assert result.exit_code == 2 and "--on-error skip" in result.output
+    result = build(cli, write_recipe(), out, bad, "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "build.json").read_text())["failures"] >= 1
 
 
 def test_resume_after_kill_finishes_identically(write_recipe, tmp_path):
@@ -166,7 +200,7 @@ def test_resume_after_kill_finishes_identically(write_recipe, tmp_path):
     root = ensure_demo(tmp_path / "big", images=70, seed=1)  # 140 samples = 3 shards of 64
     recipe = write_recipe()
     out, clean = tmp_path / "killed", tmp_path / "clean"
-    cmd = [sys.executable, "-m", "negaudio.cli.app", "build", str(recipe), "--source", str(root), "-o"]
+    cmd = [sys.executable, "-m", "negaudio", "build", str(recipe), "--source", str(root), "-o"]
     proc = subprocess.Popen([*cmd, str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = out / ".negaudio" / "shards" / "00000.jsonl"
     deadline = time.monotonic() + 120

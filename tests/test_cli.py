@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import negaudio
-from negaudio.planning.planner import read_plan
+from negaudio.planning.planfile import read_plan
 from tests.conftest import tree_digest
 
 
@@ -43,9 +43,9 @@ def test_plan_then_render_the_plan_equals_a_direct_build(cli, write_recipe, demo
     header, rows = read_plan(plan)
     rows = list(rows)
     assert header["recipe"]["seed"] == 7 and len(rows) == 12 * 5
-    assert all(r["seed"]["entropy"] == 7 and len(r["seed"]["spawn_key"]) == 4 for r in rows)
-    off = [r for r in rows if r["kind"] == "offscreen"]
-    assert all(r["params"]["heard_label"] not in r["image_classes"] for r in off)
+    assert all(r.seed["entropy"] == 7 and len(r.seed["spawn_key"]) == 4 for r in rows)
+    off = [r for r in rows if r.kind == "offscreen"]
+    assert all(r.params["heard_label"] not in r.image_classes for r in off)
     assert cli("build", "--plan", plan, "--source", demo_root, "-o", tmp_path / "p").exit_code == 0
     assert cli("build", recipe, "--source", demo_root, "-o", tmp_path / "r").exit_code == 0
     assert tree_digest(tmp_path / "p") == tree_digest(tmp_path / "r")
@@ -102,7 +102,7 @@ def test_bundled_recipe_with_source_renders_its_canonical_plan(cli, shared_data,
     result = cli("build", "vggss-neg", "--source", source, "-o", tmp_path / "b", "--allow-missing")
     assert result.exit_code == 0 and "canonical plan" in result.output
     _, rows = read_plan(Path(negaudio.__file__).parents[1] / "manifests/vggss-neg/1.0.0/plan.jsonl.gz")
-    canonical = {r["item_id"]: {k: v for k, v in r["params"].items() if k != "heard_label"} for r in rows}
+    canonical = {r.item_id: {k: v for k, v in r.params.items() if k != "heard_label"} for r in rows}
     build = negaudio.open_build(tmp_path / "b")
     assert build.info["partial"] and build.info["missing"]["files"] > 0
     records = list(build)

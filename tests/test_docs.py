@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from negaudio.manifest.core import manifest_json_schema
+from negaudio.manifest import manifest_json_schema
 from negaudio.recipe.models import recipe_json_schema
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "schema"

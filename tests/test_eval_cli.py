@@ -35,7 +35,7 @@ UNIVERSAL = ("max", "max10", "maxq3", "maxq3_separate")
 
 def make_build(out: Path, source: Path, limit: int | None = None, **changes) -> Path:
     recipe = validate_data(Recipe, {**RECIPE, **changes})
-    build(recipe, out, source_root=source, limit=limit, options=BuildOptions())
+    build(recipe, out, source=source, limit=limit, options=BuildOptions())
     return out
 
 

@@ -14,7 +14,7 @@ import soundfile as sf
 
 import negaudio
 from negaudio.core.errors import InputError
-from negaudio.planning.planner import read_plan
+from negaudio.planning.planfile import read_plan
 from negaudio.recipe.bundled import ROOT, canonical_plan
 from negaudio.recipe.io import validate_file
 from negaudio.recipe.models import Recipe
@@ -115,7 +115,7 @@ def test_damaged_plans_and_builds_are_reported(cli, write_recipe, demo_root, tmp
     result = cli("build", "--plan", tmp_path / "bad.jsonl.gz", "--source", demo_root, "-o", tmp_path / "o")
     assert result.exit_code == 2 and "bad.jsonl.gz" in result.output
     header, rows = read_plan(plan)
-    rows = list(rows)
+    rows = [r.to_json() for r in rows]
     del rows[2]["seed"]
     with gzip.open(tmp_path / "keys.jsonl.gz", "wt") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in [header, *rows])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from negaudio.planning.planner import read_plan
+from negaudio.planning.planfile import read_plan
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"
@@ -36,7 +36,7 @@ def test_committed_plans_match_their_checksums(plan):
     header, rows = read_plan(plan)
     assert header["source"]["annotations"]["sha256"] in (plan.parent / "README.md").read_text()
     first = next(rows)
-    assert first["sample_index"] == 0 and "root" not in header["source"]
+    assert first.sample_index == 0 and "root" not in header["source"]
 
 
 @pytest.mark.parametrize("name", ["ms3-neg", "flickr-neg"])

@@ -12,6 +12,7 @@ import soundfile as sf
 from PIL import Image
 
 from negaudio.builder import build
+from negaudio.core.cache import resolve_media
 from negaudio.core.errors import InputError
 from negaudio.recipe.models import Recipe
 from negaudio.sources import open_source, video
@@ -73,12 +74,14 @@ def test_middle_frames_and_mono_16k_audio_land_in_the_cache(clips, isolated_cach
     assert set(samples) == {"abcdefghijk_000004", "-_zyxwvutsrq_000120"}
     red = samples["abcdefghijk_000004"]
     assert red.label == "video:abcdefghijk_000004" and red.regions == ()
-    assert Path(red.image).is_relative_to(isolated_cache) and Path(red.audio).is_relative_to(isolated_cache)
-    with Image.open(red.image) as im:
+    assert red.image.startswith("cache:") and red.audio.startswith("cache:")  # portable: no absolute paths
+    image, audio = resolve_media(Path("/nowhere"), red.image), resolve_media(Path("/nowhere"), red.audio)
+    assert image.is_relative_to(isolated_cache) and audio.is_relative_to(isolated_cache)
+    with Image.open(image) as im:
         assert im.size == (96, 64)
         r, g, b = np.asarray(im.convert("RGB"), dtype=float).mean(axis=(0, 1))
         assert r > 200 and g < 60 and b < 60
-    info = sf.info(red.audio)
+    info = sf.info(audio)
     assert (info.samplerate, info.channels) == (16000, 1) and info.duration == pytest.approx(6.0, abs=0.05)
     assert source.report.notes[0].startswith("ffmpeg: ffmpeg version")
     assert not any(p.suffix in (".jpg", ".wav") for p in clips.rglob("*"))  # the source folder is untouched
@@ -91,15 +94,15 @@ def test_extraction_is_cached_and_deterministic(clips, tmp_path, monkeypatch):
         (sample, *_) = open_source(video.Config(kind="video"), clips).samples()
         outputs.append(
             (
-                Path(sample.image).read_bytes(),
-                Path(sample.audio).read_bytes(),
-                Path(sample.image).relative_to(tmp_path / name),
+                resolve_media(tmp_path, sample.image).read_bytes(),
+                resolve_media(tmp_path, sample.audio).read_bytes(),
+                resolve_media(tmp_path, sample.image).relative_to(tmp_path / name),
             )
         )
     assert outputs[0] == outputs[1]
-    stamp = Path(sample.image).stat().st_mtime_ns
+    stamp = resolve_media(tmp_path, sample.image).stat().st_mtime_ns
     list(open_source(video.Config(kind="video"), clips).samples())
-    assert Path(sample.image).stat().st_mtime_ns == stamp  # kept, not re-extracted
+    assert resolve_media(tmp_path, sample.image).stat().st_mtime_ns == stamp  # kept, not re-extracted
 
 
 def test_avsbench_rule_keeps_the_frames_inside_the_clip(clips, isolated_cache):
@@ -126,7 +129,7 @@ def test_build_from_raw_clips_offscreen_uses_the_other_clip(clips, isolated_cach
     recipe = Recipe.model_validate(
         {"name": "clips", "source": {"kind": "video"}, "negatives": [{"kind": "silence"}, {"kind": "offscreen"}]}
     )
-    info = build(recipe, tmp_path / "out", source_root=clips)
+    info = build(recipe, tmp_path / "out", source=clips)
     assert info["counts"] == {"offscreen": 2, "positive": 2, "silence": 2}
     lines = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
     rows = {(r["sample_id"], r["kind"]): r for r in map(json.loads, lines)}

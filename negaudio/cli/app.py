@@ -1,4 +1,4 @@
-"""The ``negaudio`` command line."""
+"""The ``negaudio`` command line: argument parsing and printing over the library (:mod:`negaudio.builder`)."""
 
 from __future__ import annotations
 
@@ -9,25 +9,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import Progress
+from rich.markup import escape
 from rich.table import Table
 
-from negaudio.cli.progress import progress_bar
-from negaudio.core.errors import InputError, NegaudioError
-from negaudio.recipe.bundled import annotation_mismatch, recipe_names, resolve_recipe
-from negaudio.sources import uses_demo_fallback
+from negaudio import __version__
+from negaudio.cli.common import err, fail, note, out
+from negaudio.cli.eval import eval_command
+from negaudio.cli.progress import progress_reporter
+from negaudio.core.errors import NegaudioError
 
 app = typer.Typer(
     help="Negative-audio test sets for visual sound source localization.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 schema_app = typer.Typer(help="Export JSON Schemas.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
 
 class OnError(StrEnum):
@@ -40,29 +39,19 @@ class ExecutorKind(StrEnum):
     dask = "dask"
 
 
-def load_recipe(spec: str, seed: int | None = None):
-    from negaudio.recipe.io import validate_data, validate_file
-    from negaudio.recipe.models import Recipe
-
-    path, _ = resolve_recipe(spec)
-    recipe = validate_file(Recipe, path)
-    if seed is not None:
-        recipe = validate_data(Recipe, {**recipe.model_dump(mode="json"), "seed": seed}, path=path)
-    return recipe
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"negaudio {__version__}")
+        raise typer.Exit()
 
 
-def fail(exc: NegaudioError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-    return typer.Exit(code=exc.exit_code)
-
-
-def _progress_callback(progress: Progress):
-    task = progress.add_task("rendering", total=None)
-
-    def update(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
-
-    return update
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Negative-audio test sets for visual sound source localization."""
 
 
 @app.command()
@@ -72,8 +61,10 @@ def build(
     source: Annotated[Path | None, typer.Option(help="Dataset root; overrides the recipe's source root.")] = None,
     plan: Annotated[Path | None, typer.Option(help="Render this plan file instead of planning a recipe.")] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", help="Worker processes.")] = 1,
-    resume: Annotated[bool, typer.Option(help="Finish an interrupted build of the same plan.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace what an earlier build left in the folder.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Finish an interrupted build (also done when the folder holds one of this plan).")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier negaudio build in the folder.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first K samples (with all their items).")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the recipe's seed.")] = None,
     on_error: Annotated[
@@ -94,14 +85,12 @@ def build(
     A bundled recipe built with --source renders its canonical plan (manifests/) when one exists, so two labs
     get the same test set and only the media folders of the dataset are needed.
     """
-    from negaudio.builder import BuildOptions, render_plan
+    from negaudio.builder import BuildOptions
     from negaudio.builder import build as run_build
-    from negaudio.planning.planner import read_plan
+    from negaudio.core.errors import SampleError
 
     try:
-        if bool(recipe) == bool(plan):
-            raise InputError("give a RECIPE or --plan PLAN (one of them)")
-        with progress_bar(err) as progress:
+        with progress_reporter(err) as progress:
             options = BuildOptions(
                 jobs=jobs,
                 resume=resume,
@@ -110,55 +99,42 @@ def build(
                 allow_missing=allow_missing,
                 executor=executor.value,
                 address=dask_address,
-                progress=_progress_callback(progress),
+                progress=progress.update,
+                note=note,
             )
-            if recipe and plan is None and source is not None and limit is None and not no_canonical:
-                plan = _canonical(recipe, seed)
-            if plan is not None:
-                if source is None:
-                    raise InputError("--plan needs --source DIR: the dataset root the plan's paths are relative to")
-                if recipe == "" and (seed is not None or limit is not None):
-                    raise InputError("--seed and --limit change a recipe's plan: a --plan file is rendered as it is")
-                header, rows = read_plan(plan)
-                if warning := annotation_mismatch(header, source):
-                    err.print(f"warning: {warning}")
-                out_dir = output or Path("builds") / header["recipe"]["name"] / header["recipe"]["version"]
-                info = render_plan(header, rows, out_dir, source, options)
-            else:
-                loaded = load_recipe(recipe, seed)
-                out_dir = output or Path("builds") / loaded.name / loaded.version
-                if uses_demo_fallback(loaded.source, source):
-                    err.print(f"note: no --source given: building {loaded.name} on the embedded demo source")
-                info = run_build(loaded, out_dir, source_root=source, limit=limit, options=options)
+            info = run_build(
+                recipe or None,
+                output,
+                plan_file=plan,
+                source=source,
+                limit=limit,
+                seed=seed,
+                canonical=not no_canonical,
+                options=options,
+            )
     except KeyboardInterrupt:
-        err.print("interrupted: finished shards are kept; run the same command with --resume to finish")
+        err.print("interrupted: finished shards are kept; run the same command again to finish")
         raise typer.Exit(code=130) from None
+    except SampleError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err.print("the shards rendered so far are kept: rerun with --on-error skip to build the other samples")
+        raise typer.Exit(code=exc.exit_code) from None
     except NegaudioError as exc:
         raise fail(exc) from None
-    from negaudio.manifest.core import summarize
+    from negaudio.manifest.summary import summarize
 
-    out.print(f"Build written to [bold]{out_dir}[/] ({info['items']} items, {info['failures']} failures)")
+    out_dir = output or Path("builds") / info["dataset"]["name"] / info["dataset"]["version"]
+    out.print(f"Build written to [bold]{escape(str(out_dir))}[/] ({info['items']} items, {info['failures']} failures)")
     _print_summary(out_dir, summarize(out_dir))
     out.print(f"content sha256 {info['content_sha256']}")
     if info["failures"]:
-        err.print(f"{info['failures']} sample(s) failed: see {out_dir / 'failures.jsonl'}")
-
-
-def _canonical(recipe: str, seed: int | None) -> Path | None:
-    """The canonical plan of a bundled recipe (unchanged by --seed), announced on stderr; else None."""
-    from negaudio.recipe.bundled import canonical_plan
-
-    if not resolve_recipe(recipe)[1]:
-        return None
-    loaded = load_recipe(recipe, seed)
-    plan = canonical_plan(loaded.name, loaded.version, loaded.sha256())
-    if plan is not None:
-        err.print(f"note: rendering the canonical plan {plan} (--no-canonical plans the recipe instead)")
-    return plan
+        err.print(f"{info['failures']} sample(s) failed: see {escape(str(out_dir / 'failures.jsonl'))}")
+    if info["partial"]:
+        err.print(f"a partial build: build.json ('missing') and failures.jsonl in {escape(str(out_dir))} say what")
 
 
 def _print_summary(root: Path, rows: list[dict]) -> None:
-    table = Table(title=f"{root}")
+    table = Table(title=escape(str(root)))
     for column in ("name", "kind", "items", "mean s", "RMS dBFS median", "RMS min..max", "digital silence"):
         table.add_column(column, justify="left" if column in ("name", "kind") else "right")
 
@@ -167,8 +143,8 @@ def _print_summary(root: Path, rows: list[dict]) -> None:
 
     for r in rows:
         table.add_row(
-            r["name"],
-            r["kind"],
+            escape(r["name"]),
+            escape(r["kind"]),
             str(r["items"]),
             f"{r['mean_duration_s']:.2f}",
             db(r["rms_dbfs_median"]),
@@ -181,33 +157,59 @@ def _print_summary(root: Path, rows: list[dict]) -> None:
 @app.command("plan")
 def plan_cmd(
     recipe: Annotated[str, typer.Argument(help="Recipe file or bundled recipe name.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Plan file to write (JSONL).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Plan file to write (.jsonl or .jsonl.gz).")],
     source: Annotated[Path | None, typer.Option(help="Dataset root; overrides the recipe's.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first K samples.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the recipe's seed.")] = None,
     on_error: Annotated[OnError, typer.Option()] = OnError.fail,
+    no_canonical: Annotated[
+        bool, typer.Option(help="For a bundled recipe, plan it instead of emitting its canonical plan.")
+    ] = False,
 ) -> None:
-    """Resolve every random choice of a recipe into plan rows, without rendering."""
-    from negaudio.builder import plan_recipe
-    from negaudio.planning.planner import write_plan
+    """Resolve every random choice of a recipe into plan rows, without rendering (the plan build renders)."""
+    from negaudio.builder import plan as run_plan
 
     try:
-        header, rows, failures, _ = plan_recipe(load_recipe(recipe, seed), source, limit, on_error.value)
-        digest = write_plan(output, header, rows)
+        result = run_plan(
+            recipe,
+            output,
+            source=source,
+            limit=limit,
+            seed=seed,
+            on_error=on_error.value,
+            canonical=not no_canonical,
+            note=note,
+        )
     except NegaudioError as exc:
         raise fail(exc) from None
-    out.print(f"plan written to {output} (sha256 {digest}); {len(failures)} sample(s) left out")
+    out.print(f"plan written to {escape(str(output))}: {result.items} items (sha256 {result.sha256})")
+    left = sum(result.source_left_out.values())
+    if left:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(result.source_left_out.items()))
+        out.print(f"{left} annotation(s) left out by the source ({escape(reasons)})")
+    if result.failures:
+        out.print(f"{len(result.failures)} sample(s) left out while planning (--on-error skip):")
+        for failure in result.failures[:20]:
+            out.print(f"  {escape(failure['sample_id'])}: {escape(failure['error'])}")
+
+
+app.command("eval")(eval_command)
 
 
 @app.command()
 def validate(recipe: Annotated[str, typer.Argument(help="Recipe file or bundled recipe name.")]) -> None:
-    """Check a recipe; print what it makes."""
+    """Check a recipe; print every item it makes per sample."""
+    from negaudio.builder import load_recipe
+
     try:
-        loaded = load_recipe(recipe)
+        loaded, _ = load_recipe(recipe)
     except NegaudioError as exc:
         raise fail(exc) from None
-    names = ", ".join(["positive", *loaded.negative_names()])
-    out.print(f"{recipe}: valid ({loaded.name} {loaded.version}, source {loaded.source.kind}, items: {names})")
+    names = ", ".join(loaded.item_names())
+    out.print(
+        f"{escape(recipe)}: valid ({loaded.name} {loaded.version}, source {loaded.source.kind}, "
+        f"items per sample: {escape(names)})"
+    )
 
 
 @schema_app.command("recipe")
@@ -221,7 +223,7 @@ def schema_recipe() -> None:
 @schema_app.command("manifest")
 def schema_manifest() -> None:
     """JSON Schema of one manifest row."""
-    from negaudio.manifest.core import manifest_json_schema
+    from negaudio.manifest import manifest_json_schema
 
     sys.stdout.write(json.dumps(manifest_json_schema(), indent=2) + "\n")
 
@@ -229,7 +231,8 @@ def schema_manifest() -> None:
 @app.command()
 def inspect(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) -> None:
     """Summary of a build per item name: counts, durations, levels."""
-    from negaudio.manifest.core import Build, summarize
+    from negaudio.manifest import Build
+    from negaudio.manifest.summary import summarize
 
     try:
         info = Build(build_dir).info
@@ -238,8 +241,8 @@ def inspect(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) ->
         raise fail(exc) from None
     ds = info["dataset"]
     out.print(
-        f"{ds['name']} {ds['version']}: {info['items']} items, schema {info['schema_version']}, "
-        f"partial={info['partial']}, content sha256 {info['content_sha256'][:16]}"
+        f"{escape(str(ds['name']))} {escape(str(ds['version']))}: {info['items']} items, "
+        f"schema {info['schema_version']}, partial={info['partial']}, content sha256 {info['content_sha256'][:16]}"
     )
     _print_summary(build_dir, rows)
 
@@ -247,31 +250,24 @@ def inspect(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) ->
 @app.command()
 def verify(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) -> None:
     """Recompute every hash; exit 1 naming each missing or altered file."""
-    from negaudio.manifest.core import verify as run_verify
+    from negaudio.manifest.verify import verify as run_verify
 
     try:
         problems = run_verify(build_dir)
     except NegaudioError as exc:
         raise fail(exc) from None
     for problem in problems:
-        err.print(problem, highlight=False)
+        err.print(escape(problem))
     if problems:
-        err.print(f"{build_dir}: {len(problems)} problem(s)")
+        err.print(f"{escape(str(build_dir))}: {len(problems)} problem(s)")
         raise typer.Exit(code=1)
-    out.print(f"{build_dir}: every file matches its hash")
+    out.print(f"{escape(str(build_dir))}: every file matches its hash")
 
 
 @app.command("recipes")
 def list_recipes() -> None:
     """List the bundled recipes."""
+    from negaudio.recipe.bundled import recipe_names
+
     for name in recipe_names():
         out.print(name)
-
-
-from negaudio.cli.eval import register_eval  # noqa: E402
-
-register_eval(app)
-
-
-if __name__ == "__main__":
-    app()

@@ -6,15 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
-from negaudio.cli.progress import progress_bar
+from negaudio.cli.common import err, fail, out
+from negaudio.cli.progress import progress_reporter
 from negaudio.core.errors import InputError, NegaudioError
-
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
@@ -26,17 +22,6 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
             raise InputError(f"--model-opt {pair!r}: expected KEY=VALUE")
         options[key] = value
     return options
-
-
-def _progress_callback(progress: Progress):
-    tasks: dict[str, int] = {}
-
-    def update(what: str, done: int, total: int) -> None:
-        if what not in tasks:
-            tasks[what] = progress.add_task(what, total=total)
-        progress.update(tasks[what], completed=done, total=total)
-
-    return update
 
 
 def _print_summary(report: dict, out_dir: Path) -> None:
@@ -99,48 +84,30 @@ def eval_command(
     gallery: Annotated[int, typer.Option(help="Samples shown in gallery.png (0: none).")] = 4,
 ) -> None:
     """Score a model's maps on a build: positives, every negative type, thresholds with provenance, plots."""
-    from negaudio.eval.adapters import load_adapter, resolve_device, run_model, uses_torch
-    from negaudio.eval.pipeline import DEFAULT_THRESHOLDS, EvalConfig, evaluate
-    from negaudio.manifest.core import Build
+    from negaudio.eval.pipeline import DEFAULT_THRESHOLDS
+    from negaudio.eval.run import evaluate
 
     try:
-        if bool(predictions) == bool(model):
-            raise InputError("give --predictions PRED or --model SPEC (one of them)")
         other = None if calibrate_on == "same" else Path(calibrate_on)
         if calibration is not None and other is not None:
             raise InputError("give --calibration FILE or --calibrate-on BUILD, not both")
-        config = EvalConfig(
-            thresholds=threshold or DEFAULT_THRESHOLDS,
-            calibration=calibration,
-            calibrate_on=other,
-            calibration_predictions=calibration_predictions or (),
-            save_calibration=save_calibration,
-            batch=batch,
-            gallery=gallery,
-        )
-        with progress_bar(err) as progress:
-            config.progress = _progress_callback(progress)
-            if model:
-                options = parse_options(model_opt or [])
-                adapter = load_adapter(model, options)
-                used = resolve_device(device, uses_torch(adapter))
-                config.model = {"spec": model, "options": options, "device": used}
-                build = Build(build_dir)
-                predictions = [
-                    run_model(build, adapter, model, output / "predictions.npz", batch, used, config.progress)
-                ]
-                if other is not None:
-                    path = output / "calibration_predictions.npz"
-                    config.calibration_predictions = [
-                        run_model(Build(other), adapter, model, path, batch, used, config.progress)
-                    ]
-            report = evaluate(build_dir, predictions, output, config)
+        with progress_reporter(err) as progress:
+            report = evaluate(
+                build_dir,
+                output,
+                predictions=predictions or None,
+                model=model,
+                model_options=parse_options(model_opt or []),
+                device=device,
+                thresholds=threshold or DEFAULT_THRESHOLDS,
+                calibration=calibration,
+                calibrate_on=other,
+                calibration_predictions=calibration_predictions or (),
+                save_calibration=save_calibration,
+                batch=batch,
+                gallery=gallery,
+                progress=progress.update,
+            )
     except NegaudioError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-        raise typer.Exit(code=exc.exit_code) from None
+        raise fail(exc) from None
     _print_summary(report, output)
-
-
-def register_eval(app: typer.Typer) -> None:
-    """Add ``negaudio eval`` to the CLI."""
-    app.command("eval")(eval_command)

@@ -16,3 +16,26 @@ def progress_bar(console: Console) -> Progress:
         console=console,
         transient=True,
     )
+
+
+class _Reporter:
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def update(self, phase: str, done: int, total: int | None) -> None:
+        if phase not in self.tasks:
+            self.tasks[phase] = self.progress.add_task(phase, total=total)
+        self.progress.update(self.tasks[phase], completed=done, total=total)
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+
+def progress_reporter(console: Console) -> _Reporter:
+    """Progress per phase: ``update(phase, done, total)``."""
+    return _Reporter(progress_bar(console))

@@ -8,14 +8,29 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+from negaudio.core.files import atomic_path
+
+CACHE_REF = "cache:"
 
 
 def cache_dir() -> Path:
     """The negaudio cache: ``$NEGAUDIO_CACHE`` or ``~/.cache/negaudio``."""
     return Path(os.environ.get("NEGAUDIO_CACHE") or Path.home() / ".cache" / "negaudio")
+
+
+def cache_ref(path: Path) -> str:
+    """How a plan names a cached file: ``cache:<path under the cache>``, the same on every machine."""
+    return CACHE_REF + Path(path).relative_to(cache_dir()).as_posix()
+
+
+def resolve_media(root: Path, rel: str) -> Path:
+    """The file a plan path names: under the cache for a ``cache:`` reference, else under the source root."""
+    if rel.startswith(CACHE_REF):
+        return cache_dir() / rel[len(CACHE_REF) :]
+    return Path(root) / rel
 
 
 def file_digest(path: Path, *params: object) -> str:
@@ -38,10 +53,6 @@ def ensure(path: Path, write: Callable[[Path], None]) -> Path:
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{uuid.uuid4().hex}.tmp{path.suffix}")
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

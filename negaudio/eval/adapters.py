@@ -27,7 +27,7 @@ from PIL import Image
 
 from negaudio.core.errors import InputError
 from negaudio.eval.predictions import PredictionWriter
-from negaudio.manifest.core import Build, ManifestRecord
+from negaudio.manifest import Build, ManifestRecord
 
 T = TypeVar("T")
 DEFAULT_IMAGE_SIZE = (224, 224)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from negaudio.manifest.core import Build, ManifestRecord
+from negaudio.manifest import Build, ManifestRecord
 
 
 class VisualPrior:

@@ -11,7 +11,7 @@ import numpy as np
 from negaudio.core.errors import InputError
 from negaudio.eval.metrics import UniversalThresholds, calibrate_universal
 from negaudio.eval.samples import POSITIVE, BuildIndex
-from negaudio.manifest.core import Build
+from negaudio.manifest import Build
 
 FORMAT = 1
 

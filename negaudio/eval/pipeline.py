@@ -25,7 +25,7 @@ from negaudio.eval.samples import BuildIndex, Sample, index_build, iter_samples
 from negaudio.eval.scoring import Scorer
 from negaudio.eval.thresholds import UNIVERSAL_KINDS
 from negaudio.eval.upsample import resize_bilinear
-from negaudio.manifest.core import Build
+from negaudio.manifest import Build
 
 DEFAULT_THRESHOLDS = ("0.5", "median", "adaptive", "max", "max10", "maxq3", "maxq3_separate")
 UPSAMPLING = "bilinear, half-pixel centres (align_corners=False), no antialias, to the stored image's H x W"

@@ -12,7 +12,7 @@ from negaudio.eval import plots
 from negaudio.eval.calibration import save_calibration
 from negaudio.eval.report_md import headline_label, render
 from negaudio.eval.scoring import Scorer, pia_curves, row_keys
-from negaudio.manifest.core import Build
+from negaudio.manifest import Build
 
 PIA_GRID = np.linspace(0.0, 1.0, 201)
 

@@ -6,11 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from negaudio.core.errors import InputError
-from negaudio.manifest.core import Build, ManifestRecord
-
-POSITIVE = "positive"
-NOISY_POSITIVE = "noisy_positive"
-NEGATIVE_KINDS = ("silence", "noise", "offscreen", "mismatched", "recording")
+from negaudio.kinds import NEGATIVE, NOISY_POSITIVE, POSITIVE, role_of
+from negaudio.manifest import Build, ManifestRecord
 
 
 @dataclass
@@ -43,10 +40,10 @@ class BuildIndex:
     shared_groups: bool
 
     def negatives(self) -> list[str]:
-        return [n for n, k in self.types.items() if k in NEGATIVE_KINDS]
+        return [n for n, k in self.types.items() if role_of(k) == NEGATIVE]
 
     def noisy(self) -> list[str]:
-        return [n for n, k in self.types.items() if k == NOISY_POSITIVE]
+        return [n for n, k in self.types.items() if role_of(k) == NOISY_POSITIVE]
 
     def kinds(self, kind: str) -> list[str]:
         return [n for n, k in self.types.items() if k == kind]

@@ -27,6 +27,7 @@ import soundfile as sf
 import soxr
 
 from negaudio.core.errors import InputError
+from negaudio.core.files import write_bytes
 
 FORMATS = {
     "wav_pcm16": ("WAV", "PCM_16", "int16", ".wav"),
@@ -178,16 +179,16 @@ def pcm_sha256(frames: np.ndarray, sample_rate: int) -> str:
 
 
 def write_audio(path: Pathish, x: np.ndarray, sample_rate: int, fmt: str) -> dict:
-    """Quantize ``x`` (``[C, N]``) and write it (see :func:`write_frames`)."""
-    return write_frames(path, quantize(x, fmt), sample_rate, fmt)
+    """Quantize ``x`` (``[C, N]``), encode it (see :func:`encode_frames`) and write it atomically."""
+    data, info = encode_frames(quantize(x, fmt), sample_rate, fmt)
+    write_bytes(Path(path), data)
+    return info
 
 
-def write_frames(path: Pathish, q: np.ndarray, sample_rate: int, fmt: str) -> dict:
-    """Write quantized ``[frames, channels]`` samples; byte-identical for identical input (no float PEAK chunk).
-
-    The file is encoded in memory and written in one go: libsndfile fsyncs a file on close, which cost about
-    1 ms per item and bought nothing (the build's atomicity comes from renames, not from syncs).
-    Returns ``{"num_samples", "channels", "sample_rate", "subtype", "pcm_sha256"}``.
+def encode_frames(q: np.ndarray, sample_rate: int, fmt: str) -> tuple[memoryview, dict]:
+    """Encode quantized ``[frames, channels]`` samples in memory; byte-identical for identical input (no float
+    PEAK chunk). Encoding in memory also avoids libsndfile's fsync on close (about 1 ms per item).
+    Returns the file's bytes and ``{"num_samples", "channels", "sample_rate", "subtype", "pcm_sha256"}``.
     """
     container, subtype, _, _ = _format(fmt)
     buffer = io.BytesIO()
@@ -195,8 +196,7 @@ def write_frames(path: Pathish, q: np.ndarray, sample_rate: int, fmt: str) -> di
         if subtype == "FLOAT" and container == "WAV":
             sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
         f.write(q)
-    Path(path).write_bytes(buffer.getbuffer())
-    return {
+    return buffer.getbuffer(), {
         "num_samples": q.shape[0],
         "channels": q.shape[1],
         "sample_rate": sample_rate,

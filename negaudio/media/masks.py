@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from negaudio.core.cache import resolve_media
 from negaudio.core.errors import InputError
 from negaudio.core.regions import Region
 
@@ -23,7 +25,7 @@ def rasterize(regions: tuple[Region, ...] | list[Region], width: int, height: in
     for region in regions:
         area = np.zeros((height, width), dtype=bool)
         if region.mask is not None:
-            area = read_mask_image(root / region.mask, width, height) > region.mask_threshold
+            area = read_mask_image(resolve_media(root, region.mask), width, height) > region.mask_threshold
         elif region.box is not None:
             x1, y1, x2, y2 = (max(0, int(v)) for v in pixel_box(region, width, height))
             area[y1:y2, x1:x2] = True
@@ -62,11 +64,11 @@ def to_uint8(gt: np.ndarray) -> tuple[np.ndarray, int]:
     return np.round(gt * scale).astype(np.uint8), scale
 
 
-def write_mask(path: Path, stored: np.ndarray) -> None:
-    """Write a uint8 mask as a grayscale PNG, atomically (temporary name, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(stored, mode="L").save(tmp, format="PNG", compress_level=1)
-    tmp.replace(path)
+def encode_mask(stored: np.ndarray) -> bytes:
+    """A uint8 mask as grayscale PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(stored, mode="L").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def read_mask(path: Path, scale: int = 255) -> np.ndarray:

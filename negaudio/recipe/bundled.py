@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from negaudio.core.errors import InputError
-from negaudio.planning.planner import read_plan
+from negaudio.planning.planfile import read_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE_SUFFIXES = (".yaml", ".yml", ".toml")

@@ -1,6 +1,6 @@
 """Plan rows -> audio, image and mask files + manifest records. A pure function of the rows: no randomness
 beyond the seeds the plan recorded, and every item, positive or negative, leaves through ``quantize`` and
-``write_frames``."""
+``encode_frames``. Each item's signal comes from its kind (:mod:`negaudio.kinds`)."""
 
 from __future__ import annotations
 
@@ -15,24 +15,36 @@ import numpy as np
 from PIL import Image
 
 from negaudio import SCHEMA_VERSION
+from negaudio.core.cache import resolve_media
 from negaudio.core.errors import InputError, SampleError
+from negaudio.core.files import atomic_open, write_bytes
 from negaudio.core.regions import Region
+from negaudio.kinds import Signal, kind_class
+from negaudio.manifest.schema import (
+    AudioRef,
+    ImageRef,
+    ItemSeed,
+    ManifestRecord,
+    MaskRef,
+    RegionRef,
+    Rle,
+    SourceRef,
+    item_sha256,
+)
 from negaudio.media.audio import (
     FORMATS,
     as_float,
     center_crop,
+    encode_frames,
     fit_length,
     load_audio,
     lufs,
-    mix_at_snr,
     peak_dbfs,
     quantize,
     rms_dbfs,
-    scale_to_rms_dbfs,
-    write_frames,
 )
-from negaudio.media.masks import boxes_of, mask_sha256, rasterize, to_rle, to_uint8, write_mask
-from negaudio.media.noise import apply_clip, colored_noise, gaussian_sigma_noise, silence
+from negaudio.media.masks import boxes_of, encode_mask, mask_sha256, rasterize, to_rle, to_uint8
+from negaudio.planning.rows import PlanRow
 
 SHARD_SAMPLES = 64
 
@@ -56,22 +68,21 @@ def warm_up() -> None:
     """A no-op task: submitted once per worker while the plan is written, so workers start and import early."""
 
 
-def shard_of(row: dict) -> int:
-    return row["sample_index"] // SHARD_SAMPLES
+def shard_of(row: PlanRow) -> int:
+    return row.sample_index // SHARD_SAMPLES
 
 
 def shard_record_path(out_dir: Path, shard: int) -> Path:
     return out_dir / ".negaudio" / "shards" / f"{shard:05d}.jsonl"
 
 
-def render_shard(ctx: RenderContext, shard: int, rows: list[dict]) -> dict:
+def render_shard(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> dict:
     """Render one shard's rows; write its records and failures atomically; return counts."""
     out = Path(ctx.out_dir)
     records, failures = [], []
-    for sample_id, sample_rows in groupby(rows, key=lambda r: r["sample_id"]):
-        sample_rows = list(sample_rows)
+    for sample_id, sample_rows in groupby(rows, key=lambda r: r.sample_id):
         try:
-            records.extend(render_sample(ctx, shard, sample_rows))
+            records.extend(render_sample(ctx, shard, list(sample_rows)))
         except (InputError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, SampleError) else str(exc)
             if ctx.on_error != "skip":
@@ -79,11 +90,9 @@ def render_shard(ctx: RenderContext, shard: int, rows: list[dict]) -> dict:
             failures.append({"sample_id": sample_id, "stage": "render", "error": reason})
     path = shard_record_path(out, shard)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with atomic_open(path) as fh:
         fh.write(json.dumps({"failures": failures}, sort_keys=True) + "\n")
-        fh.writelines(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
-    tmp.replace(path)
+        fh.writelines(r.to_line() for r in records)
     return {"shard": shard, "items": len(records), "failures": len(failures), "rows": len(rows)}
 
 
@@ -94,67 +103,6 @@ def _positive(ctx: RenderContext, path: Path) -> np.ndarray:
         return x
     n = round(ctx.duration["seconds"] * ctx.sample_rate)
     return center_crop(x, n) if policy == "center_crop" else fit_length(x, n)
-
-
-def _window(ctx: RenderContext, path: Path, n: int, policy: str, fraction: float) -> tuple[np.ndarray, int]:
-    """``n`` samples of a drawn clip: the centred window for ``center`` (as :func:`center_crop` cuts positives),
-    else the window starting at ``fraction`` of the room left; short clips are tiled."""
-    clip = load_audio(path, ctx.sample_rate, ctx.channels)
-    room = clip.shape[1] - n
-    if policy == "center":
-        return center_crop(clip, n), max(0, room // 2)
-    offset = round(fraction * max(0, room))
-    return fit_length(clip, n, offset), offset
-
-
-def _noise(rng: np.random.Generator, channels: int, n: int, color: str, level: dict, reference: np.ndarray):
-    """Noise at a level: ``sigma`` (white: N(0, sigma^2) as the reference code), ``rms_dbfs`` or ``snr_db``."""
-    if "sigma" in level:
-        if color == "white":
-            return gaussian_sigma_noise(rng, channels, n, level["sigma"]), {}
-        return colored_noise(rng, channels, n, color) * np.float32(level["sigma"]), {}
-    unit = colored_noise(rng, channels, n, color)
-    if "rms_dbfs" in level:
-        scaled, gain = scale_to_rms_dbfs(unit, level["rms_dbfs"])
-        return scaled, {"gain": float(gain)}
-    ref = rms_dbfs(reference)
-    if not np.isfinite(ref):
-        raise ValueError("SNR undefined: the positive clip is silent")
-    scaled, gain = scale_to_rms_dbfs(unit, ref - level["snr_db"])
-    return scaled, {"gain": float(gain)}
-
-
-def _wave(ctx: RenderContext, row: dict, positive: np.ndarray) -> tuple[np.ndarray, dict]:
-    """The waveform of one item and the facts its rendering measured or applied."""
-    kind, params = row["kind"], row["params"]
-    channels, n = positive.shape
-    root = Path(ctx.source_root)
-    if kind == "positive":
-        return positive, {}
-    if kind == "silence":
-        rng = np.random.default_rng(params["noise_seed"])
-        return silence(channels, n, params["dither_dbfs"], rng), {}
-    if kind == "noise":
-        rng = np.random.default_rng(params["noise_seed"])
-        wave, facts = _noise(rng, channels, n, params["color"], params["level"], positive)
-        wave, clip_facts = apply_clip(wave, params["clip"])
-        return wave, {**facts, **clip_facts}
-    if kind in ("offscreen", "mismatched", "recording"):
-        base = root if params.get("pool", "same") == "same" and kind != "recording" else None
-        folder = base or Path(params.get("folder") or params["pool"])
-        wave, offset = _window(ctx, folder / params["clip_audio"], n, params["offset"], params["offset_fraction"])
-        facts = {"offset_s": offset / ctx.sample_rate}
-        if params.get("level"):
-            wave, gain = scale_to_rms_dbfs(wave, params["level"]["rms_dbfs"])
-            facts["gain"] = float(gain)
-        return wave, facts
-    if kind == "noisy_positive":
-        rng = np.random.default_rng(params["noise_seed"])
-        noise = colored_noise(rng, channels, n, params["color"])
-        wave, gain = mix_at_snr(positive, noise, params["snr_db"])
-        wave, clip_facts = apply_clip(wave, params["clip"])
-        return wave, {"noise_gain": float(gain), **clip_facts}
-    raise ValueError(f"unknown item kind {kind!r}")
 
 
 def _read_image(path: Path) -> tuple[bytes, tuple[int, int]]:
@@ -176,125 +124,109 @@ def _read_image(path: Path) -> tuple[bytes, tuple[int, int]]:
     return data, size
 
 
-def _copy_image(ctx: RenderContext, shard: int, sample_id: str, suffix: str, data: bytes, size) -> dict:
-    dest_rel = f"images/{shard:05d}/{sample_id}{suffix.lower()}"
-    dest = Path(ctx.out_dir) / dest_rel
+def _copy_image(ctx: RenderContext, shard: int, sample_id: str, suffix: str, data: bytes, size) -> ImageRef:
+    rel = f"images/{shard:05d}/{sample_id}{suffix.lower()}"
+    dest = Path(ctx.out_dir) / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(dest)
-    return {"path": dest_rel, "width": size[0], "height": size[1], "sha256": hashlib.sha256(data).hexdigest()}
+    write_bytes(dest, data)
+    return ImageRef(path=rel, width=size[0], height=size[1], sha256=hashlib.sha256(data).hexdigest())
 
 
 def _stored_mask(ctx: RenderContext, regions: list[dict], size: tuple[int, int]):
-    """The sample's ground truth as the stored uint8 array, or None when it has no regions."""
+    """The sample's ground truth as the stored uint8 array and its scale, or None when it has no regions."""
     if not regions:
         return None
-    return to_uint8(rasterize(regions_of(regions), size[0], size[1], Path(ctx.source_root)))  # (array, scale)
+    return to_uint8(rasterize(regions_of(regions), size[0], size[1], Path(ctx.source_root)))
 
 
-def _write_mask(ctx: RenderContext, shard: int, sample_id: str, stored: np.ndarray, scale: int) -> dict:
+def _write_mask(ctx: RenderContext, shard: int, sample_id: str, stored: np.ndarray, scale: int) -> MaskRef:
     rel = f"masks/{shard:05d}/{sample_id}.png"
     path = Path(ctx.out_dir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_mask(path, stored)
+    write_bytes(path, encode_mask(stored))
     height, width = stored.shape
-    entry = {
-        "path": rel,
-        "width": width,
-        "height": height,
-        "sha256": mask_sha256(stored),
-        "area": int(np.count_nonzero(stored)),
-        "scale": scale,
-    }
-    if ctx.rle:
-        entry["rle"] = to_rle(stored)
-    return entry
+    return MaskRef(
+        path=rel,
+        width=width,
+        height=height,
+        sha256=mask_sha256(stored),
+        area=int(np.count_nonzero(stored)),
+        scale=scale,
+        rle=Rle(**to_rle(stored)) if ctx.rle else None,
+    )
 
 
-def render_sample(ctx: RenderContext, shard: int, rows: list[dict]) -> list[dict]:
+def render_sample(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> list[ManifestRecord]:
     """Render every item of one sample (they share the positive clip, the image and the mask).
 
     Every input is read and every waveform computed before the first file is written, so a bad sample
     leaves nothing behind.
     """
     first = rows[0]
-    sample_id = first["sample_id"]
+    sample_id = first.sample_id
     root = Path(ctx.source_root)
     try:
-        positive = _positive(ctx, root / first["audio"])
-        image_bytes, size = _read_image(root / first["image"])
-        stored = _stored_mask(ctx, first["regions"], size)
+        positive = _positive(ctx, resolve_media(root, first.audio))
+        image_bytes, size = _read_image(resolve_media(root, first.image))
+        stored = _stored_mask(ctx, first.regions, size)
     except InputError as exc:
         raise SampleError(sample_id, str(exc)) from None
+    signal = Signal(positive=positive, sample_rate=ctx.sample_rate, source_root=root)
     waves = []
     for row in rows:
         try:
-            waves.append(_wave(ctx, row, positive))
+            waves.append(kind_class(row.kind).render(row.params, signal))
         except (InputError, ValueError) as exc:
-            raise SampleError(sample_id, f"{row['kind']} item {row['item_id']}: {exc}") from None
-    image = _copy_image(ctx, shard, sample_id, Path(first["image"]).suffix, image_bytes, size)
+            raise SampleError(sample_id, f"{row.kind} item {row.item_id}: {exc}") from None
+    image = _copy_image(ctx, shard, sample_id, Path(first.image).suffix, image_bytes, size)
     mask = None if stored is None else _write_mask(ctx, shard, sample_id, *stored)
     audio_dir = Path(ctx.out_dir) / "audio" / f"{shard:05d}"
     audio_dir.mkdir(parents=True, exist_ok=True)
     ext = FORMATS[ctx.fmt][3]
     records = []
     for row, (wave, facts) in zip(rows, waves, strict=True):
-        rel = f"audio/{shard:05d}/{row['item_id']}{ext}"
-        path = Path(ctx.out_dir) / rel
-        tmp = path.with_name(path.name + ".tmp")
+        rel = f"audio/{shard:05d}/{row.item_id}{ext}"
         frames = quantize(wave, ctx.fmt)
-        info = write_frames(tmp, frames, ctx.sample_rate, ctx.fmt)
-        tmp.replace(path)
+        data, info = encode_frames(frames, ctx.sample_rate, ctx.fmt)
+        write_bytes(Path(ctx.out_dir) / rel, data)
         records.append(_record(row, rel, info, as_float(frames), facts, image, mask, ctx))
     return records
 
 
-def _record(row, rel, info, decoded, facts, image, mask, ctx) -> dict:
-    """The manifest row of one item; levels are measured on what the file decodes to."""
-    audio = {
-        "path": rel,
-        "format": ctx.fmt,
-        "sample_rate": ctx.sample_rate,
-        "channels": info["channels"],
-        "num_samples": info["num_samples"],
-        "duration_s": info["num_samples"] / ctx.sample_rate,
-        "pcm_sha256": info["pcm_sha256"],
-        "rms_dbfs": _finite(rms_dbfs(decoded)),
-        "peak_dbfs": _finite(peak_dbfs(decoded)),
-    }
-    if ctx.measure_lufs:
-        audio["lufs"] = float(lufs(decoded, ctx.sample_rate))
-    item_hash = item_sha256(audio["pcm_sha256"], image["sha256"], mask and mask["sha256"])
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "item_id": row["item_id"],
-        "kind": row["kind"],
-        "name": row["name"],
-        "sample_id": row["sample_id"],
-        "group": row["group"],
-        "label": row["label"],
-        "heard_label": row["params"].get("heard_label"),
-        "image_classes": row["image_classes"],
-        "source": {
-            "image": row["image"],
-            "audio": row["audio"],
-            "clip_audio": row["params"].get("clip_audio"),
-        },
-        "params": {k: v for k, v in row["params"].items() if k != "heard_label"},
-        "rendered": facts,
-        "seed": row["seed"],
-        "audio": audio,
-        "image": image,
-        "mask": mask,
-        "regions": boxes_of(regions_of(row["regions"]), image["width"], image["height"]),
-        "item_sha256": item_hash,
-    }
-
-
-def item_sha256(pcm_sha256: str, image_sha256: str, mask_sha256: str | None) -> str:
-    """The content hash of one item: its decoded audio, its image file and its decoded mask."""
-    return hashlib.sha256(f"{pcm_sha256}:{image_sha256}:{mask_sha256 or '-'}".encode()).hexdigest()
+def _record(row: PlanRow, rel: str, info: dict, decoded, facts, image: ImageRef, mask, ctx) -> ManifestRecord:
+    """The manifest record of one item; levels are measured on what the file decodes to."""
+    audio = AudioRef(
+        path=rel,
+        format=ctx.fmt,
+        sample_rate=ctx.sample_rate,
+        channels=info["channels"],
+        num_samples=info["num_samples"],
+        duration_s=info["num_samples"] / ctx.sample_rate,
+        pcm_sha256=info["pcm_sha256"],
+        rms_dbfs=_finite(rms_dbfs(decoded)),
+        peak_dbfs=_finite(peak_dbfs(decoded)),
+        lufs=float(lufs(decoded, ctx.sample_rate)) if ctx.measure_lufs else None,
+    )
+    return ManifestRecord(
+        schema_version=SCHEMA_VERSION,
+        item_id=row.item_id,
+        kind=row.kind,
+        name=row.name,
+        sample_id=row.sample_id,
+        group=row.group,
+        label=row.label,
+        heard_label=row.params.get("heard_label"),
+        image_classes=row.image_classes,
+        source=SourceRef(image=row.image, audio=row.audio, clip_audio=row.params.get("clip_audio")),
+        params={k: v for k, v in row.params.items() if k != "heard_label"},
+        rendered=facts,
+        seed=ItemSeed(**row.seed),
+        audio=audio,
+        image=image,
+        mask=mask,
+        regions=[RegionRef(**r) for r in boxes_of(regions_of(row.regions), image.width, image.height)],
+        item_sha256=item_sha256(audio.pcm_sha256, image.sha256, mask and mask.sha256),
+    )
 
 
 def regions_of(rows: list[dict]) -> list[Region]:

@@ -149,12 +149,12 @@ class AVSSSource:
 
 
 def _cached_mask(digest: str, name: str, mask: np.ndarray) -> str:
-    """The absolute path of a decoded 0/255 mask in the cache, written on first use."""
+    """The cache reference of a decoded 0/255 mask, written on first use."""
 
     def write(tmp: Path) -> None:
         Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(tmp, format="PNG")
 
-    return str(cache.ensure(cache.entry("avss", digest, f"{name}.png"), write))
+    return cache.cache_ref(cache.ensure(cache.entry("avss", digest, f"{name}.png"), write))
 
 
 def open_source(config: Config, root: Path | None) -> AVSSSource:

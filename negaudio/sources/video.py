@@ -214,7 +214,7 @@ class VideoSource:
     @staticmethod
     def _cached(digest: str, name: str, write) -> str | ExtractError:
         try:
-            return str(cache.ensure(cache.entry("video", digest, name), write))
+            return cache.cache_ref(cache.ensure(cache.entry("video", digest, name), write))
         except ExtractError as exc:
             return exc
 

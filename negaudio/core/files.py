@@ -1,0 +1,67 @@
+"""Atomic file writes: a uniquely named temporary in the target's folder, created exclusively, then renamed.
+
+A reader never sees a half-written file, a kill leaves at most a ``.<name>.<random>.tmp`` beside the target,
+and a file or link planted under a predictable temporary name is never opened.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+TMP_SUFFIX = ".tmp"
+
+
+@contextmanager
+def atomic_path(dest: Path, fsync: bool = False) -> Iterator[Path]:
+    """A fresh temporary path beside ``dest`` (same suffix) to write to; renamed onto ``dest`` on success,
+    removed on failure. ``fsync`` flushes the file and its folder: for the files that commit a build."""
+    dest = Path(dest)
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=TMP_SUFFIX + dest.suffix, dir=dest.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if fsync:
+            _fsync(tmp)
+        os.replace(tmp, dest)
+        if fsync:
+            _fsync(dest.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_open(dest: Path, mode: str = "w", fsync: bool = False) -> Iterator[IO]:
+    """``open(dest, mode)`` through :func:`atomic_path` (text modes are UTF-8)."""
+    with atomic_path(dest, fsync) as tmp:
+        encoding = None if "b" in mode else "utf-8"
+        with open(tmp, mode, encoding=encoding) as fh:
+            yield fh
+
+
+def write_bytes(dest: Path, data: bytes | memoryview, fsync: bool = False) -> None:
+    with atomic_open(dest, "wb", fsync) as fh:
+        fh.write(data)
+
+
+def write_text(dest: Path, text: str, fsync: bool = False) -> None:
+    with atomic_open(dest, "w", fsync) as fh:
+        fh.write(text)
+
+
+def is_leftover(path: Path) -> bool:
+    """A temporary that an interrupted :func:`atomic_path` left behind."""
+    return path.name.startswith(".") and TMP_SUFFIX in path.name
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,151 @@
+"""Drawn clips, shared by the kinds that play one (off-screen, mismatched, recording): pools of clips by class,
+the window offset policy, and reading the window at render time."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from negaudio.core.cache import resolve_media
+from negaudio.core.errors import InputError
+from negaudio.core.model import Strict
+from negaudio.kinds.base import Signal
+from negaudio.media.audio import center_crop, fit_length, load_audio
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
+Offset = Literal["start", "center", "random"]
+OFFSET_FRACTION = {"start": 0.0, "center": 0.5}
+POOL_LAYOUTS = (
+    "an index file (csv or jsonl with columns audio,label; paths relative to the folder), given as 'index'",
+    "one sub-folder per class: <folder>/<class>/*.wav|flac|ogg",
+)
+
+
+class FolderPool(Strict):
+    """Clips from a plain folder, with their class given by the index file or the sub-folder name."""
+
+    folder: Path
+    index: Path | None = None
+
+
+class ClipPool:
+    """Clips grouped by class, for off-screen and mismatched draws (classes and files in sorted order)."""
+
+    def __init__(self, clips: list[tuple[str, str, str, tuple[str, ...]]], origin: str):
+        self.origin = origin
+        by_class: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self.heard: dict[str, set[str]] = defaultdict(set)
+        for clip_id, audio, label, heard in clips:
+            by_class[label].append((clip_id, audio))
+            self.heard[label].update(heard or (label,))
+        self.by_class = {label: sorted(items) for label, items in sorted(by_class.items())}
+
+    def draw(self, rng: np.random.Generator, exclude: set[str], count: int) -> list[tuple[str, str, str]]:
+        """``count`` clips of distinct classes outside ``exclude``: a class uniformly, then a clip in it."""
+        allowed = [c for c in self.by_class if c not in exclude and not self.heard[c] & exclude]
+        if len(allowed) < count:
+            raise ValueError(
+                f"no off-screen candidate: the pool ({self.origin}) has {len(allowed)} class(es) outside "
+                f"the image's classes {sorted(exclude)}, {count} needed"
+            )
+        picks = rng.choice(len(allowed), size=count, replace=False)
+        out = []
+        for k in picks:
+            label = allowed[int(k)]
+            clip_id, audio = self.by_class[label][int(rng.integers(len(self.by_class[label])))]
+            out.append((clip_id, audio, label))
+        return out
+
+
+def same_pool(samples: list) -> ClipPool:
+    """The source's own clips, by the class of each sample's sound."""
+    return ClipPool([(s.sample_id, s.audio, s.label, s.audio_classes) for s in samples], "the source's own clips")
+
+
+def folder_pool(spec: FolderPool) -> ClipPool:
+    """A pool from a folder: an index (csv/jsonl with ``audio,label``) or one sub-folder per class."""
+    root = spec.folder
+    if not root.is_dir():
+        raise InputError(f"{root}: off-screen pool folder not found")
+    clips = []
+    if spec.index is not None:
+        index = root / spec.index
+        if not index.is_file():
+            raise InputError(f"{index}: pool index not found")
+        with index.open(encoding="utf-8", newline="") as fh:
+            rows = csv.DictReader(fh) if index.suffix == ".csv" else (json.loads(t) for t in fh if t.strip())
+            for n, row in enumerate(rows, start=1):
+                if not row.get("audio") or not row.get("label"):
+                    raise InputError(f"{index}: row {n} needs 'audio' and 'label'")
+                clips.append((Path(row["audio"]).stem, row["audio"], row["label"], ()))
+    else:
+        for path in sorted(root.rglob("*")):
+            if path.suffix.lower() in AUDIO_SUFFIXES and path.parent != root:
+                rel = path.relative_to(root).as_posix()
+                clips.append((rel, rel, path.parent.name, ()))
+    if not clips:
+        flat = any(p.suffix.lower() in AUDIO_SUFFIXES for p in root.iterdir())
+        why = "its clips have no class" if flat else "it holds no audio clips"
+        layouts = "".join(f"\n  - {layout}" for layout in POOL_LAYOUTS)
+        raise InputError(f"{root}: cannot use this folder as a clip pool: {why}. Accepted layouts:{layouts}")
+    return ClipPool(clips, str(root))
+
+
+def audio_files(folder: Path) -> list[str]:
+    """Every .wav, .flac and .ogg file under ``folder``, relative and sorted."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: recordings folder not found")
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise InputError(f"{folder}: no .wav, .flac or .ogg recordings found")
+    return files
+
+
+def offset_fraction(policy: str, rng: np.random.Generator) -> float:
+    """Where a clip window starts, as a fraction of the room left: 0 = start, 0.5 = centre, random = U[0,1)."""
+    return OFFSET_FRACTION[policy] if policy in OFFSET_FRACTION else float(rng.random())
+
+
+def clip_params(pool: str, clip_id: str, audio: str, label: str, offset: str, rng: np.random.Generator) -> dict:
+    """The resolved parameters of an item that plays a drawn clip of a pool (off-screen or mismatched)."""
+    return {
+        "pool": pool,
+        "clip_id": clip_id,
+        "clip_audio": audio,
+        "heard_label": label,
+        "offset": offset,
+        "offset_fraction": offset_fraction(offset, rng),
+    }
+
+
+def window(signal: Signal, path: Path, policy: str, fraction: float) -> tuple[np.ndarray, dict]:
+    """As many samples of a clip as the positive has: the centred window for ``center`` (as positives are
+    centre-cropped), else the window starting at ``fraction`` of the room left; short clips are tiled."""
+    channels, n = signal.shape
+    clip = load_audio(path, signal.sample_rate, channels)
+    room = clip.shape[1] - n
+    if policy == "center":
+        wave, offset = center_crop(clip, n), max(0, room // 2)
+    else:
+        offset = round(fraction * max(0, room))
+        wave = fit_length(clip, n, offset)
+    return wave, {"offset_s": offset / signal.sample_rate}
+
+
+def pool_clip(params: dict, signal: Signal) -> tuple[np.ndarray, dict]:
+    """The window of a clip drawn from the source itself (``pool: same``) or from a folder pool."""
+    if params["pool"] == "same":
+        path = resolve_media(signal.source_root, params["clip_audio"])
+    else:
+        path = Path(params["pool"]) / params["clip_audio"]
+    return window(signal, path, params["offset"], params["offset_fraction"])
+
+
+def pool_source_files(params: dict) -> list[str]:
+    """A clip drawn from the source's own pool lives under the source root."""
+    return [params["clip_audio"]] if params["pool"] == "same" else []

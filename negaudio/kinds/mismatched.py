@@ -1,0 +1,46 @@
+"""Mismatched ("Un-X" sets): the image paired with audio of other classes of the same dataset."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from negaudio.core.errors import SampleError
+from negaudio.kinds.base import Drawn, Negative, PlanContext, Signal, generator, item_seed
+from negaudio.kinds.clips import Offset, clip_params, pool_clip, pool_source_files, same_pool
+
+
+class Mismatched(Negative):
+    """The "Un-X" sets: the image paired with audio of another class of the same dataset."""
+
+    kind: Literal["mismatched"]
+    count: int = Field(1, ge=1, le=16)
+    offset: Offset = "start"
+
+    def item_names(self, name: str) -> list[str]:
+        """One item per drawn clip: ``name``, or ``name-1`` ... ``name-<count>``."""
+        return [name] if self.count == 1 else [f"{name}-{k}" for k in range(1, self.count + 1)]
+
+    def draw(self, name: str, sample, plan: PlanContext) -> list[Drawn]:
+        """``count`` clips of distinct classes, none visible nor the sample's own, from one generator."""
+        seed = item_seed(plan.seed, f"{sample.sample_id}/{name}")
+        rng = generator(seed)
+        pool = plan.memo("same-pool", lambda: same_pool(plan.samples))
+        try:
+            draws = pool.draw(rng, set(sample.image_classes) | {sample.label}, self.count)
+        except ValueError as exc:
+            raise SampleError(sample.sample_id, str(exc)) from None
+        return [
+            Drawn(item, clip_params("same", clip_id, audio, label, self.offset, rng), seed)
+            for item, (clip_id, audio, label) in zip(self.item_names(name), draws, strict=True)
+        ]
+
+    @classmethod
+    def source_files(cls, params: dict) -> list[str]:
+        return pool_source_files(params)
+
+    @classmethod
+    def render(cls, params: dict, signal: Signal) -> tuple[np.ndarray, dict]:
+        return pool_clip(params, signal)

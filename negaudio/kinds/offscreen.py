@@ -1,0 +1,38 @@
+"""Off-screen: a clip whose class is absent from the image (every visible class excluded)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from negaudio.core.errors import SampleError
+from negaudio.kinds.base import Negative, PlanContext, Signal
+from negaudio.kinds.clips import FolderPool, Offset, clip_params, folder_pool, pool_clip, pool_source_files, same_pool
+
+
+class Offscreen(Negative):
+    """A clip whose class is absent from the image (every visible class excluded)."""
+
+    kind: Literal["offscreen"]
+    pool: Literal["same"] | FolderPool = "same"
+    offset: Offset = "random"
+
+    def params(self, sample, rng: np.random.Generator, plan: PlanContext) -> dict:
+        if self.pool == "same":
+            pool, origin = plan.memo("same-pool", lambda: same_pool(plan.samples)), "same"
+        else:
+            pool, origin = plan.memo(("folder-pool", self.pool), lambda: folder_pool(self.pool)), str(self.pool.folder)
+        try:
+            ((clip_id, audio, label),) = pool.draw(rng, set(sample.image_classes), 1)
+        except ValueError as exc:
+            raise SampleError(sample.sample_id, str(exc)) from None
+        return clip_params(origin, clip_id, audio, label, self.offset, rng)
+
+    @classmethod
+    def source_files(cls, params: dict) -> list[str]:
+        return pool_source_files(params)
+
+    @classmethod
+    def render(cls, params: dict, signal: Signal) -> tuple[np.ndarray, dict]:
+        return pool_clip(params, signal)

@@ -1,0 +1,77 @@
+"""Reading a finished build lazily: ``build.json`` and typed manifest records."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+from negaudio.core.errors import InputError
+from negaudio.manifest.schema import ManifestRecord
+from negaudio.manifest.writer import BUILD_INFO, MANIFEST
+
+
+@cache
+def _adapter():
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(ManifestRecord)
+
+
+def parse_record(line: str | bytes) -> ManifestRecord:
+    """One manifest line validated into a :class:`ManifestRecord` (``ValueError`` when it is not one)."""
+    return _adapter().validate_json(line)
+
+
+def manifest_json_schema() -> dict:
+    """JSON Schema of one manifest row."""
+    return _adapter().json_schema()
+
+
+class Build:
+    """A rendered build, read lazily: ``info`` (build.json) and iteration over typed records."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        info = self.root / BUILD_INFO
+        if not info.is_file():
+            raise InputError(f"{self.root}: not a finished negaudio build ({BUILD_INFO} not found)")
+        try:
+            self.info = json.loads(info.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{info}: not valid JSON ({exc}); the build is damaged") from None
+        self.manifest = next((p for p in (self.root / MANIFEST, self.root / (MANIFEST + ".gz")) if p.is_file()), None)
+        if self.manifest is None:
+            raise InputError(f"{self.root}: {MANIFEST} not found")
+
+    def __iter__(self) -> Iterator[ManifestRecord]:
+        opener = gzip.open if self.manifest.suffix == ".gz" else open
+        with opener(self.manifest, "rt", encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, start=1):
+                try:
+                    yield parse_record(line)
+                except ValueError as exc:
+                    raise InputError(f"{self.manifest}:{line_no}: invalid manifest row ({exc})") from None
+
+    def __len__(self) -> int:
+        return int(self.info["items"])
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def load_audio(self, record: ManifestRecord):
+        """The item's audio as float32 [channels, samples] (needs soundfile)."""
+        import soundfile as sf
+
+        data, _ = sf.read(self.path(record.audio.path), dtype="float32", always_2d=True)
+        return data.T
+
+    def load_mask(self, record: ManifestRecord):
+        """The ground-truth map as float32 [H, W] in [0, 1], or None when the item has no regions."""
+        if record.mask is None:
+            return None
+        from negaudio.media.masks import read_mask
+
+        return read_mask(self.path(record.mask.path), record.mask.scale)

@@ -1,0 +1,110 @@
+"""The manifest record: one definition, as plain dataclasses. Rendering writes these (workers import no
+pydantic); the reader validates each line into the same classes through pydantic (extra fields refused)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+FORBID = {"extra": "forbid"}  # pydantic config for the reader
+
+
+@dataclass(frozen=True)
+class AudioRef:
+    __pydantic_config__ = FORBID
+    path: str
+    format: str
+    sample_rate: int
+    channels: int
+    num_samples: int
+    duration_s: float
+    pcm_sha256: str
+    rms_dbfs: float | None
+    peak_dbfs: float | None
+    lufs: float | None = None
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    __pydantic_config__ = FORBID
+    path: str
+    width: int
+    height: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Rle:
+    __pydantic_config__ = FORBID
+    size: list[int]
+    counts: str
+
+
+@dataclass(frozen=True)
+class MaskRef:
+    __pydantic_config__ = FORBID
+    path: str
+    width: int
+    height: int
+    sha256: str
+    area: int
+    scale: int = 255
+    rle: Rle | None = None
+
+
+@dataclass(frozen=True)
+class RegionRef:
+    __pydantic_config__ = FORBID
+    label: str
+    box: list[float] | None
+    weight: float
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    __pydantic_config__ = FORBID
+    image: str
+    audio: str
+    clip_audio: str | None
+
+
+@dataclass(frozen=True)
+class ItemSeed:
+    __pydantic_config__ = FORBID
+    entropy: int
+    spawn_key: list[int]
+
+
+@dataclass(frozen=True)
+class ManifestRecord:
+    """One rendered item. Paths are relative to the build root; boxes are in pixels of the stored image."""
+
+    __pydantic_config__ = FORBID
+    schema_version: str
+    item_id: str
+    kind: str
+    name: str
+    sample_id: str
+    group: str | None
+    label: str
+    heard_label: str | None
+    image_classes: list[str]
+    source: SourceRef
+    params: dict
+    rendered: dict
+    seed: ItemSeed
+    audio: AudioRef
+    image: ImageRef
+    mask: MaskRef | None
+    regions: list[RegionRef]
+    item_sha256: str
+
+    def to_line(self) -> str:
+        """The record's manifest line (sorted keys, compact, newline-terminated)."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def item_sha256(pcm_sha256: str, image_sha256: str, mask_sha256: str | None) -> str:
+    """The content hash of one item: its decoded audio, its image file and its decoded mask."""
+    return hashlib.sha256(f"{pcm_sha256}:{image_sha256}:{mask_sha256 or '-'}".encode()).hexdigest()

@@ -1,0 +1,38 @@
+"""Per-name counts, durations and levels of a build (what ``negaudio inspect`` and ``build`` print)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from negaudio.manifest.reader import Build
+
+
+def summarize(root: Path) -> list[dict]:
+    """Per-kind counts, durations and levels of a build (what ``negaudio inspect`` prints)."""
+    stats: dict[str, dict] = {}
+    for record in Build(root):
+        s = stats.setdefault(
+            record.name, {"kind": record.kind, "items": 0, "seconds": 0.0, "rms": [], "digital_silence": 0}
+        )
+        s["items"] += 1
+        s["seconds"] += record.audio.duration_s
+        if record.audio.rms_dbfs is None:
+            s["digital_silence"] += 1
+        else:
+            s["rms"].append(record.audio.rms_dbfs)
+    rows = []
+    for name, s in stats.items():
+        rms = sorted(s["rms"])
+        rows.append(
+            {
+                "name": name,
+                "kind": s["kind"],
+                "items": s["items"],
+                "mean_duration_s": s["seconds"] / s["items"],
+                "rms_dbfs_median": rms[len(rms) // 2] if rms else None,
+                "rms_dbfs_min": rms[0] if rms else None,
+                "rms_dbfs_max": rms[-1] if rms else None,
+                "digital_silence": s["digital_silence"],
+            }
+        )
+    return rows

@@ -1,0 +1,110 @@
+"""Checks that the media a plan names exist, before anything is rendered, and says what a partial copy loses.
+
+A sample whose image, audio or mask is missing loses all its items; an item whose own clip is missing is
+dropped alone, never re-drawn, so partial builds of one plan agree on the items they share.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from itertools import groupby
+from pathlib import Path
+
+from negaudio.core.cache import resolve_media
+from negaudio.core.errors import InputError
+from negaudio.kinds import kind_class
+from negaudio.planning.rows import PlanRow
+
+SHOWN = 20
+
+
+class MediaCheck:
+    """Filters plan rows down to those whose media are present, counting per item name what it dropped."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.missing: dict[str, str] = {}  # path -> first item that needed it
+        self.failures: list[dict] = []
+        self.planned: Counter = Counter()  # item name -> rows in the plan
+        self.dropped: Counter = Counter()  # item name -> rows dropped
+        self.sample_drops: Counter = Counter()  # item name -> rows dropped with their whole sample
+        self.samples_dropped = 0
+        self._exists: dict[str, bool] = {}
+
+    def _present(self, rel: str) -> bool:
+        if rel not in self._exists:
+            self._exists[rel] = resolve_media(self.root, rel).is_file()
+        return self._exists[rel]
+
+    def _absent(self, paths: list[str], item_id: str, sample_id: str) -> bool:
+        gone = [p for p in paths if not self._present(p)]
+        for p in gone:
+            self.missing.setdefault(p, item_id)
+        if gone:
+            error = "missing source file(s): " + ", ".join(str(resolve_media(self.root, p)) for p in gone)
+            self.failures.append({"sample_id": sample_id, "item_id": item_id, "stage": "media", "error": error})
+        return bool(gone)
+
+    def filter(self, rows: Iterable[PlanRow]) -> Iterator[PlanRow]:
+        for sample_id, group in groupby(rows, key=lambda r: r.sample_id):
+            group = list(group)
+            self.planned.update(r.name for r in group)
+            first = group[0]
+            needed = [first.image, first.audio, *(r["mask"] for r in first.regions if r.get("mask"))]
+            if self._absent(needed, sample_id, sample_id):
+                self.samples_dropped += 1
+                self.dropped.update(r.name for r in group)
+                self.sample_drops.update(r.name for r in group)
+                continue
+            for row in group:
+                if self._absent(kind_class(row.kind).source_files(row.params), row.item_id, sample_id):
+                    self.dropped[row.name] += 1
+                    continue
+                yield row
+
+    def raise_unless(self, allow_missing: bool) -> None:
+        if self.missing and not allow_missing:
+            shown = list(self.missing.items())[:SHOWN]
+            listed = "\n".join(f"  {resolve_media(self.root, p)} (needed by {item})" for p, item in shown)
+            more = len(self.missing) - SHOWN
+            raise InputError(
+                f"{len(self.missing)} source file(s) missing under {self.root}:\n{listed}"
+                + (f"\n  ... and {more} more" if more > 0 else "")
+                + "\npass --allow-missing to build the items whose media are present (a partial build)"
+            )
+
+    def summary(self) -> dict:
+        """What ``build.json`` records under ``missing`` (empty when nothing was missing)."""
+        if not self.missing:
+            return {}
+        return {
+            "files": len(self.missing),
+            "samples_dropped": self.samples_dropped,
+            "items_dropped": sum(self.dropped.values()),
+            "by_name": {
+                name: {
+                    "planned": self.planned[name],
+                    "rendered": self.planned[name] - self.dropped[name],
+                    "sample_absent": self.sample_drops[name],
+                    "clip_absent": self.dropped[name] - self.sample_drops[name],
+                }
+                for name in self.planned
+                if self.dropped[name]
+            },
+            "paths": sorted(self.missing),
+        }
+
+
+def dropped_lines(missing: dict, canonical: bool) -> list[str]:
+    """One line per item name that lost items, e.g. ``offscreen: 0 of 13 rendered (...)``."""
+    lines = []
+    for name, counts in missing.get("by_name", {}).items():
+        why = []
+        if counts["sample_absent"]:
+            why.append(f"{counts['sample_absent']} with their sample's image, audio or mask absent")
+        if counts["clip_absent"]:
+            clips = f"{counts['clip_absent']} whose drawn clips are absent from your copy"
+            why.append(clips + ("; --no-canonical draws from what you have" if canonical else ""))
+        lines.append(f"{name}: {counts['rendered']} of {counts['planned']} rendered ({'; '.join(why)})")
+    return lines
