@@ -28,7 +28,6 @@ from negaudio.recipe.models import Recipe
 from negaudio.sources import flickr, is3, ms3, s4, vggss
 
 REPO = Path(__file__).resolve().parents[1]
-ANNOTATIONS = REPO.parent / "shared" / "data" / "annotations"
 
 
 class CanonicalSet(NamedTuple):
@@ -69,8 +68,8 @@ SETS = (
         "flickr-neg",
         flickr,
         "flickr_test.csv",
-        "Flickr-SoundNet: `frames/<id>.jpg`, `audio/<id>.wav`; NO boxes in the plan (the XML "
-        "annotations are not public here): build the recipe on your copy for GT",
+        "Flickr-SoundNet: `frames/<id>.jpg`, `audio/<id>.wav`; NO boxes in the plan (made without the "
+        "per-image XML annotations): build the recipe on your copy for GT",
     ),
 )
 
@@ -149,7 +148,13 @@ def readme(spec: CanonicalSet, recipe: Recipe, header: dict, figures: dict, chan
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--annotations", type=Path, default=ANNOTATIONS, help="folder of the annotation files")
+    parser.add_argument(
+        "--annotations",
+        type=Path,
+        required=True,
+        help="folder holding the official annotation files (is3_synthetic3240_bbox.json, vggss.json, s4_box.json, "
+        "ms3_box.json, flickr_test.csv)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "manifests", help="output folder")
     parser.add_argument("--only", action="append", help="recipe name(s) to make (default: all)")
     args = parser.parse_args(argv)

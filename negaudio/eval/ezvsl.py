@@ -1,6 +1,6 @@
 """EZ-VSL / SLAVC adapter: a user checkpoint on the plain-torch ResNet-18 dual encoder, with the models' own
-audio front-end applied to every waveform alike (positives, silence, noise; the reference code's bug 2 was to
-skip the log for silence and noise, methodology §1.7)."""
+audio front-end applied to every waveform alike (positives, silence, noise; the reference code skipped the log
+for silence and noise: docs/protocols.md, bug 2)."""
 
 from __future__ import annotations
 
