@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, float] | int:
     )
     print(f"  whole adapter call  {figures['adapter_items_per_s']:8.1f} items/s ({model_s / args.batches:.2f} s/batch)")
     print(f"  audio front-end     {figures['frontend_items_per_s']:8.1f} items/s")
-    print("  GPU: not timed by this benchmark (CPU only); on a CUDA machine, time `negaudio eval BUILD --model ezvsl --device cuda`")
+    print("  GPU: not timed here (CPU only); on a CUDA machine: negaudio eval BUILD --model ezvsl --device cuda")
     return figures
 
 

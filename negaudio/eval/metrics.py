@@ -220,7 +220,7 @@ def pos_neg_f_scores(
 
 
 def hearing_impairment(matched_ious, mismatched_ious, invariance) -> dict[str, float]:
-    """Hearing Impairment on a mismatched set (negaudio's definition, docs/protocols.md#hearing-impairment). Lower HI is better.
+    """Hearing Impairment on a mismatched set (docs/protocols.md#hearing-impairment). Lower HI is better.
 
     Per sample i: ``matched_ious`` = iou(B_i, G_i), ``mismatched_ious`` h_i = iou(B̃_i, G_i),
     ``invariance`` s_i = mask_pair_iou(B_i, B̃_i). HI = mean_i 1[h_i >= 0.5];

@@ -167,7 +167,7 @@ def _hearing(report: dict) -> list[str]:
     hi = report["metrics"]["hearing_impairment"]
     if not hi:
         return []
-    lines = ["", "## Hearing Impairment (mismatched audio; negaudio's definition, docs/protocols.md#hearing-impairment)", ""]
+    lines = ["", "## Hearing Impairment (mismatched audio; definition: docs/protocols.md#hearing-impairment)", ""]
     lines += _by_threshold(
         report,
         ["HI ↓", "mean s (pos/mismatched map IoU) ↓", "HI-F ↑", "pairs"],

@@ -63,7 +63,8 @@ def read_boxes(path: Path) -> list[Box]:
 
 class FlickrSource:
     """Flickr samples in id order. With a root, ids whose frame, audio or XML is absent are left out; without
-    (annotation-only mode, for canonical plans) there are no boxes: canonical plans are made without the per-image XML files."""
+    (annotation-only mode, for canonical plans) there are no boxes: canonical plans are made without the
+    per-image XML files."""
 
     name = "flickr"
 
