@@ -19,7 +19,7 @@ from negaudio.core.errors import InputError
 from negaudio.core.files import write_text
 from negaudio.manifest.writer import BUILD_INFO, FAILURES, MANIFEST, merge
 from negaudio.planning.media import MediaCheck, dropped_lines
-from negaudio.planning.planfile import read_plan, write_plan
+from negaudio.planning.planfile import plan_recipe, read_plan, write_plan
 from negaudio.planning.planner import make_plan
 from negaudio.planning.rows import PlanRow
 from negaudio.recipe.bundled import annotation_mismatch, canonical_plan, resolve_recipe
@@ -269,7 +269,7 @@ def _prepare(resolved: Resolved, out_dir: Path, source_root: Path, options: Buil
     """Write the plan (media checked), claim the output folder, record the resume state."""
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    check = MediaCheck(source_root)
+    check = MediaCheck(source_root, plan_recipe(resolved.header).folders())
     fd, name = tempfile.mkstemp(prefix=".plan.", suffix=".tmp", dir=out_dir)
     os.close(fd)
     tmp_path = Path(name)

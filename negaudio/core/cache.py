@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from negaudio.core.files import atomic_path
+from negaudio.core.paths import check_relative
 
 CACHE_REF = "cache:"
 
@@ -26,11 +27,12 @@ def cache_ref(path: Path) -> str:
     return CACHE_REF + Path(path).relative_to(cache_dir()).as_posix()
 
 
-def resolve_media(root: Path, rel: str) -> Path:
-    """The file a plan path names: under the cache for a ``cache:`` reference, else under the source root."""
+def resolve_media(root: Path, rel: str, what: str = "media path") -> Path:
+    """The file a plan path names: under the cache for a ``cache:`` reference, else under ``root``. Absolute
+    paths and '..' are refused (:func:`negaudio.core.paths.check_relative`)."""
     if rel.startswith(CACHE_REF):
-        return cache_dir() / rel[len(CACHE_REF) :]
-    return Path(root) / rel
+        return cache_dir() / check_relative(rel[len(CACHE_REF) :], what)
+    return Path(root) / check_relative(rel, what)
 
 
 def file_digest(path: Path, *params: object) -> str:

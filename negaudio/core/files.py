@@ -13,7 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from negaudio.core.errors import InputError
+
 TMP_SUFFIX = ".tmp"
+MAX_LINE = 1 << 24  # characters of one plan or manifest line
 
 
 @contextmanager
@@ -65,3 +68,15 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def bounded_lines(fh, where: str, start: int = 1, limit: int | None = None) -> Iterator[str]:
+    """The lines of a text stream, refusing one longer than ``limit`` characters (a plan or manifest line is
+    a few kB; a longer one is damage or a decompression bomb, and is never held in memory)."""
+    limit = limit or MAX_LINE
+    line_no = start - 1
+    while text := fh.readline(limit + 1):
+        line_no += 1
+        if len(text) > limit:
+            raise InputError(f"{where}:{line_no}: the line is longer than {limit} characters")
+        yield text

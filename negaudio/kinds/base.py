@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal, get_args
 import numpy as np
 from pydantic import field_validator
 
+from negaudio.core.errors import InputError
 from negaudio.core.model import Strict, check_slug
 
 POSITIVE = "positive"
@@ -107,9 +108,14 @@ class ItemKind(Strict):
         """The resolved parameters of a single-item kind (``heard_label`` included)."""
         raise NotImplementedError
 
+    def folders(self) -> list[str]:
+        """Folders outside the source root this recipe entry reads from (pools, recordings)."""
+        return []
+
     @classmethod
-    def source_files(cls, params: dict) -> list[str]:
-        """Files under the source root this item reads besides its sample's image, audio and masks."""
+    def reads(cls, params: dict) -> list[tuple[str | None, str]]:
+        """Files this item reads besides its sample's image, audio and masks, as (folder, relative path);
+        folder None is the source root, any other must be one of the recipe's :meth:`folders`."""
         return []
 
     @classmethod
@@ -143,4 +149,4 @@ def kind_class(kind: str) -> type[ItemKind]:
     try:
         return REGISTRY[kind]
     except KeyError:
-        raise ValueError(f"unknown item kind {kind!r} (known: {', '.join(REGISTRY)})") from None
+        raise InputError(f"unknown item kind {kind!r:.40} (known: {', '.join(REGISTRY)})") from None

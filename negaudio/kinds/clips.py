@@ -14,6 +14,7 @@ import numpy as np
 from negaudio.core.cache import resolve_media
 from negaudio.core.errors import InputError
 from negaudio.core.model import Strict
+from negaudio.core.paths import check_relative
 from negaudio.kinds.base import Signal
 from negaudio.media.audio import center_crop, fit_length, load_audio
 
@@ -137,15 +138,19 @@ def window(signal: Signal, path: Path, policy: str, fraction: float) -> tuple[np
     return wave, {"offset_s": offset / signal.sample_rate}
 
 
+def locate(source_root: Path, folder: str | None, rel: str) -> Path:
+    """A drawn clip's file: under the source root (folder None) or under a pool or recordings folder."""
+    if folder is None:
+        return resolve_media(source_root, rel, "clip")
+    return Path(folder) / check_relative(rel, "clip")
+
+
+def pool_reads(params: dict) -> list[tuple[str | None, str]]:
+    """The clip an off-screen or mismatched item plays: from the source itself or from a folder pool."""
+    return [(None if params["pool"] == "same" else params["pool"], params["clip_audio"])]
+
+
 def pool_clip(params: dict, signal: Signal) -> tuple[np.ndarray, dict]:
     """The window of a clip drawn from the source itself (``pool: same``) or from a folder pool."""
-    if params["pool"] == "same":
-        path = resolve_media(signal.source_root, params["clip_audio"])
-    else:
-        path = Path(params["pool"]) / params["clip_audio"]
-    return window(signal, path, params["offset"], params["offset_fraction"])
-
-
-def pool_source_files(params: dict) -> list[str]:
-    """A clip drawn from the source's own pool lives under the source root."""
-    return [params["clip_audio"]] if params["pool"] == "same" else []
+    ((folder, rel),) = pool_reads(params)
+    return window(signal, locate(signal.source_root, folder, rel), params["offset"], params["offset_fraction"])

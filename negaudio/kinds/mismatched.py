@@ -9,7 +9,7 @@ from pydantic import Field
 
 from negaudio.core.errors import SampleError
 from negaudio.kinds.base import Drawn, Negative, PlanContext, Signal, generator, item_seed
-from negaudio.kinds.clips import Offset, clip_params, pool_clip, pool_source_files, same_pool
+from negaudio.kinds.clips import Offset, clip_params, pool_clip, pool_reads, same_pool
 
 
 class Mismatched(Negative):
@@ -38,8 +38,8 @@ class Mismatched(Negative):
         ]
 
     @classmethod
-    def source_files(cls, params: dict) -> list[str]:
-        return pool_source_files(params)
+    def reads(cls, params: dict) -> list[tuple[str | None, str]]:
+        return pool_reads(params)
 
     @classmethod
     def render(cls, params: dict, signal: Signal) -> tuple[np.ndarray, dict]:

@@ -8,7 +8,7 @@ import numpy as np
 
 from negaudio.core.errors import SampleError
 from negaudio.kinds.base import Negative, PlanContext, Signal
-from negaudio.kinds.clips import FolderPool, Offset, clip_params, folder_pool, pool_clip, pool_source_files, same_pool
+from negaudio.kinds.clips import FolderPool, Offset, clip_params, folder_pool, pool_clip, pool_reads, same_pool
 
 
 class Offscreen(Negative):
@@ -29,9 +29,12 @@ class Offscreen(Negative):
             raise SampleError(sample.sample_id, str(exc)) from None
         return clip_params(origin, clip_id, audio, label, self.offset, rng)
 
+    def folders(self) -> list[str]:
+        return [] if self.pool == "same" else [str(self.pool.folder)]
+
     @classmethod
-    def source_files(cls, params: dict) -> list[str]:
-        return pool_source_files(params)
+    def reads(cls, params: dict) -> list[tuple[str | None, str]]:
+        return pool_reads(params)
 
     @classmethod
     def render(cls, params: dict, signal: Signal) -> tuple[np.ndarray, dict]:

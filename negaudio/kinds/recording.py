@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 
 from negaudio.kinds.base import Negative, PlanContext, Signal
-from negaudio.kinds.clips import Offset, audio_files, offset_fraction, window
+from negaudio.kinds.clips import Offset, audio_files, locate, offset_fraction, window
 from negaudio.kinds.noise import RmsLevel
 from negaudio.media.audio import scale_to_rms_dbfs
 
@@ -35,9 +35,16 @@ class Recording(Negative):
             "heard_label": None,
         }
 
+    def folders(self) -> list[str]:
+        return [str(self.folder)]
+
+    @classmethod
+    def reads(cls, params: dict) -> list[tuple[str | None, str]]:
+        return [(params["folder"], params["clip_audio"])]
+
     @classmethod
     def render(cls, params: dict, signal: Signal) -> tuple[np.ndarray, dict]:
-        path = Path(params["folder"]) / params["clip_audio"]
+        path = locate(signal.source_root, params["folder"], params["clip_audio"])
         wave, facts = window(signal, path, params["offset"], params["offset_fraction"])
         if params.get("level"):
             wave, gain = scale_to_rms_dbfs(wave, params["level"]["rms_dbfs"])

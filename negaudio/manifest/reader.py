@@ -9,6 +9,8 @@ from functools import cache
 from pathlib import Path
 
 from negaudio.core.errors import InputError
+from negaudio.core.files import bounded_lines
+from negaudio.core.paths import inside
 from negaudio.manifest.schema import ManifestRecord
 from negaudio.manifest.writer import BUILD_INFO, MANIFEST
 
@@ -49,17 +51,23 @@ class Build:
     def __iter__(self) -> Iterator[ManifestRecord]:
         opener = gzip.open if self.manifest.suffix == ".gz" else open
         with opener(self.manifest, "rt", encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, start=1):
-                try:
-                    yield parse_record(line)
-                except ValueError as exc:
-                    raise InputError(f"{self.manifest}:{line_no}: invalid manifest row ({exc})") from None
+            try:
+                for line_no, line in enumerate(bounded_lines(fh, str(self.manifest)), start=1):
+                    try:
+                        record = parse_record(line)
+                    except ValueError as exc:
+                        raise InputError(f"{self.manifest}:{line_no}: invalid manifest row ({exc})") from None
+                    yield record
+            except (OSError, EOFError, UnicodeDecodeError) as exc:
+                raise InputError(f"{self.manifest}: unreadable manifest ({exc})") from None
 
     def __len__(self) -> int:
         return int(self.info["items"])
 
     def path(self, rel: str) -> Path:
-        return self.root / rel
+        """A file of the build; a path that leaves the build folder (absolute, '..', or through a symbolic
+        link) is refused, so a build from an untrusted source cannot make a reader touch other files."""
+        return inside(self.root, rel, "manifest path")
 
     def load_audio(self, record: ManifestRecord):
         """The item's audio as float32 [channels, samples] (needs soundfile)."""

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator
 from itertools import groupby
 from pathlib import Path
 
-from negaudio.core.cache import resolve_media
 from negaudio.core.errors import InputError
 from negaudio.kinds import kind_class
+from negaudio.kinds.clips import locate
 from negaudio.planning.rows import PlanRow
 
 SHOWN = 20
@@ -22,8 +22,9 @@ SHOWN = 20
 class MediaCheck:
     """Filters plan rows down to those whose media are present, counting per item name what it dropped."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, folders: set[str] = frozenset()):
         self.root = root
+        self.folders = set(folders)  # the pool and recordings folders the plan's recipe names
         self.missing: dict[str, str] = {}  # path -> first item that needed it
         self.failures: list[dict] = []
         self.planned: Counter = Counter()  # item name -> rows in the plan
@@ -34,15 +35,19 @@ class MediaCheck:
 
     def _present(self, rel: str) -> bool:
         if rel not in self._exists:
-            self._exists[rel] = resolve_media(self.root, rel).is_file()
+            self._exists[rel] = self._path(rel).is_file()
         return self._exists[rel]
+
+    def _path(self, key: str) -> Path:
+        folder, _, rel = key.rpartition("\x00")
+        return locate(self.root, folder or None, rel)
 
     def _absent(self, paths: list[str], item_id: str, sample_id: str) -> bool:
         gone = [p for p in paths if not self._present(p)]
         for p in gone:
             self.missing.setdefault(p, item_id)
         if gone:
-            error = "missing source file(s): " + ", ".join(str(resolve_media(self.root, p)) for p in gone)
+            error = "missing source file(s): " + ", ".join(str(self._path(p)) for p in gone)
             self.failures.append({"sample_id": sample_id, "item_id": item_id, "stage": "media", "error": error})
         return bool(gone)
 
@@ -58,15 +63,28 @@ class MediaCheck:
                 self.sample_drops.update(r.name for r in group)
                 continue
             for row in group:
-                if self._absent(kind_class(row.kind).source_files(row.params), row.item_id, sample_id):
+                if self._absent(self._reads(row), row.item_id, sample_id):
                     self.dropped[row.name] += 1
                     continue
                 yield row
 
+    def _reads(self, row: PlanRow) -> list[str]:
+        """The keys of the extra files an item reads, each checked to lie under a root the plan may read."""
+        keys = []
+        for folder, rel in kind_class(row.kind).reads(row.params):
+            if folder is not None and folder not in self.folders:
+                raise InputError(
+                    f"item {row.item_id}: reads from {folder!r}, a folder the plan's recipe does not name as a pool "
+                    "or recordings folder"
+                )
+            locate(self.root, folder, rel)  # refuses absolute paths and '..'
+            keys.append(rel if folder is None else f"{folder}\x00{rel}")
+        return keys
+
     def raise_unless(self, allow_missing: bool) -> None:
         if self.missing and not allow_missing:
             shown = list(self.missing.items())[:SHOWN]
-            listed = "\n".join(f"  {resolve_media(self.root, p)} (needed by {item})" for p, item in shown)
+            listed = "\n".join(f"  {self._path(p)} (needed by {item})" for p, item in shown)
             more = len(self.missing) - SHOWN
             raise InputError(
                 f"{len(self.missing)} source file(s) missing under {self.root}:\n{listed}"
@@ -92,7 +110,7 @@ class MediaCheck:
                 for name in self.planned
                 if self.dropped[name]
             },
-            "paths": sorted(self.missing),
+            "paths": sorted(p.replace("\x00", "/") for p in self.missing),
         }
 
 

@@ -11,9 +11,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from negaudio.core.errors import InputError
-from negaudio.core.files import atomic_path
+from negaudio.core.files import MAX_LINE, atomic_path, bounded_lines
 from negaudio.planning.planner import PLAN_FORMAT
 from negaudio.planning.rows import PlanRow
+from negaudio.recipe.models import Recipe
 
 HEADER_KEYS = {"negaudio_plan", "recipe", "recipe_sha256", "source"}
 UNREADABLE = (OSError, EOFError, UnicodeDecodeError)  # a corrupt gzip stream, a truncated file, binary data
@@ -48,24 +49,41 @@ def read_plan(path: Path) -> tuple[dict, Iterator[PlanRow]]:
         raise InputError(f"{path}: plan file not found")
     fh = _open_text(path, "r", gz=path.suffix == ".gz")
     try:
-        header = json.loads(fh.readline())
+        header = json.loads(fh.readline(MAX_LINE))
     except (*UNREADABLE, json.JSONDecodeError) as exc:
         fh.close()
         raise InputError(f"{path}:1: not a negaudio plan ({exc})") from None
     if not isinstance(header, dict) or header.get("negaudio_plan") != PLAN_FORMAT or HEADER_KEYS - header.keys():
         fh.close()
         raise InputError(f"{path}:1: not a negaudio plan of format {PLAN_FORMAT} (header keys {sorted(HEADER_KEYS)})")
+    try:
+        plan_recipe(header)
+    except InputError as exc:
+        fh.close()
+        raise InputError(f"{path}:1: the plan's recipe is not valid: {exc}") from None
 
     def rows() -> Iterator[PlanRow]:
+        seen: set[str] = set()
         with fh:
             line_no = 1
             try:
-                for line_no, text in enumerate(fh, start=2):
-                    yield _plan_row(text, f"{path}:{line_no}")
+                for line_no, text in enumerate(bounded_lines(fh, str(path), start=2), start=2):
+                    row = _plan_row(text, f"{path}:{line_no}")
+                    if row.item_id in seen:
+                        raise InputError(f"{path}:{line_no}: item_id {row.item_id!r} appears twice")
+                    seen.add(row.item_id)
+                    yield row
             except UNREADABLE as exc:  # raised while reading the line after line_no
                 raise InputError(f"{path}:{line_no + 1}: unreadable plan ({exc})") from None
 
     return header, rows()
+
+
+def plan_recipe(header: dict) -> Recipe:
+    """The recipe a plan header records, validated (formats, channels, durations, negatives)."""
+    from negaudio.recipe.io import validate_data
+
+    return validate_data(Recipe, header["recipe"], path="plan header")
 
 
 def _plan_row(text: str, where: str) -> PlanRow:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from negaudio.core.cache import CACHE_REF
 from negaudio.core.errors import InputError
+from negaudio.core.paths import check_id, check_relative
+from negaudio.kinds import kind_class
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,20 @@ class PlanRow:
     params: dict
     seed: dict
 
+    def __post_init__(self) -> None:
+        kind_class(self.kind)
+        check_id(self.sample_id, "sample_id")
+        check_id(self.name, "item name")
+        if self.item_id != f"{self.sample_id}__{self.name}":
+            raise InputError(f"item_id {self.item_id!r:.80} is not '<sample_id>__<name>'")
+        for what, rel in (("image", self.image), ("audio", self.audio)):
+            check_media(rel, what)
+        for region in self.regions:
+            if not isinstance(region, dict) or not isinstance(region.get("label"), str):
+                raise InputError(f"a region of {self.sample_id!r} must be an object with a 'label'")
+            if region.get("mask") is not None:
+                check_media(region["mask"], "mask")
+
     def to_json(self) -> dict:
         return asdict(self)
 
@@ -42,7 +59,10 @@ class PlanRow:
                 value is None and name == "group"
             ):
                 raise InputError(f"{where}: plan row field {name!r} must be {_TYPE_NAMES[expected]}, got {value!r:.60}")
-        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
+        try:
+            return cls(**{f.name: data.get(f.name) for f in fields(cls)})
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
 
 
 ROW_TYPES: dict[str, type] = {
@@ -61,3 +81,8 @@ ROW_TYPES: dict[str, type] = {
     "seed": dict,
 }
 _TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
+
+
+def check_media(rel: str, what: str) -> str:
+    """A media path of a plan: relative to the source root, or a ``cache:`` reference."""
+    return check_relative(rel[len(CACHE_REF) :] if rel.startswith(CACHE_REF) else rel, what)

@@ -118,6 +118,10 @@ class Recipe(Strict):
             out.append((self.positive_noise, "positive", self.positive_noise.item_names("positive")))
         return out
 
+    def folders(self) -> set[str]:
+        """The folders outside the source that the recipe's negatives read (pools, recordings)."""
+        return {folder for spec in self.negatives for folder in spec.folders()}
+
     def canonical_json(self) -> str:
         """The recipe as sorted JSON without defaulted fields: a field added later with a default that keeps
         the old behaviour leaves the hash (and so the canonical plans) unchanged."""

@@ -1,0 +1,59 @@
+"""Names and relative paths that come from files (plans, manifests, annotations) are checked before any file
+is opened or written with them: ids are single path components, paths stay under their root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from negaudio.core.errors import InputError
+
+MAX_NAME = 255
+
+
+def check_id(value: str, what: str) -> str:
+    """An id used as a file name: one component (no '/', '\\' or NUL), not hidden, valid UTF-8, printable."""
+    problem = None
+    if not isinstance(value, str) or not value:
+        problem = "must be a non-empty string"
+    elif "/" in value or "\\" in value or "\x00" in value:
+        problem = "must not contain '/', '\\' or NUL"
+    elif value.startswith("."):
+        problem = "must not start with '.'"
+    elif len(value.encode("utf-8", "surrogatepass")) > MAX_NAME - 16:
+        problem = f"is longer than {MAX_NAME - 16} bytes"
+    elif not value.isprintable():
+        problem = "must be printable text"
+    else:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "is not valid UTF-8 (a file name with undecodable bytes)"
+    if problem:
+        raise InputError(f"{what} {value!r:.80} {problem}")
+    return value
+
+
+def check_relative(value: str, what: str) -> str:
+    """A path relative to a root: not absolute, no '..' component, no NUL, valid UTF-8."""
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise InputError(f"{what} {value!r:.80} is not a relative path")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{what} {value!r:.80} is not valid UTF-8 (a file name with undecodable bytes)") from None
+    pure = PurePosixPath(value)
+    if pure.is_absolute() or value.startswith("\\") or ".." in pure.parts or ".." in value.split("\\"):
+        raise InputError(f"{what} {value!r:.80} leaves its root (absolute, or with a '..' component)")
+    return value
+
+
+def inside(root: Path, rel: str, what: str) -> Path:
+    """``root / rel`` for a checked relative path, refused when a symbolic link takes it out of ``root``."""
+    check_relative(rel, what)
+    path = Path(root) / rel
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise InputError(f"{what} {rel!r:.80} leaves {root} through a symbolic link")
+    return path
