@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
-from negaudio.core.errors import InputError
-from negaudio.core.files import write_text
+from negaudio.core.errors import InputError, OutputError
+from negaudio.core.files import TMP_SUFFIX, is_leftover, write_text
+from negaudio.core.lock import folder_lock
 from negaudio.manifest.writer import BUILD_INFO, FAILURES, MANIFEST, merge
 from negaudio.planning.media import MediaCheck, dropped_lines
 from negaudio.planning.planfile import plan_recipe, read_plan, write_plan
@@ -30,7 +31,9 @@ from negaudio.sources import open_source, uses_demo_fallback
 
 STATE = ".negaudio"
 PLAN = "plan.jsonl"
-OWNED = ("audio", "images", "masks", MANIFEST, BUILD_INFO, FAILURES, PLAN, STATE)
+NEXT, OLD = "next", "old"  # an overwrite's staged build and the earlier build's entries during the swap
+OWNED_FILES = ("audio", "images", "masks", MANIFEST, BUILD_INFO, FAILURES, PLAN)
+OWNED = (*OWNED_FILES, STATE)
 Progress = Callable[[str, int, int | None], None]
 Note = Callable[[str], None]
 
@@ -212,15 +215,45 @@ def build(
 
 
 def render_plan(resolved: Resolved, out_dir: Path, options: BuildOptions) -> dict:
-    """Render a resolved plan against the media under its source root."""
+    """Render a resolved plan against the media under its source root, holding the folder's lock.
+
+    With ``overwrite``, the new build is made beside the old one (``.negaudio/next``) and swapped in only when it
+    is complete, so a failure (a full disk) leaves the earlier build as it was.
+    """
     out_dir = Path(out_dir)
     source_root = Path(resolved.source_root).resolve()
     _precheck(out_dir, source_root, options)
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with folder_lock(out_dir, STATE):
+            _refuse_links(out_dir)
+            _finish_swap(out_dir)
+            if options.overwrite and (out_dir / STATE / "state.json").is_file():
+                staging = out_dir / STATE / NEXT
+                staging.mkdir(exist_ok=True)
+                info = _build_into(resolved, staging, source_root, options, staged=True)
+                _finish_swap(out_dir)
+                return info
+            return _build_into(resolved, out_dir, source_root, options, staged=False)
+    except OSError as exc:
+        raise OutputError(
+            f"{exc.filename or out_dir}: {exc.strerror or exc}; what was finished is kept: run the same command "
+            "again to finish"
+        ) from None
+    finally:
+        if created and not (out_dir / STATE / "state.json").is_file():
+            shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _build_into(resolved: Resolved, out_dir: Path, source_root: Path, options: BuildOptions, staged: bool) -> dict:
+    """Plan, claim, render and merge into ``out_dir`` (the build folder, or the staging folder of an overwrite)."""
+    _remove_leftovers(out_dir)
     with make_executor(options.jobs, options.executor, options.address) as executor:
         if options.jobs > 1:  # workers start and import while the plan is written
             for _ in range(options.jobs):
                 executor.submit(warm_up)
-        prepared = _prepare(resolved, out_dir, source_root, options)
+        prepared = _prepare(resolved, out_dir, source_root, options, staged)
         if prepared.finished is not None:
             return prepared.finished
         audio = resolved.header["recipe"]["audio"]
@@ -253,10 +286,54 @@ def _precheck(out_dir: Path, source_root: Path, options: BuildOptions) -> None:
     target = out_dir.resolve()
     if target == source_root or target in source_root.parents:
         raise InputError(f"{out_dir}: is the source folder or holds it; choose an output folder outside {source_root}")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / STATE / "state.json").is_file():
+    if out_dir.is_dir() and any(p.name != STATE for p in out_dir.iterdir()) and not _holds_build(out_dir):
         raise InputError(
             f"{out_dir}: the folder is not empty and holds no negaudio build; choose an empty or new folder"
         )
+
+
+def _holds_build(out_dir: Path) -> bool:
+    return (out_dir / STATE / "state.json").is_file()
+
+
+def _refuse_links(out_dir: Path) -> None:
+    """A build's own sub-folders are never symbolic links (files would land outside the build folder)."""
+    for name in (*OWNED, f"{STATE}/shards", f"{STATE}/{NEXT}"):
+        if (out_dir / name).is_symlink():
+            raise InputError(f"{out_dir / name}: is a symbolic link; a build folder's own entries must not be")
+
+
+def _remove_leftovers(out_dir: Path) -> None:
+    """Temporaries of an interrupted run (unique names, never read): removed before going on."""
+    for folder in (out_dir, out_dir / STATE / "shards"):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if is_leftover(path) and path.is_file():
+                    path.unlink()
+    for name in ("audio", "images", "masks"):
+        for shard in sorted((out_dir / name).glob("[0-9]*")) if (out_dir / name).is_dir() else ():
+            for path in shard.iterdir() if shard.is_dir() and not shard.is_symlink() else ():
+                if is_leftover(path):
+                    path.unlink()
+
+
+def _finish_swap(out_dir: Path) -> None:
+    """Move a complete staged build (``.negaudio/next``) into place, the earlier build's entries aside first;
+    idempotent, so a swap cut short by a kill is finished by the next run."""
+    staging, old = out_dir / STATE / NEXT, out_dir / STATE / OLD
+    if (staging / BUILD_INFO).is_file():
+        old.mkdir(exist_ok=True)
+        for name in (*OWNED_FILES, "state.json", "shards"):
+            src = staging / (f"{STATE}/{name}" if name in ("state.json", "shards") else name)
+            dst = out_dir / (f"{STATE}/{name}" if name in ("state.json", "shards") else name)
+            if not src.exists():
+                continue
+            if dst.exists() or dst.is_symlink():
+                dst.rename(old / name.replace("/", "_"))
+            src.rename(dst)
+        shutil.rmtree(staging)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 @dataclass
@@ -265,12 +342,10 @@ class _Prepared:
     finished: dict | None = None
 
 
-def _prepare(resolved: Resolved, out_dir: Path, source_root: Path, options: BuildOptions) -> _Prepared:
-    """Write the plan (media checked), claim the output folder, record the resume state."""
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _prepare(resolved: Resolved, out_dir: Path, source_root: Path, options: BuildOptions, staged: bool) -> _Prepared:
+    """Write the plan (media checked), claim the folder, record the resume state."""
     check = MediaCheck(source_root, plan_recipe(resolved.header).folders())
-    fd, name = tempfile.mkstemp(prefix=".plan.", suffix=".tmp", dir=out_dir)
+    fd, name = tempfile.mkstemp(prefix=".plan.", suffix=TMP_SUFFIX, dir=out_dir)
     os.close(fd)
     tmp_path = Path(name)
     try:
@@ -280,7 +355,7 @@ def _prepare(resolved: Resolved, out_dir: Path, source_root: Path, options: Buil
         check.raise_unless(options.allow_missing or options.on_error == "skip")
         if rows.n == 0:
             raise InputError(_empty_build_message(check, resolved))
-        finished = _claim(out_dir, plan_sha, options)
+        finished = _claim(out_dir, plan_sha, options, staged)
         if finished is not None:
             return _Prepared({}, finished)
         state = {
@@ -292,11 +367,6 @@ def _prepare(resolved: Resolved, out_dir: Path, source_root: Path, options: Buil
         }
         _write_state(out_dir, state)  # before the plan: a kill in between leaves a folder a rerun accepts
         tmp_path.replace(out_dir / PLAN)
-    except BaseException:
-        if created and not (out_dir / STATE).exists():
-            tmp_path.unlink(missing_ok=True)
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
     finally:
         tmp_path.unlink(missing_ok=True)
     return _Prepared(json.loads((out_dir / STATE / "state.json").read_text()))
@@ -336,26 +406,23 @@ def _render_shards(executor, ctx: RenderContext, out_dir: Path, options: BuildOp
     return shard_ids
 
 
-def _claim(out_dir: Path, plan_sha: str, options: BuildOptions) -> dict | None:
-    """Check the output folder may take this build. Returns the finished build's info when the folder already
-    holds exactly this build (verified); clears an earlier build when asked to overwrite it."""
+def _claim(out_dir: Path, plan_sha: str, options: BuildOptions, staged: bool) -> dict | None:
+    """Check the folder may take this build. Returns the finished build's info when the folder already holds
+    exactly this build (verified). A staging folder holding another plan is simply cleared: it is ours."""
     state_file = out_dir / STATE / "state.json"
     if not state_file.is_file():
         return None
     previous = json.loads(state_file.read_text())
-    if previous["plan_sha256"] != plan_sha:
-        if options.overwrite:
+    if previous.get("plan_sha256") != plan_sha:
+        if staged:
             _clear(out_dir)
             return None
         raise InputError(
             f"{out_dir}: holds a build of a different recipe, seed or source "
-            f"(plan {previous['plan_sha256'][:12]} != {plan_sha[:12]}); choose another folder or pass --overwrite "
-            "to replace it"
+            f"(plan {str(previous.get('plan_sha256'))[:12]} != {plan_sha[:12]}); choose another folder or pass "
+            "--overwrite to replace it"
         )
-    if options.overwrite:
-        _clear(out_dir)
-        return None
-    if (out_dir / BUILD_INFO).is_file():
+    if (out_dir / BUILD_INFO).is_file() and not staged:
         from negaudio.manifest.verify import verify
 
         problems = verify(out_dir)
@@ -367,13 +434,14 @@ def _claim(out_dir: Path, plan_sha: str, options: BuildOptions) -> dict | None:
             )
         options.say(f"already built: {out_dir} holds this build (plan {plan_sha[:12]}); every file verified")
         return json.loads((out_dir / BUILD_INFO).read_text())
-    options.say(f"finishing the unfinished build of this plan in {out_dir}")
+    if not staged:
+        options.say(f"finishing the unfinished build of this plan in {out_dir}")
     return None
 
 
 def _clear(out_dir: Path) -> None:
-    """Remove what an earlier negaudio build wrote (and only that)."""
-    for name in OWNED:
+    """Remove what a negaudio build wrote in a staging folder (and only that)."""
+    for name in (*OWNED_FILES, f"{STATE}/state.json", f"{STATE}/shards"):
         path = out_dir / name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)

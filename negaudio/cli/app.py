@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from negaudio import __version__
-from negaudio.cli.common import err, fail, note, out
+from negaudio.cli.common import err, fail, interruptible, note, out
 from negaudio.cli.eval import eval_command
 from negaudio.cli.progress import progress_reporter
 from negaudio.core.errors import NegaudioError
@@ -90,7 +90,10 @@ def build(
     from negaudio.core.errors import SampleError
 
     try:
-        with progress_reporter(err) as progress:
+        with (
+            interruptible("finished shards are kept; run the same command again to finish"),
+            progress_reporter(err) as progress,
+        ):
             options = BuildOptions(
                 jobs=jobs,
                 resume=resume,
@@ -112,9 +115,6 @@ def build(
                 canonical=not no_canonical,
                 options=options,
             )
-    except KeyboardInterrupt:
-        err.print("interrupted: finished shards are kept; run the same command again to finish")
-        raise typer.Exit(code=130) from None
     except SampleError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         err.print("the shards rendered so far are kept: rerun with --on-error skip to build the other samples")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from negaudio.core.errors import NegaudioError
+from negaudio.core.errors import Interrupted, NegaudioError
 
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 out = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 120)
@@ -22,3 +25,24 @@ def fail(exc: NegaudioError) -> typer.Exit:
 
 def note(text: str) -> None:
     err.print(f"note: {escape(text)}")
+
+
+@contextmanager
+def interruptible(what: str) -> Iterator[None]:
+    """SIGTERM handled like Ctrl-C: the work stops promptly (workers too) and the command exits 143 (130 for
+    Ctrl-C) with one line saying what was kept."""
+
+    def terminate(signum, frame):
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print(f"interrupted: {what}")
+        raise typer.Exit(code=130) from None
+    except Interrupted as exc:
+        err.print(f"terminated: {what}")
+        raise typer.Exit(code=exc.exit_code) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from negaudio.cli.common import err, fail, out
+from negaudio.cli.common import err, fail, interruptible, out
 from negaudio.cli.progress import progress_reporter
 from negaudio.core.errors import InputError, NegaudioError
 
@@ -91,7 +91,7 @@ def eval_command(
         other = None if calibrate_on == "same" else Path(calibrate_on)
         if calibration is not None and other is not None:
             raise InputError("give --calibration FILE or --calibrate-on BUILD, not both")
-        with progress_reporter(err) as progress:
+        with interruptible("the report folder is incomplete"), progress_reporter(err) as progress:
             report = evaluate(
                 build_dir,
                 output,

@@ -25,3 +25,15 @@ class SampleError(InputError):
 
     def __reduce__(self):
         return (type(self), (self.sample_id, self.reason))
+
+
+class OutputError(NegaudioError):
+    """Writing failed (disk full, read-only folder): what was finished is kept. Exit code 1."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT reached the command; ``exit_code`` is 128 + the signal number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.exit_code = 128 + signum

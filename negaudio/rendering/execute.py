@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -37,8 +38,13 @@ def make_executor(jobs: int, kind: str = "process", address: str | None = None) 
         if jobs == 1:
             yield InlineExecutor()
             return
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+        try:
             yield pool
+        except BaseException:  # an error, Ctrl-C or SIGTERM: stop the workers now, leave no orphan behind
+            _stop(pool)
+            raise
+        pool.shutdown(wait=True)
         return
     if kind != "dask":
         raise InputError(f"--executor must be 'process' or 'dask' (got {kind!r})")
@@ -57,13 +63,30 @@ def make_executor(jobs: int, kind: str = "process", address: str | None = None) 
         yield client.get_executor(pure=False)
 
 
+def _worker_init() -> None:
+    """Workers leave SIGINT to the main process, which stops them (no traceback per worker on Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    processes = list((pool._processes or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+
+
 def run_bounded(
     executor: Executor, fn: Callable, tasks: Iterable[tuple], limit: int, on_done: Callable[[object], None]
 ) -> None:
     """Submit ``fn(*task)`` for each task with at most ``limit`` in flight, calling ``on_done`` per result.
 
     The first failure cancels what has not started and is raised once the running tasks have ended, so every
-    shard that finished is on disk for ``--resume``.
+    shard that finished is on disk for ``--resume``. An interruption (Ctrl-C, SIGTERM) does not wait: the
+    executor's owner stops the workers.
     """
     pending: set[Future] = set()
     error: BaseException | None = None
@@ -74,12 +97,22 @@ def run_bounded(
             pending.add(executor.submit(fn, *task))
         while pending and error is None:
             error = _drain(pending, on_done)
-    finally:
-        for future in pending:
-            future.cancel()
-        wait(pending)
+    except Exception:
+        _cancel(pending, wait_running=True)
+        raise
+    except BaseException:
+        _cancel(pending, wait_running=False)
+        raise
+    _cancel(pending, wait_running=True)
     if error:
         raise error
+
+
+def _cancel(pending: set[Future], wait_running: bool) -> None:
+    for future in pending:
+        future.cancel()
+    if wait_running:
+        wait(pending)
 
 
 def _drain(pending: set[Future], on_done) -> BaseException | None:
