@@ -18,7 +18,7 @@ from pathlib import Path
 from negaudio.core.errors import InputError, OutputError
 from negaudio.core.files import TMP_SUFFIX, is_leftover, write_text
 from negaudio.core.lock import folder_lock
-from negaudio.manifest.writer import BUILD_INFO, FAILURES, MANIFEST, merge
+from negaudio.manifest.writer import BUILD_INFO, CHECKSUMS, FAILURES, MANIFEST, PLAN, merge
 from negaudio.planning.media import MediaCheck, dropped_lines
 from negaudio.planning.planfile import plan_recipe, read_plan, write_plan
 from negaudio.planning.planner import make_plan
@@ -30,9 +30,8 @@ from negaudio.rendering.render import SHARD_SAMPLES, RenderContext, render_shard
 from negaudio.sources import open_source, uses_demo_fallback
 
 STATE = ".negaudio"
-PLAN = "plan.jsonl"
 NEXT, OLD = "next", "old"  # an overwrite's staged build and the earlier build's entries during the swap
-OWNED_FILES = ("audio", "images", "masks", MANIFEST, BUILD_INFO, FAILURES, PLAN)
+OWNED_FILES = ("audio", "images", "masks", MANIFEST, BUILD_INFO, FAILURES, PLAN, CHECKSUMS)
 OWNED = (*OWNED_FILES, STATE)
 Progress = Callable[[str, int, int | None], None]
 Note = Callable[[str], None]

@@ -23,6 +23,7 @@ class AudioRef:
     rms_dbfs: float | None
     peak_dbfs: float | None
     lufs: float | None = None
+    file_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class MaskRef:
     area: int
     scale: int = 255
     rle: Rle | None = None
+    file_sha256: str | None = None
 
 
 @dataclass(frozen=True)

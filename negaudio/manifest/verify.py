@@ -1,50 +1,169 @@
-"""Verification of a build against its hashes: every file, every item hash, the build's content hash."""
+"""Verification of a build: every file against ``SHA256SUMS``, the table and ``build.json`` against their seals,
+the decoded audio and masks against the manifest, and ``build.json``'s counts against what the files hold."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from negaudio.core.errors import InputError
 from negaudio.manifest.reader import Build
 from negaudio.manifest.schema import item_sha256
-from negaudio.manifest.writer import BUILD_INFO, MANIFEST, content_line
+from negaudio.manifest.writer import BUILD_INFO, CHECKSUMS, FAILURES, MANIFEST, PLAN, build_sha256, content_line
 from negaudio.media.audio import pcm_sha256_of_file
 from negaudio.media.masks import mask_file_sha256
 
+STATE = ".negaudio"
 
-def verify(root: Path) -> list[str]:
-    """Recompute every hash of a build; return one problem per missing or altered file (empty: all good)."""
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: ``kind`` is missing, altered, unreadable, extra or inconsistent."""
+
+    kind: str
+    path: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.path}" + (f" ({self.detail})" if self.detail else "")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def verify(root: Path) -> list[Problem]:
+    """Check everything a reader or ``negaudio eval`` trusts; return the problems (empty: all good)."""
     build = Build(root)
-    problems: list[str] = []
+    problems: list[Problem] = []
+    info = build.info
+    if "build_sha256" in info and build_sha256(info) != info["build_sha256"]:
+        problems.append(Problem("altered", BUILD_INFO, "its content does not match its build_sha256"))
+    listed = _check_files(build, problems)
+    _check_decoded(build, problems)
+    _check_info(build, problems)
+    if listed is not None:
+        problems.extend(_extra_files(build.root, listed))
+    return problems
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_files(build: Build, problems: list[Problem]) -> set[str] | None:
+    """Every file of ``SHA256SUMS`` against its sha256; the table against ``files_sha256``. None: no table
+    (a build of schema 1.0, checked by its decoded hashes only)."""
+    table_path = build.root / CHECKSUMS
+    if "files_sha256" not in build.info:
+        problems.append(Problem("missing", CHECKSUMS, "a build of schema 1.0: files checked by decoded hashes only"))
+        return None
+    if not table_path.is_file():
+        problems.append(Problem("missing", CHECKSUMS))
+        return set()
+    table = table_path.read_bytes()
+    if hashlib.sha256(table).hexdigest() != build.info["files_sha256"]:
+        problems.append(Problem("altered", CHECKSUMS, f"does not match files_sha256 of {BUILD_INFO}"))
+    listed = set()
+    for line_no, line in enumerate(table.decode("utf-8", "replace").splitlines(), start=1):
+        digest, sep, rel = line.partition("  ")
+        if not sep or len(digest) != 64:
+            problems.append(Problem("altered", CHECKSUMS, f"line {line_no} is not '<sha256>  <path>'"))
+            continue
+        listed.add(rel)
+        try:
+            path = build.path(rel)
+        except InputError as exc:
+            problems.append(Problem("altered", CHECKSUMS, str(exc)))
+            continue
+        if not path.is_file():
+            problems.append(Problem("missing", rel))
+        elif _file_sha256(path) != digest:
+            problems.append(Problem("altered", rel))
+    return listed
+
+
+def _check_decoded(build: Build, problems: list[Problem]) -> None:
+    """Decoded audio and masks against the manifest's hashes; item hashes; ``content_sha256``."""
     seen: set[str] = set()
-    build_hash = hashlib.sha256()
+    content = hashlib.sha256()
     for record in build:
-        build_hash.update(content_line(record.item_id, record.item_sha256))
+        content.update(content_line(record.item_id, record.item_sha256))
         if item_sha256(record.audio.pcm_sha256, record.image.sha256, record.mask and record.mask.sha256) != (
             record.item_sha256
         ):
-            problems.append(f"altered: {MANIFEST} (item {record.item_id}: its hashes do not give its item_sha256)")
+            problems.append(Problem("altered", MANIFEST, f"item {record.item_id}: its hashes do not give item_sha256"))
         checks = [
-            (record.audio.path, record.audio.pcm_sha256, lambda p, r=record: pcm_sha256_of_file(p, r.audio.format)),
-            (record.image.path, record.image.sha256, lambda p: hashlib.sha256(p.read_bytes()).hexdigest()),
+            (record.audio.path, record.audio.pcm_sha256, lambda p, r=record: pcm_sha256_of_file(p, r.audio.format))
         ]
+        checks.append((record.image.path, record.image.sha256, _file_sha256))
         if record.mask is not None:
             checks.append((record.mask.path, record.mask.sha256, mask_file_sha256))
         for rel, expected, compute in checks:
             if rel in seen:
                 continue
             seen.add(rel)
-            path = build.path(rel)
+            try:
+                path = build.path(rel)
+            except InputError as exc:
+                problems.append(Problem("altered", MANIFEST, f"item {record.item_id}: {exc}"))
+                continue
             if not path.is_file():
-                problems.append(f"missing: {rel} (item {record.item_id})")
+                problems.append(Problem("missing", rel, f"item {record.item_id}"))
                 continue
             try:
                 actual = compute(path)
             except Exception as exc:  # an unreadable file is an altered file
-                problems.append(f"unreadable: {rel} ({exc})")
+                problems.append(Problem("unreadable", rel, str(exc)))
                 continue
             if actual != expected:
-                problems.append(f"altered: {rel} (item {record.item_id})")
-    if build_hash.hexdigest() != build.info.get("content_sha256"):
-        problems.append(f"altered: {MANIFEST} (its items do not match content_sha256 of {BUILD_INFO})")
-    return problems
+                problems.append(Problem("altered", rel, f"item {record.item_id}"))
+    if content.hexdigest() != build.info.get("content_sha256"):
+        problems.append(Problem("altered", MANIFEST, f"its items do not match content_sha256 of {BUILD_INFO}"))
+
+
+def _check_info(build: Build, problems: list[Problem]) -> None:
+    """``build.json``'s counts and identity against the manifest, the failures and the plan."""
+    info = build.info
+    counts = Counter(record.kind for record in build)
+    found = {"counts": dict(sorted(counts.items())), "items": sum(counts.values())}
+    failures = build.root / FAILURES
+    if failures.is_file():
+        found["failures"] = sum(1 for line in failures.read_text(encoding="utf-8").splitlines() if line.strip())
+    plan = build.root / PLAN
+    if plan.is_file():
+        with plan.open(encoding="utf-8") as fh:
+            try:
+                header = json.loads(fh.readline(1 << 24))
+                recipe = header["recipe"]
+                found |= {
+                    "recipe_sha256": header["recipe_sha256"],
+                    "seed": recipe["seed"],
+                    "dataset": {**info["dataset"], "name": recipe["name"], "version": recipe["version"]},
+                }
+            except (ValueError, KeyError, TypeError):
+                problems.append(Problem("altered", PLAN, "its header is not a negaudio plan header"))
+    found["partial"] = bool(found.get("failures", info.get("failures")) or info.get("missing"))
+    for key, value in found.items():
+        if info.get(key) != value:
+            problems.append(
+                Problem("inconsistent", BUILD_INFO, f"{key} is {info.get(key)!r:.80}, the files give {value!r:.80}")
+            )
+
+
+def _extra_files(root: Path, listed: set[str]) -> list[Problem]:
+    """Files in the build folder that no table lists (the state folder and the two top files aside)."""
+    extra = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if rel.split("/")[0] == STATE or rel in (BUILD_INFO, CHECKSUMS) or path.is_dir():
+            continue
+        if rel not in listed:
+            extra.append(Problem("extra", rel, "not listed in SHA256SUMS"))
+    return extra

@@ -143,7 +143,8 @@ def _write_mask(ctx: RenderContext, shard: int, sample_id: str, stored: np.ndarr
     rel = f"masks/{shard:05d}/{sample_id}.png"
     path = Path(ctx.out_dir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes(path, encode_mask(stored))
+    data = encode_mask(stored)
+    write_bytes(path, data)
     height, width = stored.shape
     return MaskRef(
         path=rel,
@@ -153,6 +154,7 @@ def _write_mask(ctx: RenderContext, shard: int, sample_id: str, stored: np.ndarr
         area=int(np.count_nonzero(stored)),
         scale=scale,
         rle=Rle(**to_rle(stored)) if ctx.rle else None,
+        file_sha256=hashlib.sha256(data).hexdigest(),
     )
 
 
@@ -189,6 +191,7 @@ def render_sample(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> list[M
         frames = quantize(wave, ctx.fmt)
         data, info = encode_frames(frames, ctx.sample_rate, ctx.fmt)
         write_bytes(Path(ctx.out_dir) / rel, data)
+        info["file_sha256"] = hashlib.sha256(data).hexdigest()
         records.append(_record(row, rel, info, as_float(frames), facts, image, mask, ctx))
     return records
 
@@ -206,6 +209,7 @@ def _record(row: PlanRow, rel: str, info: dict, decoded, facts, image: ImageRef,
         rms_dbfs=_finite(rms_dbfs(decoded)),
         peak_dbfs=_finite(peak_dbfs(decoded)),
         lufs=float(lufs(decoded, ctx.sample_rate)) if ctx.measure_lufs else None,
+        file_sha256=info["file_sha256"],
     )
     return ManifestRecord(
         schema_version=SCHEMA_VERSION,
