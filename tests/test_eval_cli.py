@@ -11,7 +11,11 @@ import pytest
 
 import negaudio
 from negaudio.builder import BuildOptions, build
+from negaudio.eval.metrics import MISMATCHED, NEGATIVE, NOISY_POSITIVE, NegativeAudioEvaluator, Threshold
 from negaudio.eval.predictions import PredictionWriter
+from negaudio.eval.samples import iter_samples
+from negaudio.eval.upsample import resize_bilinear
+from negaudio.manifest.core import Build
 from negaudio.recipe.io import validate_data
 from negaudio.recipe.models import Recipe
 
@@ -285,3 +289,40 @@ def test_a_calibration_file_with_bad_values_is_refused(cli, eval_build, oracle_r
     bad.write_text(json.dumps(record))
     result = cli("eval", eval_build, "--model", "oracle", "-o", tmp_path / "o", "--calibration", bad)
     assert result.exit_code == 2 and "maxq3 must be a finite number" in result.output
+
+
+def test_report_numbers_are_the_evaluators_on_the_same_maps(cli, eval_build, tmp_path):
+    """What ``negaudio eval --predictions`` writes equals NegativeAudioEvaluator.compute() fed the same maps."""
+    model, out = tmp_path / "model", tmp_path / "rescored"
+    assert cli("eval", eval_build, "--model", "random", "-o", model, "--gallery", "0").exit_code == 0
+    pred = model / "predictions.npz"
+    assert cli("eval", eval_build, "--predictions", pred, "-o", out, "--gallery", "0", "--batch", "5").exit_code == 0
+    r = report(out)
+    thresholds = [Threshold(t["kind"], t["value"], t["source"]) for t in r["thresholds"]]
+    role = {"noisy_positive": NOISY_POSITIVE, "mismatched": MISMATCHED}
+    roles = {n: role.get(k, NEGATIVE) for n, k in r["types"].items() if k != "positive"}
+    evaluator = NegativeAudioEvaluator(thresholds, roles)
+    build = Build(eval_build)
+    with np.load(pred) as maps:
+        for s in iter_samples(build):  # one sample per update: not the command's batching
+            h, w = s.frame
+            gt = build.load_mask(s.positive)
+            gt = np.zeros((h, w), dtype=np.float32) if gt is None else gt
+            evaluator.update(
+                resize_bilinear(maps[s.positive.item_id], h, w)[None],
+                gt[None],
+                {n: resize_bilinear(maps[x.item_id], h, w)[None] for n, x in s.others.items()},
+                maxima={n: [float(maps[x.item_id].max())] for n, x in {"positive": s.positive, **s.others}.items()},
+                item_ids={n: [x.item_id] for n, x in {"positive": s.positive, **s.others}.items()},
+                sample_ids=[s.sample_id],
+                groups=[s.positive.group or s.sample_id],
+            )
+    metrics = evaluator.compute()
+    assert metrics == r["metrics"]
+    assert 0 < metrics["positive"]["median"]["miou"] < 1 and 0 < metrics["separability"]["all"] < 1
+    rows = items(out)
+    assert len(rows) == len(evaluator.rows()) == 72
+    for row in evaluator.rows():
+        written = rows[row["item_id"]]
+        for key, value in row.items():
+            assert written[key] == ("" if value is None else str(value)), (row["item_id"], key)

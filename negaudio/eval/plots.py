@@ -14,7 +14,6 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from negaudio.eval.metrics import Threshold
-from negaudio.eval.scoring import Scorer
 
 COLORS = ("#4c4c4c", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 DPI = 110
@@ -42,10 +41,11 @@ def _margins(width: float, height: float, left=0.7, right=0.2, top=0.55, bottom=
     } | spacing
 
 
-def max_histograms(scorer: Scorer, thresholds: Sequence[Threshold], separability: Mapping, path: Path) -> None:
+def max_histograms(
+    values: Mapping[str, np.ndarray], thresholds: Sequence[Threshold], separability: Mapping, path: Path
+) -> None:
     """One histogram of per-item map maxima per item type, the positives' outline behind each, universal θ lines."""
-    names = list(scorer.index.types)
-    values = {n: scorer.column(n, "max") for n in names}
+    names = list(values)
     lo = min(v.min() for v in values.values())
     hi = max(v.max() for v in values.values())
     if hi - lo < 1e-9:
