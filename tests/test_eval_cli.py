@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -326,3 +327,44 @@ def test_report_numbers_are_the_evaluators_on_the_same_maps(cli, eval_build, tmp
         written = rows[row["item_id"]]
         for key, value in row.items():
             assert written[key] == ("" if value is None else str(value)), (row["item_id"], key)
+
+
+@pytest.fixture
+def damaged_build(eval_build, tmp_path) -> Path:
+    """A private copy of the eval build, to damage."""
+    root = tmp_path / "damaged"
+    shutil.copytree(eval_build, root)
+    return root
+
+
+def damage(path: Path, how: str) -> None:
+    if how == "missing":
+        path.unlink()
+    else:
+        path.write_bytes(b"not a media file")
+
+
+def check_damage_report(result, build: Path, item_id: str, rel: str, out: Path) -> None:
+    assert result.exit_code == 2, result.output
+    assert f"item {item_id!r}" in result.output and str(build / rel) in result.output
+    assert f"negaudio verify {build}" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("how", ["missing", "unreadable"])
+def test_a_damaged_mask_names_the_item_and_the_file(cli, damaged_build, oracle_run, tmp_path, how):
+    record = [r for r in negaudio.open_build(damaged_build) if r.kind == "positive" and r.mask][5]
+    damage(damaged_build / record.mask.path, how)
+    out = tmp_path / "out"
+    result = cli("eval", damaged_build, "--predictions", oracle_run / "predictions.npz", "-o", out, "--batch", "4")
+    check_damage_report(result, damaged_build, record.item_id, record.mask.path, out)
+
+
+@pytest.mark.parametrize("how", ["missing", "unreadable"])
+def test_a_damaged_wav_names_the_item_and_the_file(cli, damaged_build, tmp_path, how):
+    record = [r for r in negaudio.open_build(damaged_build) if r.kind == "silence"][-2]  # late: maps already made
+    damage(damaged_build / record.audio.path, how)
+    out = tmp_path / "out"
+    result = cli("eval", damaged_build, "--model", "energy-gated", "-o", out, "--batch", "4", "--gallery", "0")
+    check_damage_report(result, damaged_build, record.item_id, record.audio.path, out)

@@ -19,6 +19,7 @@ from negaudio.eval.calibration import (
     save_calibration,
     split_name,
 )
+from negaudio.eval.media import read_image, read_mask
 from negaudio.eval.metrics import (
     MISMATCHED,
     NEGATIVE,
@@ -121,7 +122,7 @@ def frame_batches(samples: Iterable[Sample], size: int) -> Iterator[list[Sample]
 def load_gt(build: Build, sample: Sample) -> np.ndarray:
     """The sample's GT in its frame; all-zero when it has no region (IoU is then 0 by definition)."""
     h, w = sample.frame
-    gt = build.load_mask(sample.positive)
+    gt = read_mask(build, sample.positive)
     if gt is None:
         return np.zeros((h, w), dtype=np.float32)
     if gt.shape != (h, w):
@@ -131,8 +132,11 @@ def load_gt(build: Build, sample: Sample) -> np.ndarray:
 
 @dataclass
 class Calibration:
+    """Universal thresholds (None when none is requested), where they came from, and the record to save."""
+
     thresholds: UniversalThresholds | None
     info: dict
+    record: dict | None = None
 
 
 def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, maxima: dict) -> Calibration:
@@ -171,10 +175,7 @@ def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, max
             "universal thresholds were calibrated on the evaluated build itself: in-sample, so optimistic; "
             "calibrate on another split (--calibrate-on, --calibration) for a fair test"
         )
-    if config.save_calibration is not None:
-        save_calibration(config.save_calibration, record)
-    info["record"] = record
-    return Calibration(universal, info)
+    return Calibration(universal, info, record)
 
 
 def gallery_picks(n_samples: int, count: int) -> set[int]:
@@ -238,7 +239,8 @@ def score(
         for i, s in enumerate(batch):
             if done + i in picks:
                 maps = {POSITIVE: pos[i]} | {n: m[present[n].index(i)] for n, m in others.items() if i in present[n]}
-                gallery.append({"sample": s, "gt": gt[i], "maps": maps})
+                image = np.asarray(read_image(build, s.positive), dtype=np.float64)
+                gallery.append({"sample": s, "gt": gt[i], "maps": maps, "image": image})
         done += len(batch)
         if config.progress:
             config.progress("scoring", done, index.n_samples)
@@ -271,7 +273,7 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
             "model": config.model,
             "upsampling": UPSAMPLING,
             "maxima_on": "raw prediction maps, before resizing (as vssl_eval)",
-            "calibration": {k: v for k, v in calibration.info.items() if k != "record"},
+            "calibration": calibration.info,
             "thresholds": [
                 {"label": t.label, "kind": t.kind, "value": t.value, "source": t.source, "size_prior": t.size_prior}
                 for t in thresholds
@@ -283,5 +285,7 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
         }
     finally:
         preds.close()
-    write_outputs(out_dir, build, report, evaluator, gallery, calibration.info.get("record"))
+    if config.save_calibration is not None and calibration.record is not None:
+        save_calibration(config.save_calibration, calibration.record)
+    write_outputs(out_dir, build, report, evaluator, gallery, calibration.record)
     return report

@@ -37,7 +37,7 @@ def write_items_csv(path: Path, rows: list[dict], labels: list[str], kinds: dict
 
 
 def write_plots(
-    out_dir: Path, build: Build, report: dict, evaluator: NegativeAudioEvaluator, rows: list[dict], gallery: list[dict]
+    out_dir: Path, report: dict, evaluator: NegativeAudioEvaluator, rows: list[dict], gallery: list[dict]
 ) -> list[str]:
     metrics = report["metrics"]
     files = ["max_histograms.png"]
@@ -50,7 +50,7 @@ def write_plots(
         files.append("gallery.png")
         ids = {e["sample"].sample_id for e in gallery}
         by_id = {r["item_id"]: r for r in rows if r["sample_id"] in ids}
-        plots.gallery(gallery, build.root, by_id, headline_label(report), out_dir / files[-1])
+        plots.gallery(gallery, by_id, headline_label(report), out_dir / files[-1])
     return files
 
 
@@ -69,7 +69,7 @@ def write_outputs(
     if calibration is not None:
         save_calibration(out_dir / "calibration.json", calibration)
         files.append("calibration.json")
-    report["plots"] = write_plots(out_dir, build, report, evaluator, rows, gallery)
+    report["plots"] = write_plots(out_dir, report, evaluator, rows, gallery)
     report["files"] = files + report["plots"]
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(render(report), encoding="utf-8")
