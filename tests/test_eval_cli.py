@@ -368,3 +368,42 @@ def test_a_damaged_wav_names_the_item_and_the_file(cli, damaged_build, tmp_path,
     out = tmp_path / "out"
     result = cli("eval", damaged_build, "--model", "energy-gated", "-o", out, "--batch", "4", "--gallery", "0")
     check_damage_report(result, damaged_build, record.item_id, record.audio.path, out)
+
+
+PARTIAL = [
+    {"partial": True, "failures": 2},
+    {"partial": False, "missing": {"files": 1, "samples_dropped": 1, "items_dropped": 6, "paths": ["a.wav"]}},
+]
+
+
+def partial_run(cli, damaged_build, oracle_run, tmp_path, info):
+    path = damaged_build / "build.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | info))
+    out = tmp_path / "out"
+    result = cli("eval", damaged_build, "--predictions", oracle_run / "predictions.npz", "-o", out, "--gallery", "0")
+    assert result.exit_code == 0, result.output
+    return result, out
+
+
+@pytest.mark.parametrize("info", PARTIAL)
+def test_a_partial_build_is_flagged_in_report_md(cli, damaged_build, oracle_run, tmp_path, info):
+    _, out = partial_run(cli, damaged_build, oracle_run, tmp_path, info)
+    md = (out / "report.md").read_text()
+    assert "**partial build" in md
+    assert f"`missing` in {damaged_build / 'build.json'}" in md and str(damaged_build / "failures.jsonl") in md
+    if "missing" in info:
+        assert "1 source file(s) missing, 1 sample(s) and 6 item(s) dropped" in md
+        assert report(out)["build"]["missing"] == info["missing"]
+    else:
+        assert "2 failure(s)" in md and report(out)["build"]["partial"] is True
+    assert "partial build" not in (oracle_run / "report.md").read_text()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the console summary is printed by negaudio/cli/eval.py (owned elsewhere): it has to print "
+    "negaudio.eval.report_md.partial_note(report) when it is not None",
+)
+def test_a_partial_build_is_flagged_on_the_console(cli, damaged_build, oracle_run, tmp_path):
+    result, _ = partial_run(cli, damaged_build, oracle_run, tmp_path, PARTIAL[0])
+    assert "partial build" in result.output and "failures.jsonl" in result.output

@@ -268,7 +268,12 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
         metrics = evaluator.compute()
         report = {
             "negaudio_version": __version__,
-            "build": build_identity(build) | {"counts": build.info.get("counts", {})},
+            "build": build_identity(build)
+            | {
+                "counts": build.info.get("counts", {}),
+                "failures": build.info.get("failures", 0),
+                "missing": build.info.get("missing") or {},
+            },
             "predictions": {"files": preds.identity(), "unknown_items": len(unknown), "unknown_first": unknown[:20]},
             "model": config.model,
             "upsampling": UPSAMPLING,
