@@ -2,10 +2,12 @@
 
 5,000 samples × (1 positive + 3 negatives) of 224×224 float32 maps are generated batch by batch
 (seeded; smooth maps: random 7×7 grids upsampled bilinearly, like VSSL models), then the full metric
-set (IoU at the median, fixed and a calibrated maxq3 θ; success, AUC; pIA, AUC-N, pIA success and
-pos–neg IoU per negative type; max statistics and separability) is computed three ways in one run:
+set (θ, IoU and pIA of every item at the median, fixed and a calibrated maxq3 θ; success, AUC; pIA,
+AUC-N, pIA success, pos–neg IoU and IoU with the GT per negative type; F-scores; max statistics and
+separability) is computed three ways in one run:
 
-1. vectorised: ``NegativeAudioEvaluator`` streaming the batches (only per-sample values are kept);
+1. vectorised: ``NegativeAudioEvaluator`` (the engine of ``negaudio eval``) streaming the batches
+   (``update``; only per-item values are kept), then ``compute``;
 2. numpy per-sample loop in the style of the published evaluators (one image at a time), all samples;
 3. plain Python per-pixel loop on a subset (too slow for 5,000 samples), extrapolated per sample.
 
@@ -77,21 +79,28 @@ def _labels(thresholds):
 
 
 def numpy_loop_sample(pos, gt, negs, thresholds) -> dict[str, float]:
-    """One sample, numpy per image, as the published evaluators do it."""
-    out = {"max/pos": float(pos.max())}
+    """One sample, numpy per image, as the published evaluators do it (keys: ``type/column``)."""
+    out = {"positive/max": float(pos.max())}
     for t in TYPES:
-        out[f"max/{t}"] = float(negs[t].max())
+        out[f"{t}/max"] = float(negs[t].max())
     g = gt.astype(np.float64)
+
+    def iou(b):
+        denom = np.sum(g) + np.sum(b * (g == 0))
+        return float(np.sum(b * g) / denom) if denom > 0 else 0.0
+
     for thr, label in zip(thresholds, _labels(thresholds), strict=True):
         theta = np.float64(np.sort(pos.flatten())[int(pos.size * 0.5)] if thr.kind == "median" else thr.value)
         b = pos > theta
-        denom = np.sum(g) + np.sum(b * (g == 0))
-        out[f"iou@{label}"] = float(np.sum(b * g) / denom) if denom > 0 else 0.0
+        at = f"@{label}"
+        out |= {f"positive/theta{at}": float(theta), f"positive/iou{at}": iou(b), f"positive/pia{at}": b.mean()}
         for t in TYPES:
             bn = negs[t] > theta
-            out[f"pia/{t}@{label}"] = float(np.sum(bn) / bn.size)
             union = np.sum(b | bn)
-            out[f"posneg_iou/{t}@{label}"] = float(np.sum(b & bn) / union) if union > 0 else 1.0
+            out[f"{t}/theta{at}"] = float(theta)
+            out[f"{t}/iou{at}"] = iou(bn)
+            out[f"{t}/pia{at}"] = float(np.sum(bn) / bn.size)
+            out[f"{t}/posneg_iou{at}"] = float(np.sum(b & bn) / union) if union > 0 else 1.0
     return out
 
 
@@ -100,25 +109,32 @@ def python_loop_sample(pos, gt, negs, thresholds) -> dict[str, float]:
     p = [v for row in pos.tolist() for v in row]
     g = [1.0 if v else 0.0 for row in gt.tolist() for v in row]
     nv = {t: [v for row in negs[t].tolist() for v in row] for t in TYPES}
-    out = {"max/pos": max(p)}
+    out = {"positive/max": max(p)}
     for t in TYPES:
-        out[f"max/{t}"] = max(nv[t])
-    for thr, label in zip(thresholds, _labels(thresholds), strict=True):
-        theta = sorted(p)[int(len(p) * 0.5)] if thr.kind == "median" else thr.value
-        b = [1 if v > theta else 0 for v in p]
+        out[f"{t}/max"] = max(nv[t])
+
+    def iou(b):
         inter = denom = 0.0
         for bi, gi in zip(b, g, strict=True):
             inter += bi * gi
             denom += gi + (bi if gi == 0 else 0)
-        out[f"iou@{label}"] = inter / denom if denom > 0 else 0.0
+        return inter / denom if denom > 0 else 0.0
+
+    for thr, label in zip(thresholds, _labels(thresholds), strict=True):
+        theta = sorted(p)[int(len(p) * 0.5)] if thr.kind == "median" else thr.value
+        b = [1 if v > theta else 0 for v in p]
+        at = f"@{label}"
+        out |= {f"positive/theta{at}": theta, f"positive/iou{at}": iou(b), f"positive/pia{at}": sum(b) / len(b)}
         for t in TYPES:
             bn = [1 if v > theta else 0 for v in nv[t]]
-            out[f"pia/{t}@{label}"] = sum(bn) / len(bn)
+            out[f"{t}/theta{at}"] = theta
+            out[f"{t}/iou{at}"] = iou(bn)
+            out[f"{t}/pia{at}"] = sum(bn) / len(bn)
             both = either = 0
             for x, y in zip(b, bn, strict=True):
                 both += x and y
                 either += x or y
-            out[f"posneg_iou/{t}@{label}"] = both / either if either else 1.0
+            out[f"{t}/posneg_iou{at}"] = both / either if either else 1.0
     return out
 
 
@@ -152,48 +168,66 @@ def _f(x, y):
 
 
 def loop_summary(values: dict[str, list[float]], thresholds) -> dict[str, float]:
-    """Aggregate per-sample loop values with plain Python (same keys as the evaluator summary)."""
+    """Aggregate per-sample loop values with plain Python (the keys of ``flatten(evaluator.compute())``)."""
     xs = [0.05 * k for k in range(21)]
     out = {}
     for label in _labels(thresholds):
         at = f"@{label}"
-        ious = values[f"iou{at}"]
-        out[f"miou{at}"] = sum(ious) / len(ious)
-        out[f"success{at}"] = sum(v >= 0.5 for v in ious) / len(ious)
-        out[f"auc{at}"] = _trapz([sum(v >= x for v in ious) / len(ious) for x in xs], xs)
+        ious = values[f"positive/iou{at}"]
+        pos = f"positive/{label}"
+        out[f"{pos}/success"] = sum(v >= 0.5 for v in ious) / len(ious)
+        out[f"{pos}/miou"] = sum(ious) / len(ious)
+        out[f"{pos}/auc"] = _trapz([sum(v >= x for v in ious) / len(ious) for x in xs], xs)
         for t in TYPES:
-            pias = values[f"pia/{t}{at}"]
-            out[f"pia/{t}{at}"] = sum(pias) / len(pias)
-            out[f"auc_n/{t}{at}"] = _trapz([sum(v <= x for v in pias) / len(pias) for x in xs], xs)
-            out[f"pia_success/{t}{at}"] = sum(v < 0.5 for v in pias) / len(pias)
-            pair = values[f"posneg_iou/{t}{at}"]
-            out[f"posneg_iou/{t}{at}"] = sum(pair) / len(pair)
-        miou, auc = 100 * out[f"miou{at}"], 100 * out[f"auc{at}"]
-        spec = {t: 100 - 100 * out[f"pia/{t}{at}"] for t in TYPES}
-        aoc = {t: 100 * out[f"auc_n/{t}{at}"] for t in TYPES}
-        out[f"F_Pos_Neg{at}"] = _f(miou, sum(spec.values()) / len(TYPES))
+            neg = f"negatives/{t}/{label}"
+            pias = values[f"{t}/pia{at}"]
+            out[f"{neg}/pia"] = sum(pias) / len(pias)
+            out[f"{neg}/auc_n"] = _trapz([sum(v <= x for v in pias) / len(pias) for x in xs], xs)
+            out[f"{neg}/pia_success"] = sum(v < 0.5 for v in pias) / len(pias)
+            pair = values[f"{t}/posneg_iou{at}"]
+            out[f"{neg}/posneg_iou"] = sum(pair) / len(pair)
+            gt_ious = values[f"{t}/iou{at}"]
+            out[f"{neg}/gt_iou"] = sum(gt_ious) / len(gt_ious)
+            out[f"{neg}/gt_success"] = sum(v >= 0.5 for v in gt_ious) / len(gt_ious)
+        miou, auc = 100 * out[f"{pos}/miou"], 100 * out[f"{pos}/auc"]
+        spec = {t: 100 - 100 * out[f"negatives/{t}/{label}/pia"] for t in TYPES}
+        aoc = {t: 100 * out[f"negatives/{t}/{label}/auc_n"] for t in TYPES}
+        f = f"f_scores/{label}"
+        out[f"{f}/F_Pos_Neg"] = _f(miou, sum(spec.values()) / len(TYPES))
         for t in TYPES:
-            out[f"F_Pos_{t}{at}"] = _f(miou, spec[t])
-        out[f"F_AUC_AOC_Pos_Neg{at}"] = _f(auc, sum(aoc.values()) / len(TYPES))
+            out[f"{f}/F_Pos_{t}"] = _f(miou, spec[t])
+        out[f"{f}/F_AUC_AOC_Pos_Neg"] = _f(auc, sum(aoc.values()) / len(TYPES))
         for t in TYPES:
-            out[f"F_AUC_AOC_{t}{at}"] = _f(auc, aoc[t])
-    for t in ("pos", *TYPES):
-        m = values[f"max/{t}"]
+            out[f"{f}/F_AUC_AOC_{t}"] = _f(auc, aoc[t])
+    for t in ("positive", *TYPES):
+        m = values[f"{t}/max"]
         out |= {
-            f"max/{t}/mean": sum(m) / len(m),
-            f"max/{t}/median": _percentile(m, 50),
-            f"max/{t}/q1": _percentile(m, 25),
-            f"max/{t}/q3": _percentile(m, 75),
-            f"max/{t}/min": min(m),
-            f"max/{t}/max": max(m),
+            f"maxima/{t}/mean": sum(m) / len(m),
+            f"maxima/{t}/median": _percentile(m, 50),
+            f"maxima/{t}/q1": _percentile(m, 25),
+            f"maxima/{t}/q3": _percentile(m, 75),
+            f"maxima/{t}/min": min(m),
+            f"maxima/{t}/max": max(m),
         }
     for t in TYPES:
-        out[f"separability/{t}"] = _separability(values["max/pos"], values[f"max/{t}"])
-    out["separability/all"] = _separability(values["max/pos"], [x for t in TYPES for x in values[f"max/{t}"]])
+        out[f"separability/{t}"] = _separability(values["positive/max"], values[f"{t}/max"])
+    pooled = [x for t in TYPES for x in values[f"{t}/max"]]
+    out["separability/all"] = _separability(values["positive/max"], pooled)
     return out
 
 
 # ------------------------------------------------------------------ run
+
+
+def flatten(nested: dict, prefix: str = "") -> dict[str, float]:
+    """``{"a": {"b": x}}`` -> ``{"a/b": x}`` (empty sections vanish)."""
+    out = {}
+    for k, v in nested.items():
+        if isinstance(v, dict):
+            out |= flatten(v, f"{prefix}{k}/")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _max_abs_diff(a: dict, b: dict) -> float:
@@ -245,14 +279,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         t_gen, t_vec, t_np, t_py = t_gen + t1 - t0, t_vec + t2 - t1, t_np + t3 - t2, t_py + t4 - t3
 
     t0 = time.perf_counter()
-    vec_summary = evaluator.summary()
+    vec_summary = flatten(evaluator.compute())
     t_vec_agg = time.perf_counter() - t0
     t0 = time.perf_counter()
     np_summary = loop_summary(np_values, thresholds)
     t_loop_agg = time.perf_counter() - t0
 
-    per_sample = evaluator.per_sample()
-    n_py = len(py_values["max/pos"])
+    per_sample = {f"{t}/{k}": v for t, cols in evaluator.per_item().items() for k, v in cols.items() if k != "sample"}
+    n_py = len(py_values["positive/max"])
     diff_np = _max_abs_diff(per_sample, np_values)
     diff_py = _max_abs_diff({k: v[:n_py] for k, v in per_sample.items()}, py_values)
     diff_summary = _max_abs_diff(vec_summary, np_summary)
@@ -283,7 +317,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"(first {n_py}) {diff_py:.2e}, {len(vec_summary)} summary metrics {diff_summary:.2e}"
     )
     print(f"peak RSS: {rss_mib:.0f} MiB")
-    for k in ("miou@median", "success@median", "auc@median", "pia/noise@fixed=0.5", "F_Pos_Neg@maxq3"):
+    for k in (
+        "positive/median/miou",
+        "positive/median/success",
+        "positive/median/auc",
+        "negatives/noise/fixed=0.5/pia",
+        "f_scores/maxq3/F_Pos_Neg",
+    ):
         print(f"  {k} = {vec_summary[k]:.6f}")
     assert max(diff_np, diff_py, diff_summary) <= ATOL, "vectorised and loop values differ by more than 1e-9"
     return {

@@ -304,7 +304,7 @@ def _refuse_links(out_dir: Path) -> None:
 
 def _remove_leftovers(out_dir: Path) -> None:
     """Temporaries of an interrupted run (unique names, never read): removed before going on."""
-    for folder in (out_dir, out_dir / STATE / "shards"):
+    for folder in (out_dir, out_dir / STATE, out_dir / STATE / "shards"):
         if folder.is_dir():
             for path in folder.iterdir():
                 if is_leftover(path) and path.is_file():
@@ -344,7 +344,8 @@ class _Prepared:
 def _prepare(resolved: Resolved, out_dir: Path, source_root: Path, options: BuildOptions, staged: bool) -> _Prepared:
     """Write the plan (media checked), claim the folder, record the resume state."""
     check = MediaCheck(source_root, plan_recipe(resolved.header).folders())
-    fd, name = tempfile.mkstemp(prefix=".plan.", suffix=TMP_SUFFIX, dir=out_dir)
+    (out_dir / STATE).mkdir(exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".plan.", suffix=TMP_SUFFIX, dir=out_dir / STATE)
     os.close(fd)
     tmp_path = Path(name)
     try:
@@ -426,7 +427,7 @@ def _claim(out_dir: Path, plan_sha: str, options: BuildOptions, staged: bool) ->
 
         problems = verify(out_dir)
         if problems:
-            listed = "\n  ".join(problems[:20])
+            listed = "\n  ".join(map(str, problems[:20]))
             raise InputError(
                 f"{out_dir}: holds this build, but {len(problems)} file(s) do not match their hashes:\n  {listed}\n"
                 "pass --overwrite to rebuild it"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,11 @@ import pytest
 
 import negaudio
 from negaudio.builder import BuildOptions, build
+from negaudio.eval.metrics import MISMATCHED, NEGATIVE, NOISY_POSITIVE, NegativeAudioEvaluator, Threshold
 from negaudio.eval.predictions import PredictionWriter
+from negaudio.eval.samples import iter_samples
+from negaudio.eval.upsample import resize_bilinear
+from negaudio.manifest import Build
 from negaudio.recipe.io import validate_data
 from negaudio.recipe.models import Recipe
 
@@ -285,3 +290,115 @@ def test_a_calibration_file_with_bad_values_is_refused(cli, eval_build, oracle_r
     bad.write_text(json.dumps(record))
     result = cli("eval", eval_build, "--model", "oracle", "-o", tmp_path / "o", "--calibration", bad)
     assert result.exit_code == 2 and "maxq3 must be a finite number" in result.output
+
+
+def test_report_numbers_are_the_evaluators_on_the_same_maps(cli, eval_build, tmp_path):
+    """What ``negaudio eval --predictions`` writes equals NegativeAudioEvaluator.compute() fed the same maps."""
+    model, out = tmp_path / "model", tmp_path / "rescored"
+    assert cli("eval", eval_build, "--model", "random", "-o", model, "--gallery", "0").exit_code == 0
+    pred = model / "predictions.npz"
+    assert cli("eval", eval_build, "--predictions", pred, "-o", out, "--gallery", "0", "--batch", "5").exit_code == 0
+    r = report(out)
+    thresholds = [Threshold(t["kind"], t["value"], t["source"]) for t in r["thresholds"]]
+    role = {"noisy_positive": NOISY_POSITIVE, "mismatched": MISMATCHED}
+    roles = {n: role.get(k, NEGATIVE) for n, k in r["types"].items() if k != "positive"}
+    evaluator = NegativeAudioEvaluator(thresholds, roles)
+    build = Build(eval_build)
+    with np.load(pred) as maps:
+        for s in iter_samples(build):  # one sample per update: not the command's batching
+            h, w = s.frame
+            gt = build.load_mask(s.positive)
+            gt = np.zeros((h, w), dtype=np.float32) if gt is None else gt
+            evaluator.update(
+                resize_bilinear(maps[s.positive.item_id], h, w)[None],
+                gt[None],
+                {n: resize_bilinear(maps[x.item_id], h, w)[None] for n, x in s.others.items()},
+                maxima={n: [float(maps[x.item_id].max())] for n, x in {"positive": s.positive, **s.others}.items()},
+                item_ids={n: [x.item_id] for n, x in {"positive": s.positive, **s.others}.items()},
+                sample_ids=[s.sample_id],
+                groups=[s.positive.group or s.sample_id],
+            )
+    metrics = evaluator.compute()
+    assert metrics == r["metrics"]
+    assert 0 < metrics["positive"]["median"]["miou"] < 1 and 0 < metrics["separability"]["all"] < 1
+    rows = items(out)
+    assert len(rows) == len(evaluator.rows()) == 72
+    for row in evaluator.rows():
+        written = rows[row["item_id"]]
+        for key, value in row.items():
+            assert written[key] == ("" if value is None else str(value)), (row["item_id"], key)
+
+
+@pytest.fixture
+def damaged_build(eval_build, tmp_path) -> Path:
+    """A private copy of the eval build, to damage."""
+    root = tmp_path / "damaged"
+    shutil.copytree(eval_build, root)
+    return root
+
+
+def damage(path: Path, how: str) -> None:
+    if how == "missing":
+        path.unlink()
+    else:
+        path.write_bytes(b"not a media file")
+
+
+def check_damage_report(result, build: Path, item_id: str, rel: str, out: Path) -> None:
+    assert result.exit_code == 2, result.output
+    assert f"item {item_id!r}" in result.output and str(build / rel) in result.output
+    assert f"negaudio verify {build}" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("how", ["missing", "unreadable"])
+def test_a_damaged_mask_names_the_item_and_the_file(cli, damaged_build, oracle_run, tmp_path, how):
+    record = [r for r in negaudio.open_build(damaged_build) if r.kind == "positive" and r.mask][5]
+    damage(damaged_build / record.mask.path, how)
+    out = tmp_path / "out"
+    result = cli("eval", damaged_build, "--predictions", oracle_run / "predictions.npz", "-o", out, "--batch", "4")
+    check_damage_report(result, damaged_build, record.item_id, record.mask.path, out)
+
+
+@pytest.mark.parametrize("how", ["missing", "unreadable"])
+def test_a_damaged_wav_names_the_item_and_the_file(cli, damaged_build, tmp_path, how):
+    record = [r for r in negaudio.open_build(damaged_build) if r.kind == "silence"][-2]  # late: maps already made
+    damage(damaged_build / record.audio.path, how)
+    out = tmp_path / "out"
+    result = cli("eval", damaged_build, "--model", "energy-gated", "-o", out, "--batch", "4", "--gallery", "0")
+    check_damage_report(result, damaged_build, record.item_id, record.audio.path, out)
+
+
+PARTIAL = [
+    {"partial": True, "failures": 2},
+    {"partial": False, "missing": {"files": 1, "samples_dropped": 1, "items_dropped": 6, "paths": ["a.wav"]}},
+]
+
+
+def partial_run(cli, damaged_build, oracle_run, tmp_path, info):
+    path = damaged_build / "build.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | info))
+    out = tmp_path / "out"
+    result = cli("eval", damaged_build, "--predictions", oracle_run / "predictions.npz", "-o", out, "--gallery", "0")
+    assert result.exit_code == 0, result.output
+    return result, out
+
+
+@pytest.mark.parametrize("info", PARTIAL)
+def test_a_partial_build_is_flagged_in_report_md(cli, damaged_build, oracle_run, tmp_path, info):
+    _, out = partial_run(cli, damaged_build, oracle_run, tmp_path, info)
+    md = (out / "report.md").read_text()
+    assert "**partial build" in md
+    assert f"`missing` in {damaged_build / 'build.json'}" in md and str(damaged_build / "failures.jsonl") in md
+    if "missing" in info:
+        assert "1 source file(s) missing, 1 sample(s) and 6 item(s) dropped" in md
+        assert report(out)["build"]["missing"] == info["missing"]
+    else:
+        assert "2 failure(s)" in md and report(out)["build"]["partial"] is True
+    assert "partial build" not in (oracle_run / "report.md").read_text()
+
+
+def test_a_partial_build_is_flagged_on_the_console(cli, damaged_build, oracle_run, tmp_path):
+    result, _ = partial_run(cli, damaged_build, oracle_run, tmp_path, PARTIAL[0])
+    assert "partial build" in result.output and "failures.jsonl" in result.output

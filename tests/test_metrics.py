@@ -545,35 +545,385 @@ def test_shape_and_type_errors(rng):
 # ------------------------------------------------------------------ streaming evaluator
 
 
+def flat_keys(nested, prefix=""):
+    out = {}
+    for k, v in nested.items():
+        out |= flat_keys(v, f"{prefix}{k}/") if isinstance(v, dict) else {f"{prefix}{k}": v}
+    return out
+
+
 def test_evaluator_streams_and_matches_loop(rng):
     b = 10
     pos, gt = rand_maps(rng, b), rand_gt(rng, b) > 0
     negs = {"silence": rand_maps(rng, b) * 0.5, "noise": rand_maps(rng, b) * 0.9}
     thresholds = [M.median(), M.adaptive(), M.fixed(0.5), M.Threshold("maxq3", 0.7, "test")]
-    whole = M.NegativeAudioEvaluator(thresholds, neg_types=("silence", "noise"))
+    whole = M.NegativeAudioEvaluator(thresholds, ("silence", "noise"))
     whole.update(pos, gt, negs)
-    streamed = M.NegativeAudioEvaluator(thresholds, neg_types=("silence", "noise"))
+    streamed = M.NegativeAudioEvaluator(thresholds, ("silence", "noise"))
     for s in (slice(0, 4), slice(4, 10)):
         streamed.update(pos[s], gt[s], {t: m[s] for t, m in negs.items()})
-    a, c = whole.summary(), streamed.summary()
-    assert a.keys() == c.keys()
-    close([a[k] for k in a], [c[k] for k in a])
+    a, c = whole.compute(), streamed.compute()
+    assert a == c
 
     theta = [ref_median(pos[i]) for i in range(b)]  # the positive map's θ, reused for its negatives
     ious = [ref_iou(ref_mask(pos[i], theta[i]), gt[i].astype(float)) for i in range(b)]
     noise_pia = [sum(ref_mask(negs["noise"][i], theta[i])) / N for i in range(b)]
     pair = [ref_pair_iou(ref_mask(pos[i], theta[i]), ref_mask(negs["noise"][i], theta[i])) for i in range(b)]
-    close(c["miou@median"], sum(ious) / b)
-    close(c["auc@median"], ref_auc(ious))
-    close(c["pia/noise@median"], sum(noise_pia) / b)
-    close(c["auc_n/noise@median"], ref_auc(noise_pia, at_most=True))
-    close(c["posneg_iou/noise@median"], sum(pair) / b)
-    close(c["max/silence/max"], max(max(pixels(m)) for m in negs["silence"]))
+    close(c["positive"]["median"]["miou"], sum(ious) / b)
+    close(c["positive"]["median"]["auc"], ref_auc(ious))
+    noise = c["negatives"]["noise"]["median"]
+    close(noise["pia"], sum(noise_pia) / b)
+    close(noise["auc_n"], ref_auc(noise_pia, at_most=True))
+    close(noise["posneg_iou"], sum(pair) / b)
+    close(c["maxima"]["silence"]["max"], max(max(pixels(m)) for m in negs["silence"]))
     theta = [ref_adaptive(pos[i], gt[i]) for i in range(b)]
     silence_pia = [sum(ref_mask(negs["silence"][i], theta[i])) / N for i in range(b)]
-    close(c["pia/silence@adaptive"], sum(silence_pia) / b)
-    assert "F_Pos_Neg@maxq3" in c and "separability/all" in c
-    with pytest.raises(ValueError, match="negative types"):
-        whole.update(pos, gt, {"silence": negs["silence"]})
+    close(c["negatives"]["silence"]["adaptive"]["pia"], sum(silence_pia) / b)
+    assert "F_Pos_Neg" in c["f_scores"]["maxq3"] and "all" in c["separability"]
+    assert c["noisy_positives"] == {} and c["hearing_impairment"] == {} and "iiou" not in c["positive"]["median"]
+    with pytest.raises(ValueError, match="unknown item types"):
+        whole.update(pos, gt, {"offscreen": negs["silence"]})
     with pytest.raises(ValueError, match="unique labels"):
         M.NegativeAudioEvaluator([M.fixed(0.5), M.fixed(0.5)])
+    with pytest.raises(ValueError, match="roles must be one of"):
+        M.NegativeAudioEvaluator([M.fixed(0.5)], {"silence": "loud"})
+
+
+def test_evaluator_input_checks(rng):
+    pos, gt, neg = rand_maps(rng, 3), rand_gt(rng, 3), rand_maps(rng, 2)
+    ev = M.NegativeAudioEvaluator([M.median()], ("silence",))
+    with pytest.raises(ValueError, match="no batch was added"):
+        ev.compute()
+    with pytest.raises(ValueError, match=r"present\['silence'\] must hold one batch index per silence map"):
+        ev.update(pos, gt, {"silence": neg})
+    with pytest.raises(ValueError, match=r"must be distinct indices in \[0, 3\)"):
+        ev.update(pos, gt, {"silence": neg}, present={"silence": [0, 3]})
+    with pytest.raises(ValueError, match="shape mismatch"):
+        ev.update(pos, gt, {"silence": neg[:, :5]}, present={"silence": [0, 1]})
+    with pytest.raises(ValueError, match=r"shape mismatch: maxima\['positive'\]"):
+        ev.update(pos, gt, maxima={"positive": [0.1]})
+    with pytest.raises(ValueError, match="NaN"):
+        ev.update(np.where(pos > 0.5, np.nan, pos), gt)
+    ev.update(pos, gt, groups=["a", "b", "c"])
+    with pytest.raises(ValueError, match="with every batch or with none"):
+        ev.update(pos, gt)
+    with pytest.raises(ValueError, match=r"no item of type\(s\) \['silence'\]"):
+        ev.compute()
+    ev.reset()
+    ev.update(pos, gt, {"silence": neg}, present={"silence": [2, 0]})
+    assert ev.per_item()["silence"]["sample"].tolist() == [2, 0]
+
+
+# A plain reference of the protocol (docs/metrics.md §1–5, docs/eval.md "What is scored"), on 4×5 maps.
+
+HH, WW = 4, 5
+NN = HH * WW
+
+
+def hot(cells, low=0.0):
+    """A 4×5 map: distinct values below 0.5 everywhere, distinct values above 0.5 on ``cells`` (row, col)."""
+    m = [[low + 0.01 * (1 + r * WW + c) for c in range(WW)] for r in range(HH)]
+    for k, (r, c) in enumerate(cells):
+        m[r][c] = 0.6 + 0.02 * k
+    return m
+
+
+def region(cells, value=1.0):
+    g = [[0.0] * WW for _ in range(HH)]
+    for r, c in cells:
+        g[r][c] = value
+    return g
+
+
+def cells_of(rows, cols):
+    return [(r, c) for r in rows for c in cols]
+
+
+def plain_theta(kind, value, p, g):
+    vals = sorted(v for row in p for v in row)
+    if kind == "fixed":
+        return value
+    if kind == "median":
+        return vals[int(0.5 * NN)]
+    size = sum(1 for row in g for v in row if v > 0) or NN // 2
+    return vals[NN - size]
+
+
+def plain_mask(p, theta):
+    return [[1 if v > theta else 0 for v in row] for row in p]
+
+
+def plain_iou(mask, g):
+    inter = sum(mask[r][c] * g[r][c] for r in range(HH) for c in range(WW))
+    denom = sum(g[r][c] for r in range(HH) for c in range(WW))
+    denom += sum(mask[r][c] for r in range(HH) for c in range(WW) if g[r][c] == 0)
+    return 0.0 if denom == 0 else inter / denom
+
+
+def plain_pia(mask):
+    return sum(sum(row) for row in mask) / NN
+
+
+def plain_pair(a, b):
+    both = sum(1 for r in range(HH) for c in range(WW) if a[r][c] and b[r][c])
+    either = sum(1 for r in range(HH) for c in range(WW) if a[r][c] or b[r][c])
+    return 1.0 if either == 0 else both / either
+
+
+def plain_grid_auc(values, at_most=False):
+    xs = [0.05 * k for k in range(21)]
+    ys = [sum(1 for v in values if (v <= x if at_most else v >= x)) / len(values) for x in xs]
+    return ref_trapz(ys, xs)
+
+
+def plain_report(samples, roles, thresholds):
+    """Everything ``NegativeAudioEvaluator.compute`` returns, with plain loops over plain lists."""
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    names = list(roles)
+    negatives = [n for n in names if roles[n] != "noisy_positive"]
+    per = {n: [] for n in ["positive", *names]}  # per type: (sample index, {label: (theta, iou, pia, pair)})
+    for i, s in enumerate(samples):
+        pos_vals, others = {}, {n: {} for n in s["others"]}
+        for kind, value, label in thresholds:
+            theta = plain_theta(kind, value, s["pos"], s["gt"])
+            b_pos = plain_mask(s["pos"], theta)
+            pos_vals[label] = (theta, plain_iou(b_pos, s["gt"]), plain_pia(b_pos), None)
+            for n, m in s["others"].items():
+                th = plain_theta(kind, value, m, s["gt"]) if roles[n] == "noisy_positive" else theta
+                b = plain_mask(m, th)
+                others[n][label] = (th, plain_iou(b, s["gt"]), plain_pia(b), plain_pair(b_pos, b))
+        per["positive"].append((i, pos_vals, max(max(r) for r in s["pos"])))
+        for n, vals in others.items():
+            per[n].append((i, vals, max(max(r) for r in s["others"][n])))
+    col = lambda n, label, k: [v[label][k] for _, v, _ in per[n]]  # noqa: E731
+    groups = [s["group"] for s in samples]
+    out = {"positive": {}, "negatives": {n: {} for n in negatives}, "f_scores": {}, "hearing_impairment": {}}
+    out["noisy_positives"] = {n: {} for n in names if roles[n] == "noisy_positive"}
+    for _, _, label in thresholds:
+        ious = col("positive", label, 1)
+        pos = {"success": mean([v >= 0.5 for v in ious]), "miou": mean(ious), "auc": plain_grid_auc(ious)}
+        if len(set(groups)) < len(groups):
+            xs = [0.05 * k for k in range(21)]
+            pos["iiou"] = ref_interactive(ious, groups, 0.5)
+            pos["iauc"] = ref_trapz([ref_interactive(ious, groups, x) for x in xs], xs)
+        out["positive"][label] = pos
+        for n in negatives:
+            pias, gt_ious, pairs = col(n, label, 2), col(n, label, 1), col(n, label, 3)
+            out["negatives"][n][label] = {
+                "pia": mean(pias),
+                "auc_n": plain_grid_auc(pias, at_most=True),
+                "pia_success": mean([v < 0.5 for v in pias]),
+                "posneg_iou": mean(pairs),
+                "gt_iou": mean(gt_ious),
+                "gt_success": mean([v >= 0.5 for v in gt_ious]),
+            }
+        for n in out["noisy_positives"]:
+            n_ious = col(n, label, 1)
+            out["noisy_positives"][n][label] = {
+                "success": mean([v >= 0.5 for v in n_ious]),
+                "miou": mean(n_ious),
+                "auc": plain_grid_auc(n_ious),
+                "posneg_iou": mean(col(n, label, 3)),
+            }
+        neg = out["negatives"]
+        spec = {n: 100 - 100 * neg[n][label]["pia"] for n in negatives}
+        aoc = {n: 100 * neg[n][label]["auc_n"] for n in negatives}
+        f = {"F_Pos_Neg": ref_f(100 * pos["miou"], mean(list(spec.values())))}
+        f |= {f"F_Pos_{n}": ref_f(100 * pos["miou"], spec[n]) for n in negatives}
+        f["F_AUC_AOC_Pos_Neg"] = ref_f(100 * pos["auc"], mean(list(aoc.values())))
+        f |= {f"F_AUC_AOC_{n}": ref_f(100 * pos["auc"], aoc[n]) for n in negatives}
+        out["f_scores"][label] = f
+        pairs = [(i, v[label]) for n in names if roles[n] == "mismatched" for i, v, _ in per[n]]
+        matched = [ious[i] for i, _ in pairs]
+        hi = mean([v[1] >= 0.5 for _, v in pairs])
+        out["hearing_impairment"][label] = {
+            "HI": hi,
+            "mean_s": mean([v[3] for _, v in pairs]),
+            "HI_F": ref_f(mean(matched), 1 - hi),
+            "pairs": len(pairs),
+        }
+    out["maxima"] = {}
+    for n in per:
+        m = [x for _, _, x in per[n]]
+        q = {"q1": 25, "median": 50, "q3": 75}
+        out["maxima"][n] = {"mean": mean(m), "min": min(m), "max": max(m)} | {
+            k: ref_percentile(m, v) for k, v in q.items()
+        }
+
+    def sep(ps, ns):
+        return sum(1.0 if x > y else 0.5 if x == y else 0.0 for x in ps for y in ns) / (len(ps) * len(ns))
+
+    pos_max = [x for _, _, x in per["positive"]]
+    out["separability"] = {n: sep(pos_max, [x for _, _, x in per[n]]) for n in negatives}
+    out["separability"]["all"] = sep(pos_max, [x for n in negatives for _, _, x in per[n]])
+    return out
+
+
+def hand_made_samples():
+    """Five samples of one 4×5 frame: two IS3 groups of two, one sample without a region, a soft GT, and
+    samples lacking some item types. Hand values at θ = 0.5 are checked in the test."""
+    gt7 = region(cells_of([0], range(4)) + cells_of([1], range(3)))  # 7 pixels
+    gt10 = region(cells_of([2, 3], range(5)))  # 10 pixels
+    soft = region(cells_of([0, 1], [3, 4]), 1.0)  # Flickr-style consensus: 1 inside, 0.5 around
+    for r, c in cells_of([2], [3, 4]) + cells_of([0, 1], [2]):
+        soft[r][c] = 0.5
+    return [
+        {  # IoU 4/7 ≈ 0.57; silence: pIA 6/20 = 0.3, pos–neg IoU 2/8 = 0.25
+            "group": "img1",
+            "gt": gt7,
+            "pos": hot([(0, 0), (0, 1), (0, 2), (1, 0)]),
+            "others": {
+                "silence": hot([(0, 0), (0, 1), (3, 0), (3, 1), (3, 2), (3, 3)]),
+                "noise": hot([]),
+                "mismatched": hot([(0, 0), (0, 1), (0, 2), (0, 3), (1, 0)]),
+                "noisy": hot([(0, 0), (0, 1), (1, 0), (1, 1), (1, 2)], low=0.1),
+            },
+        },
+        {  # IoU 3/10 = 0.3
+            "group": "img1",
+            "gt": gt10,
+            "pos": hot([(2, 0), (2, 1), (3, 4)]),
+            "others": {
+                "silence": hot([(2, 0)]),
+                "mismatched": hot(cells_of([2, 3], range(4))),
+                "noisy": hot([(2, 0), (2, 1), (2, 2), (3, 0), (3, 1), (3, 2), (0, 0)]),
+            },
+        },
+        {  # no region: IoU 0 by definition
+            "group": "img2",
+            "gt": region([]),
+            "pos": hot([(1, 1), (1, 2)]),
+            "others": {"silence": hot([(1, 1)]), "noise": hot(cells_of([0, 1, 2], range(5)))},
+        },
+        {
+            "group": "img3",
+            "gt": soft,
+            "pos": hot(cells_of([0, 1], [2, 3, 4])),
+            "others": {
+                "silence": hot([(0, 4), (3, 0)]),
+                "noise": hot(cells_of([0, 1], [3, 4])),
+                "mismatched": hot([(3, 3)]),
+                "noisy": hot(cells_of([0, 1], [3, 4])),
+            },
+        },
+        {
+            "group": "img3",
+            "gt": gt10,
+            "pos": hot(cells_of([2, 3], range(5)), low=0.2),
+            "others": {"silence": hot([]), "noise": hot([(2, 2), (2, 3)]), "mismatched": hot(cells_of([3], range(5)))},
+        },
+    ]
+
+
+HAND_ROLES = {"silence": "negative", "noise": "negative", "mismatched": "mismatched", "noisy": "noisy_positive"}
+HAND_THRESHOLDS = [("fixed", 0.5, "fixed=0.5"), ("median", None, "median"), ("adaptive", None, "adaptive")]
+
+
+def feed(ev, samples, start, stop):
+    batch = samples[start:stop]
+    others, present = {}, {}
+    for i, s in enumerate(batch):
+        for n, m in s["others"].items():
+            others.setdefault(n, []).append(m)
+            present.setdefault(n, []).append(i)
+    ev.update(
+        np.array([s["pos"] for s in batch]),
+        np.array([s["gt"] for s in batch]),
+        {n: np.array(m) for n, m in others.items()},
+        present=present,
+        groups=[s["group"] for s in batch],
+        sample_ids=[f"s{start + i}" for i in range(len(batch))],
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_evaluator_on_hand_made_maps_matches_a_plain_reference(dtype):
+    samples = hand_made_samples()
+    for s in samples:
+        s["pos"] = np.asarray(s["pos"], dtype=dtype).tolist()  # the reference sees the values the engine sees
+        s["others"] = {n: np.asarray(m, dtype=dtype).tolist() for n, m in s["others"].items()}
+    thresholds = [M.fixed(0.5), M.median(), M.adaptive()]
+    whole = M.NegativeAudioEvaluator(thresholds, HAND_ROLES)
+    feed(whole, samples, 0, 5)
+    got = whole.compute()
+    expected = plain_report(samples, HAND_ROLES, HAND_THRESHOLDS)
+    a, b = flat_keys(got), flat_keys(expected)
+    assert a.keys() == b.keys()
+    close([a[k] for k in a], [b[k] for k in a])
+
+    # intermediate values, checked by hand at θ = 0.5
+    v = whole.per_item()
+    close(v["positive"]["iou@fixed=0.5"][:2], [4 / 7, 0.3])
+    close(v["silence"]["pia@fixed=0.5"][0], 0.3)
+    close(v["silence"]["posneg_iou@fixed=0.5"][0], 0.25)
+    close(v["silence"]["iou@fixed=0.5"][0], 2 / 11)
+    assert v["noise"]["sample"].tolist() == [0, 2, 3, 4] and v["noisy"]["sample"].tolist() == [0, 1, 3]
+    assert 0 < got["positive"]["median"]["miou"] < 1 and 0 < got["hearing_impairment"]["median"]["HI"] < 1
+    assert got["hearing_impairment"]["median"]["pairs"] == 4 and "iiou" in got["positive"]["adaptive"]
+    # a noisy positive is thresholded at its own median, not at its positive's
+    assert v["noisy"]["theta@median"][0] != v["positive"]["theta@median"][0]
+    close(v["noisy"]["pia@median"], [(NN - NN // 2 - 1) / NN] * 3)
+
+    # streaming in several batches (types left out of some batches) gives the same numbers, exactly
+    streamed = M.NegativeAudioEvaluator(thresholds, HAND_ROLES)
+    for start, stop in ((0, 1), (1, 3), (3, 5)):
+        feed(streamed, samples, start, stop)
+    assert streamed.compute() == got
+    assert [r["item_id"] for r in streamed.rows()] == [None] * 21
+    assert [(r["sample_id"], r["name"]) for r in streamed.rows()][:6] == [
+        ("s0", "positive"),
+        ("s0", "silence"),
+        ("s0", "noise"),
+        ("s0", "mismatched"),
+        ("s0", "noisy"),
+        ("s1", "positive"),
+    ]
+    row = streamed.rows()[1]
+    assert row["group"] == "img1" and row["pia@fixed=0.5"] == 0.3 and row["posneg_iou@fixed=0.5"] == 0.25
+    assert streamed.rows()[0]["posneg_iou@median"] is None
+
+
+def test_separability_is_mann_whitney_u_over_pairs(rng):
+    from scipy.stats import mannwhitneyu
+
+    pos = np.round(rng.random(37), 1)  # rounded: many ties, within each set and across the two
+    neg = np.round(rng.random(53) * 0.8, 1)
+    u = mannwhitneyu(pos, neg, alternative="two-sided").statistic  # U of the first sample, ties counting 1/2
+    close(M.separability_auc(pos, neg), u / (pos.size * neg.size))
+
+    ev = M.NegativeAudioEvaluator([M.fixed(0.5)], ("silence", "noise"))
+    ev.update(
+        rand_maps(rng, 37),
+        rand_gt(rng, 37),
+        {"silence": rand_maps(rng, 20), "noise": rand_maps(rng, 33)},
+        present={"silence": list(range(20)), "noise": list(range(4, 37))},
+        maxima={"positive": pos, "silence": neg[:20], "noise": neg[20:]},
+    )
+    sep = ev.compute()["separability"]
+    for name, values in (("silence", neg[:20]), ("noise", neg[20:]), ("all", neg)):
+        u = mannwhitneyu(pos, values, alternative="two-sided").statistic
+        close(sep[name], u / (pos.size * values.size))
+
+
+def numpy_trapezoid(y, x):
+    return np.trapezoid(y, x) if hasattr(np, "trapezoid") else np.trapz(y, x)  # numpy < 2: trapz
+
+
+def test_aucs_are_the_trapezoid_over_the_005_grid(rng):
+    xs = np.array([0.05 * k for k in range(21)])
+    ious = np.concatenate([[0.0, 0.05, 0.3, 0.57, 1.0], rng.random(40)])
+    pias = np.concatenate([[0.0, 0.25, 0.3, 0.5, 1.0], rng.random(40) ** 2])
+    iou_points = [np.mean(ious >= x) for x in xs]  # explicit (x_k, y_k) points
+    pia_points = [np.mean(pias <= x) for x in xs]
+    close(M.iou_auc(ious), numpy_trapezoid(iou_points, xs))
+    close(M.pia_auc(pias), numpy_trapezoid(pia_points, xs))
+
+    pos, gt, neg = rand_maps(rng, 30), rand_gt(rng, 30), rand_maps(rng, 30) * 0.9
+    ev = M.NegativeAudioEvaluator([M.median()], ("silence",))
+    ev.update(pos, gt, {"silence": neg})
+    v, got = ev.per_item(), ev.compute()
+    ious, pias = v["positive"]["iou@median"], v["silence"]["pia@median"]
+    assert 0 < np.median(ious) < ious.max() < 1 and 0 < np.median(pias) < 1  # intermediate values
+    close(got["positive"]["median"]["auc"], numpy_trapezoid([np.mean(ious >= x) for x in xs], xs))
+    close(got["negatives"]["silence"]["median"]["auc_n"], numpy_trapezoid([np.mean(pias <= x) for x in xs], xs))
+    close(ev.pia_curves(xs)["median"]["silence"], [np.mean(pias <= x) for x in xs])

@@ -248,20 +248,31 @@ def inspect(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) ->
 
 
 @app.command()
-def verify(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) -> None:
-    """Recompute every hash; exit 1 naming each missing or altered file."""
+def verify(
+    build_dir: Annotated[Path, typer.Argument(help="Build folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON on stdout.")] = False,
+) -> None:
+    """Check every file, hash and count of a build; exit 1 naming each missing, altered or extra file."""
     from negaudio.manifest.verify import verify as run_verify
 
     try:
         problems = run_verify(build_dir)
     except NegaudioError as exc:
         raise fail(exc) from None
-    for problem in problems:
-        err.print(escape(problem))
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"build": str(build_dir), "ok": not problems, "problems": [p.to_json() for p in problems]})
+            + "\n"
+        )
+    else:
+        for problem in problems:
+            err.print(escape(str(problem)))
+        if problems:
+            err.print(f"{escape(str(build_dir))}: {len(problems)} problem(s)")
+        else:
+            out.print(f"{escape(str(build_dir))}: every file matches its hash")
     if problems:
-        err.print(f"{escape(str(build_dir))}: {len(problems)} problem(s)")
         raise typer.Exit(code=1)
-    out.print(f"{escape(str(build_dir))}: every file matches its hash")
 
 
 @app.command("recipes")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from negaudio.cli.common import err, fail, interruptible, out
@@ -25,7 +26,7 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 
 
 def _print_summary(report: dict, out_dir: Path) -> None:
-    from negaudio.eval.report_md import headline_label, pct
+    from negaudio.eval.report_md import headline_label, partial_note, pct
 
     label = headline_label(report)
     m = report["metrics"]
@@ -45,7 +46,9 @@ def _print_summary(report: dict, out_dir: Path) -> None:
         out.print(table)
     if report["calibration"].get("in_sample"):
         err.print("note: universal thresholds calibrated in-sample (on this build): optimistic", highlight=False)
-    out.print(f"report written to {out_dir / 'report.md'}", highlight=False)
+    if note := partial_note(report):
+        err.print(escape(note))
+    out.print(f"report written to {escape(str(out_dir / 'report.md'))}")
 
 
 def eval_command(

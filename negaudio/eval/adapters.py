@@ -18,7 +18,6 @@ import importlib.util
 import inspect
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,11 +25,13 @@ import numpy as np
 from PIL import Image
 
 from negaudio.core.errors import InputError
+from negaudio.eval.media import check_files, read_audio, read_image
 from negaudio.eval.predictions import PredictionWriter
 from negaudio.manifest import Build, ManifestRecord
 
 T = TypeVar("T")
 DEFAULT_IMAGE_SIZE = (224, 224)
+IMAGE_CACHE = 8
 BUILTINS = {
     "visual-prior": "negaudio.eval.baselines:VisualPrior",
     "energy-gated": "negaudio.eval.baselines:EnergyGated",
@@ -136,19 +137,26 @@ class BatchLoader:
         self.preprocess = getattr(adapter, "preprocess_image", None)
         self.sample_rate = getattr(adapter, "sample_rate", None)
         self.audio_seconds = getattr(adapter, "audio_seconds", None)
-        self._image = lru_cache(maxsize=8)(self._load_image)
+        self._images: dict[str, np.ndarray] = {}
 
-    def _load_image(self, rel: str) -> np.ndarray:
-        with Image.open(self.build.path(rel)) as im:
-            im = im.convert("RGB")
+    def _image(self, record: ManifestRecord) -> np.ndarray:
+        """The prepared image of ``record``; the last IMAGE_CACHE images are kept (samples share theirs)."""
+        rel = record.image.path
+        if rel not in self._images:
+            im = read_image(self.build, record)
             if self.preprocess is not None:
-                return np.asarray(self.preprocess(im), dtype=np.float32)
-            h, w = self.image_size
-            im = im.resize((w, h), Image.Resampling.BICUBIC)
-            return np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
+                image = np.asarray(self.preprocess(im), dtype=np.float32)
+            else:
+                h, w = self.image_size
+                im = im.resize((w, h), Image.Resampling.BICUBIC)
+                image = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
+            if len(self._images) == IMAGE_CACHE:
+                del self._images[next(iter(self._images))]
+            self._images[rel] = image
+        return self._images[rel]
 
     def _wave(self, record: ManifestRecord) -> np.ndarray:
-        wave = self.build.load_audio(record)
+        wave = read_audio(self.build, record)
         if self.sample_rate and self.sample_rate != record.audio.sample_rate:
             import soxr
 
@@ -158,7 +166,7 @@ class BatchLoader:
         return wave.astype(np.float32)
 
     def __call__(self, records: Sequence[ManifestRecord]) -> tuple[np.ndarray, np.ndarray]:
-        images = np.stack([self._image(r.image.path) for r in records])
+        images = np.stack([self._image(r) for r in records])
         waves = [self._wave(r) for r in records]
         channels = {w.shape[0] for w in waves}
         if len(channels) != 1:
@@ -201,20 +209,32 @@ def run_model(
     device: str,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Path:
-    """Run ``adapter`` over every item of ``build`` in manifest order; write the maps to ``out_path`` (.npz)."""
+    """Run ``adapter`` over every item of ``build`` in manifest order; write the maps to ``out_path`` (.npz).
+
+    A media file missing from the build is reported before anything is written; on any failure no
+    ``out_path`` is left, nor its folder when this call created it.
+    """
     if batch < 1:
         raise InputError(f"--batch must be >= 1, got {batch}")
+    check_files(build)
     if hasattr(adapter, "setup"):
         adapter.setup(build, device)
     loader = BatchLoader(build, adapter)
     done, total = 0, len(build)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with PredictionWriter(out_path) as writer:
-        for records in chunks(build, batch):
-            images, waves = loader(records)
-            for r, m in zip(records, to_maps(adapter(images, waves, records), len(records), spec), strict=True):
-                writer.add(r.item_id, m)
-            done += len(records)
-            if progress:
-                progress("running model", done, total)
+    folder = out_path.parent
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with PredictionWriter(out_path) as writer:
+            for records in chunks(build, batch):
+                images, waves = loader(records)
+                for r, m in zip(records, to_maps(adapter(images, waves, records), len(records), spec), strict=True):
+                    writer.add(r.item_id, m)
+                done += len(records)
+                if progress:
+                    progress("running model", done, total)
+    except BaseException:
+        if created and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
     return out_path

@@ -1,8 +1,9 @@
 """Localisation metrics for VSSL with negative audio: functional, vectorised over [B, H, W] batches.
 
 Per-batch functions return per-sample values (IoU, pIA, maxima, ...); aggregate functions take the
-concatenated per-sample vectors. ``NegativeAudioEvaluator`` streams batches and keeps only per-sample
-values. All rates are fractions in [0, 1] except ``pos_neg_f_scores`` (percent, as the reference).
+concatenated per-sample vectors. ``NegativeAudioEvaluator`` (the one scoring engine, used by
+``negaudio eval``) streams batches, keeps only per-item values and aggregates them with those functions.
+All rates are fractions in [0, 1] except ``pos_neg_f_scores`` (percent, as the reference).
 Formulas, choices and the reference-code bugs we avoid: docs/metrics.md.
 """
 
@@ -49,6 +50,10 @@ from negaudio.eval.thresholds import (
 )
 
 __all__ = [
+    "MISMATCHED",
+    "NEGATIVE",
+    "NOISY_POSITIVE",
+    "POSITIVE",
     "NegativeAudioEvaluator",
     "Threshold",
     "UniversalThresholds",
@@ -263,84 +268,242 @@ def separability_auc(pos_maxima, neg_maxima) -> float:
 
 # ---------------------------------------------------------------- streaming protocol
 
+POSITIVE = "positive"
+NEGATIVE, MISMATCHED, NOISY_POSITIVE = "negative", "mismatched", "noisy_positive"
+ROLES = (NEGATIVE, MISMATCHED, NOISY_POSITIVE)
+"""Roles of non-positive item types: a negative; a negative that also counts in Hearing Impairment
+(mismatched audio); a noisy positive (scored as a positive, with its own per-image θ)."""
+
+
+def _as_roles(types) -> dict[str, str]:
+    roles = dict(types) if isinstance(types, Mapping) else dict.fromkeys(types, NEGATIVE)
+    if not isinstance(types, Mapping) and len(roles) != len(types):
+        raise ValueError(f"item types must be unique, got {list(types)}")
+    bad = {n: r for n, r in roles.items() if r not in ROLES}
+    if bad or POSITIVE in roles:
+        raise ValueError(f"item types: {POSITIVE!r} is reserved and roles must be one of {ROLES}, got {roles}")
+    return roles
+
 
 class NegativeAudioEvaluator:
-    """Streams the negative-audio protocol batch by batch, keeping only per-sample values.
+    """Streams the negative-audio protocol: ``update`` scores one batch and keeps per-item values only,
+    ``compute`` aggregates them with the functions above (torchmetrics' update/compute split).
 
-    For each threshold θ, θ_i is resolved on the positive map of image i and reused for its negative
-    maps. Per sample it stores IoU(pos), pIA and pos–neg IoU per negative type, and the map maxima.
+    A sample is a positive map with its GT and, optionally, other items of the same image: one map per item
+    type (``types``: names, or name -> role in ROLES). For each threshold θ, θ_i is resolved on the positive
+    map of sample i and reused for its negatives; a noisy positive gets θ from its own map. Per item it keeps
+    θ, IoU with the GT, pIA, the pos–neg IoU (non-positives) and the map maximum. See docs/metrics.md §8.
     """
 
-    def __init__(self, thresholds: Sequence[Threshold], neg_types: Sequence[str] = ("silence", "noise", "offscreen")):
+    def __init__(self, thresholds: Sequence[Threshold], types=("silence", "noise", "offscreen")):
         labels = [t.label for t in thresholds]
         if not labels or len(set(labels)) != len(labels):
             raise ValueError(f"thresholds must be non-empty with unique labels, got {labels}")
-        if not neg_types or len(set(neg_types)) != len(neg_types):
-            raise ValueError(f"neg_types must be non-empty and unique, got {list(neg_types)}")
         self.thresholds = tuple(thresholds)
-        self.neg_types = tuple(neg_types)
-        self._values: dict[str, list[np.ndarray]] = {}
+        self.types = _as_roles(types)
+        self.reset()
 
-    def _add(self, key: str, values: np.ndarray) -> None:
-        self._values.setdefault(key, []).append(values)
+    def reset(self) -> None:
+        """Forget every batch added so far."""
+        self._blocks: list[tuple[str, dict]] = []
+        self._samples = 0
+        self._grouped: bool | None = None
 
-    def update(self, pos, gt, negs: Mapping[str, np.ndarray]) -> None:
-        """Add one batch: positive maps and GT [B, H, W], and one [B, H, W] map batch per negative type."""
+    def update(
+        self,
+        pos,
+        gt,
+        others: Mapping[str, np.ndarray] | None = None,
+        *,
+        present: Mapping[str, Sequence[int]] | None = None,
+        maxima: Mapping[str, Sequence[float]] | None = None,
+        item_ids: Mapping[str, Sequence[str]] | None = None,
+        sample_ids: Sequence[str] | None = None,
+        groups: Sequence | None = None,
+    ) -> None:
+        """Add one batch of B samples.
+
+        - ``pos``, ``gt``: positive maps and their GT, [B, H, W].
+        - ``others[t]``: the maps of item type t, [B_t, H, W]; ``present[t]`` gives the B_t batch indices of the
+          samples that have one (default: all B, in order). A batch may leave out types.
+        - ``maxima[t]``: per-item maxima to keep instead of the maxima of the maps given (``"positive"``: [B]),
+          e.g. of the raw maps before resizing.
+        - ``item_ids[t]``, ``sample_ids`` [B]: labels copied to ``rows()``; ``groups`` [B]: one key per sample
+          (IS3: one image); give them with every batch or with none. iIoU/IAUC are computed when a group
+          holds more than one sample.
+        """
         pos, gt = check_maps(pos, "positive maps"), check_gt(gt)
         check_same_shape(pos, "positive maps", gt, "ground truth")
-        if set(negs) != set(self.neg_types):
-            raise ValueError(f"negative types {sorted(negs)} differ from {sorted(self.neg_types)}")
-        negs = {t: check_maps(negs[t], f"{t} maps") for t in self.neg_types}
-        for t, m in negs.items():
-            check_same_shape(pos, "positive maps", m, f"{t} maps")
-        self._add("max/pos", flat(pos).max(axis=1).astype(np.float64))
-        for t, m in negs.items():
-            self._add(f"max/{t}", flat(m).max(axis=1).astype(np.float64))
-        for thr in self.thresholds:
-            theta = check_theta(thr.resolve(pos, gt), pos.shape[0])
-            b_pos = exceeds(pos, theta)
-            self._add(f"iou@{thr.label}", _iou(b_pos, gt))
-            for t, m in negs.items():
-                b_neg = exceeds(m, theta)
-                self._add(f"pia/{t}@{thr.label}", _pia(b_neg))
-                self._add(f"posneg_iou/{t}@{thr.label}", _pair_iou(b_pos, b_neg))
+        b = pos.shape[0]
+        others, present, maxima = dict(others or {}), dict(present or {}), dict(maxima or {})
+        item_ids = dict(item_ids or {})
+        unknown = set(others) - set(self.types)
+        if unknown:
+            raise ValueError(f"unknown item types {sorted(unknown)}; expected some of {sorted(self.types)}")
+        for what, keys in (("present", present), ("maxima", maxima), ("item_ids", item_ids)):
+            if set(keys) - {POSITIVE, *others} or (what == "present" and POSITIVE in keys):
+                raise ValueError(f"{what} names types without maps: {sorted(set(keys) - set(others))}")
+        if self._grouped is not None and self._grouped != (groups is not None):
+            raise ValueError("give groups with every batch or with none")
+        labels = {"sample_id": range(self._samples, self._samples + b) if sample_ids is None else sample_ids}
+        labels["group"] = [None] * b if groups is None else groups
+        labels = {k: _labels(v, b, k) for k, v in labels.items()}
 
-    def per_sample(self) -> dict[str, np.ndarray]:
-        """Concatenated per-sample values by key (``iou@θ``, ``pia/t@θ``, ``posneg_iou/t@θ``, ``max/t``)."""
-        if not self._values:
-            raise ValueError("no batch was added")
-        return {k: np.concatenate(v) for k, v in self._values.items()}
+        where = {}
+        for name in list(others):
+            m = check_maps(others[name], f"{name} maps")
+            w = np.arange(b) if name not in present else np.asarray(present[name])
+            if w.ndim != 1 or w.shape[0] != m.shape[0] or (w.size and not np.issubdtype(w.dtype, np.integer)):
+                raise ValueError(f"present[{name!r}] must hold one batch index per {name} map, got {w}")
+            if w.size and (w.min() < 0 or w.max() >= b or np.unique(w).size != w.size):
+                raise ValueError(f"present[{name!r}] must be distinct indices in [0, {b}), got {w.tolist()}")
+            if m.shape[1:] != pos.shape[1:]:
+                raise ValueError(f"shape mismatch: positive maps {pos.shape} vs {name} maps {m.shape}")
+            if w.size:
+                others[name], where[name] = m, w
+            else:
+                del others[name]
 
-    def summary(self) -> dict[str, float]:
-        """Aggregate metrics by key; F-scores in percent, everything else a fraction or a raw value."""
-        v = self.per_sample()
-        out: dict[str, float] = {}
+        blocks = {POSITIVE: self._block(POSITIVE, pos, np.arange(b), maxima, item_ids, labels)}
+        blocks |= {n: self._block(n, m, where[n], maxima, item_ids, labels) for n, m in others.items()}
+        gts = {n: gt[w] for n, w in where.items()}
         for thr in self.thresholds:
             at = f"@{thr.label}"
-            ious = v[f"iou{at}"]
-            out |= {
-                f"miou{at}": mean_iou(ious),
-                f"success{at}": success_rate(ious),
-                f"auc{at}": iou_auc(ious),
-            }
-            pias = {t: v[f"pia/{t}{at}"] for t in self.neg_types}
-            for t, p in pias.items():
-                out[f"pia/{t}{at}"] = float(p.mean())
-                out[f"auc_n/{t}{at}"] = pia_auc(p)
-                out[f"pia_success/{t}{at}"] = pia_success(p)
-                out[f"posneg_iou/{t}{at}"] = float(v[f"posneg_iou/{t}{at}"].mean())
-            f = pos_neg_f_scores(
-                out[f"miou{at}"],
-                out[f"auc{at}"],
-                {t: out[f"pia/{t}{at}"] for t in self.neg_types},
-                {t: out[f"auc_n/{t}{at}"] for t in self.neg_types},
-            )
-            out |= {f"{k}{at}": x for k, x in f.items()}
-        for t in ("pos", *self.neg_types):
-            out |= {f"max/{t}/{k}": x for k, x in maxima_stats(v[f"max/{t}"]).items()}
-        for t in self.neg_types:
-            out[f"separability/{t}"] = separability_auc(v["max/pos"], v[f"max/{t}"])
-        out["separability/all"] = separability_auc(
-            v["max/pos"], np.concatenate([v[f"max/{t}"] for t in self.neg_types])
-        )
+            theta = check_theta(thr.resolve(pos, gt), b)
+            b_pos = exceeds(pos, theta)
+            blocks[POSITIVE] |= {f"theta{at}": theta, f"iou{at}": _iou(b_pos, gt), f"pia{at}": _pia(b_pos)}
+            for name, m in others.items():
+                w, g = where[name], gts[name]
+                th = check_theta(thr.resolve(m, g), w.size) if self.types[name] == NOISY_POSITIVE else theta[w]
+                b_m = exceeds(m, th)
+                blocks[name] |= {
+                    f"theta{at}": th,
+                    f"iou{at}": _iou(b_m, g),
+                    f"pia{at}": _pia(b_m),
+                    f"posneg_iou{at}": _pair_iou(b_pos[w], b_m),
+                }
+        self._blocks += blocks.items()  # state changes only once the whole batch is scored
+        self._samples += b
+        self._grouped = groups is not None
+
+    def _block(self, name: str, maps: np.ndarray, where: np.ndarray, maxima, item_ids, labels) -> dict:
+        n = where.size
+        if name in maxima:
+            top = check_values(maxima[name], f"maxima[{name!r}]")
+            if top.shape != (n,):
+                raise ValueError(f"shape mismatch: maxima[{name!r}] {top.shape} vs {n} {name} maps")
+        else:
+            top = flat(maps).max(axis=1).astype(np.float64)
+        ids = _labels(item_ids[name], n, f"item_ids[{name!r}]") if name in item_ids else [None] * n
+        return {
+            "sample": self._samples + where,
+            "item_id": ids,
+            "sample_id": [labels["sample_id"][i] for i in where],
+            "group": [labels["group"][i] for i in where],
+            "max": top,
+        }
+
+    def per_item(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per-item values by type (``"positive"`` first, then ``types`` in order), each in update order.
+
+        Columns: ``sample`` (index of the item's sample in update order), ``max``, and per threshold label θ
+        ``theta@θ``, ``iou@θ`` (with the GT), ``pia@θ`` and, except for positives, ``posneg_iou@θ``.
+        """
+        out = {}
+        for name in (POSITIVE, *self.types):
+            blocks = [cols for n, cols in self._blocks if n == name]
+            keys = [k for k in (blocks[0] if blocks else ()) if k not in ("item_id", "sample_id", "group")]
+            out[name] = {k: np.concatenate([cols[k] for cols in blocks]) for k in keys}
         return out
+
+    def rows(self) -> list[dict]:
+        """One dict per item, in update order (per batch: positives, then each type given): ``item_id``,
+        ``name``, ``sample_id``, ``group``, ``max`` and per threshold θ, IoU, pIA, pos–neg IoU (None for
+        positives). Values are Python floats."""
+        keys = [f"{k}@{t.label}" for t in self.thresholds for k in ("theta", "iou", "pia", "posneg_iou")]
+        rows = []
+        for name, cols in self._blocks:
+            values = {k: cols[k].tolist() if k in cols else [None] * cols["sample"].size for k in ["max", *keys]}
+            for j in range(cols["sample"].size):
+                row = {"item_id": cols["item_id"][j], "name": name}
+                row |= {"sample_id": cols["sample_id"][j], "group": cols["group"][j]}
+                rows.append(row | {k: v[j] for k, v in values.items()})
+        return rows
+
+    def compute(self) -> dict:
+        """Every aggregate, nested by section, item type and threshold label (rates as fractions).
+
+        ``positive``: success, miou, auc (+ iiou, iauc with shared groups); ``negatives``: pia, auc_n,
+        pia_success, posneg_iou, gt_iou, gt_success; ``noisy_positives``: success, miou, auc, posneg_iou;
+        ``f_scores`` (percent, when there are negatives); ``hearing_impairment`` (mismatched types): HI,
+        mean_s, HI_F, pairs; ``maxima``: maxima_stats per type; ``separability`` per negative type and ``all``.
+        """
+        if not self._samples:
+            raise ValueError("no batch was added")
+        v = self.per_item()
+        empty = [n for n in self.types if not v[n]]
+        if empty:
+            raise ValueError(f"no item of type(s) {empty} was added")
+        negatives = [n for n, r in self.types.items() if r != NOISY_POSITIVE]
+        noisy = [n for n, r in self.types.items() if r == NOISY_POSITIVE]
+        mismatched = [n for n, r in self.types.items() if r == MISMATCHED]
+        groups = [g for n, cols in self._blocks if n == POSITIVE for g in cols["group"]]
+        shared = self._grouped and len(set(groups)) < len(groups)
+        out: dict = {"positive": {}, "negatives": {n: {} for n in negatives}}
+        out |= {"noisy_positives": {n: {} for n in noisy}, "f_scores": {}, "hearing_impairment": {}}
+        for thr in self.thresholds:
+            label, at = thr.label, f"@{thr.label}"
+            ious = v[POSITIVE][f"iou{at}"]
+            pos = {"success": success_rate(ious), "miou": mean_iou(ious), "auc": iou_auc(ious)}
+            if shared:
+                pos |= {"iiou": interactive_iou(ious, groups), "iauc": interactive_auc(ious, groups)}
+            out["positive"][label] = pos
+            for n in negatives:
+                pias, gt_ious = v[n][f"pia{at}"], v[n][f"iou{at}"]
+                out["negatives"][n][label] = {
+                    "pia": float(pias.mean()),
+                    "auc_n": pia_auc(pias),
+                    "pia_success": pia_success(pias),
+                    "posneg_iou": float(v[n][f"posneg_iou{at}"].mean()),
+                    "gt_iou": mean_iou(gt_ious),
+                    "gt_success": success_rate(gt_ious),
+                }
+            for n in noisy:
+                n_ious = v[n][f"iou{at}"]
+                out["noisy_positives"][n][label] = {
+                    "success": success_rate(n_ious),
+                    "miou": mean_iou(n_ious),
+                    "auc": iou_auc(n_ious),
+                    "posneg_iou": float(v[n][f"posneg_iou{at}"].mean()),
+                }
+            negs = {n: out["negatives"][n][label] for n in negatives}
+            if negs:
+                pias, aocs = {n: x["pia"] for n, x in negs.items()}, {n: x["auc_n"] for n, x in negs.items()}
+                out["f_scores"][label] = pos_neg_f_scores(pos["miou"], pos["auc"], pias, aocs)
+            if mismatched:
+                matched = np.concatenate([ious[v[n]["sample"]] for n in mismatched])
+                heard = np.concatenate([v[n][f"iou{at}"] for n in mismatched])
+                same = np.concatenate([v[n][f"posneg_iou{at}"] for n in mismatched])
+                out["hearing_impairment"][label] = hearing_impairment(matched, heard, same) | {"pairs": matched.size}
+        out["maxima"] = {n: maxima_stats(cols["max"]) for n, cols in v.items()}
+        pos_max = v[POSITIVE]["max"]
+        out["separability"] = {n: separability_auc(pos_max, v[n]["max"]) for n in negatives}
+        if negatives:
+            out["separability"]["all"] = separability_auc(pos_max, np.concatenate([v[n]["max"] for n in negatives]))
+        return out
+
+    def pia_curves(self, grid) -> dict[str, dict[str, list[float]]]:
+        """frac(pIA <= t) for t in ``grid``, per threshold label and negative type (the AUC-N integrand)."""
+        v, grid = self.per_item(), np.asarray(grid, dtype=np.float64)
+        negatives = [n for n, r in self.types.items() if r != NOISY_POSITIVE]
+        return {
+            t.label: {n: fraction_at_most(v[n][f"pia@{t.label}"], grid).tolist() for n in negatives}
+            for t in self.thresholds
+        }
+
+
+def _labels(values, n: int, name: str) -> list:
+    values = list(values)
+    if len(values) != n:
+        raise ValueError(f"shape mismatch: {name} has {len(values)} values for {n} items")
+    return values

@@ -19,10 +19,21 @@ from negaudio.eval.calibration import (
     save_calibration,
     split_name,
 )
-from negaudio.eval.metrics import Threshold, UniversalThresholds, adaptive, fixed, median
+from negaudio.eval.media import read_image, read_mask
+from negaudio.eval.metrics import (
+    MISMATCHED,
+    NEGATIVE,
+    NOISY_POSITIVE,
+    POSITIVE,
+    NegativeAudioEvaluator,
+    Threshold,
+    UniversalThresholds,
+    adaptive,
+    fixed,
+    median,
+)
 from negaudio.eval.predictions import Predictions
 from negaudio.eval.samples import BuildIndex, Sample, index_build, iter_samples
-from negaudio.eval.scoring import Scorer
 from negaudio.eval.thresholds import UNIVERSAL_KINDS
 from negaudio.eval.upsample import resize_bilinear
 from negaudio.manifest import Build
@@ -111,7 +122,7 @@ def frame_batches(samples: Iterable[Sample], size: int) -> Iterator[list[Sample]
 def load_gt(build: Build, sample: Sample) -> np.ndarray:
     """The sample's GT in its frame; all-zero when it has no region (IoU is then 0 by definition)."""
     h, w = sample.frame
-    gt = build.load_mask(sample.positive)
+    gt = read_mask(build, sample.positive)
     if gt is None:
         return np.zeros((h, w), dtype=np.float32)
     if gt.shape != (h, w):
@@ -121,8 +132,11 @@ def load_gt(build: Build, sample: Sample) -> np.ndarray:
 
 @dataclass
 class Calibration:
+    """Universal thresholds (None when none is requested), where they came from, and the record to save."""
+
     thresholds: UniversalThresholds | None
     info: dict
+    record: dict | None = None
 
 
 def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, maxima: dict) -> Calibration:
@@ -161,10 +175,7 @@ def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, max
             "universal thresholds were calibrated on the evaluated build itself: in-sample, so optimistic; "
             "calibrate on another split (--calibrate-on, --calibration) for a fair test"
         )
-    if config.save_calibration is not None:
-        save_calibration(config.save_calibration, record)
-    info["record"] = record
-    return Calibration(universal, info)
+    return Calibration(universal, info, record)
 
 
 def gallery_picks(n_samples: int, count: int) -> set[int]:
@@ -174,6 +185,20 @@ def gallery_picks(n_samples: int, count: int) -> set[int]:
     return {int(i) for i in np.linspace(0, n_samples - 1, min(count, n_samples)).round()}
 
 
+def item_roles(index: BuildIndex) -> dict[str, str]:
+    """The scoring role of every non-positive item type of a build, in the build's order."""
+    negatives, noisy, mismatched = set(index.negatives()), set(index.noisy()), set(index.kinds("mismatched"))
+    roles = {}
+    for name, kind in index.types.items():
+        if name in noisy:
+            roles[name] = NOISY_POSITIVE
+        elif name in negatives:
+            roles[name] = MISMATCHED if name in mismatched else NEGATIVE
+        elif name != POSITIVE:
+            raise InputError(f"item type {name!r} has kind {kind!r}: neither a negative nor a noisy positive")
+    return roles
+
+
 def score(
     build: Build,
     index: BuildIndex,
@@ -181,9 +206,9 @@ def score(
     maxima: dict,
     thresholds: list[Threshold],
     config: EvalConfig,
-) -> tuple[Scorer, list[dict]]:
+) -> tuple[NegativeAudioEvaluator, list[dict]]:
     """Stream the build's samples in frame batches, resize every map to its frame and score it."""
-    scorer = Scorer(thresholds, index)
+    evaluator = NegativeAudioEvaluator(thresholds, item_roles(index))
     picks = gallery_picks(index.n_samples, config.gallery)
     gallery: list[dict] = []
     done = 0
@@ -193,19 +218,33 @@ def score(
         if ((gt == 0) | (gt == 1)).all():
             gt = gt.astype(bool)  # binary GT takes the metric core's integer fast path
         pos = np.stack([resize_bilinear(preds.load(s.positive.item_id), h, w) for s in batch])
-        others: dict[str, list[tuple[int, np.ndarray]]] = {}
+        others: dict[str, list[np.ndarray]] = {}
+        present: dict[str, list[int]] = {}
+        ids: dict[str, list[str]] = {POSITIVE: [s.positive.item_id for s in batch]}
         for i, s in enumerate(batch):
             for name, r in s.others.items():
-                others.setdefault(name, []).append((i, resize_bilinear(preds.load(r.item_id), h, w)))
-        scorer.add(batch, pos, gt, others, maxima)
+                others.setdefault(name, []).append(resize_bilinear(preds.load(r.item_id), h, w))
+                present.setdefault(name, []).append(i)
+                ids.setdefault(name, []).append(r.item_id)
+        evaluator.update(
+            pos,
+            gt,
+            {name: np.stack(maps) for name, maps in others.items()},
+            present=present,
+            maxima={name: [maxima[i] for i in item_ids] for name, item_ids in ids.items()},
+            item_ids=ids,
+            sample_ids=[s.sample_id for s in batch],
+            groups=[s.positive.group or s.sample_id for s in batch],
+        )
         for i, s in enumerate(batch):
             if done + i in picks:
-                maps = {"positive": pos[i]} | {n: m for n, e in others.items() for j, m in e if j == i}
-                gallery.append({"sample": s, "gt": gt[i], "maps": maps})
+                maps = {POSITIVE: pos[i]} | {n: m[present[n].index(i)] for n, m in others.items() if i in present[n]}
+                image = np.asarray(read_image(build, s.positive), dtype=np.float64)
+                gallery.append({"sample": s, "gt": gt[i], "maps": maps, "image": image})
         done += len(batch)
         if config.progress:
             config.progress("scoring", done, index.n_samples)
-    return scorer, gallery
+    return evaluator, gallery
 
 
 def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig) -> dict:
@@ -225,25 +264,33 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
         maxima = raw_maxima(preds, index.items, config.progress, "reading maps")
         calibration = resolve_calibration(config, build, index, maxima)
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
-        scorer, gallery = score(build, index, preds, maxima, thresholds, config)
+        evaluator, gallery = score(build, index, preds, maxima, thresholds, config)
+        metrics = evaluator.compute()
         report = {
             "negaudio_version": __version__,
-            "build": build_identity(build) | {"counts": build.info.get("counts", {})},
+            "build": build_identity(build)
+            | {
+                "counts": build.info.get("counts", {}),
+                "failures": build.info.get("failures", 0),
+                "missing": build.info.get("missing") or {},
+            },
             "predictions": {"files": preds.identity(), "unknown_items": len(unknown), "unknown_first": unknown[:20]},
             "model": config.model,
             "upsampling": UPSAMPLING,
             "maxima_on": "raw prediction maps, before resizing (as vssl_eval)",
-            "calibration": {k: v for k, v in calibration.info.items() if k != "record"},
+            "calibration": calibration.info,
             "thresholds": [
                 {"label": t.label, "kind": t.kind, "value": t.value, "source": t.source, "size_prior": t.size_prior}
                 for t in thresholds
             ],
             "counts": {"samples": index.n_samples, "items": len(index.items)}
-            | {n: len(scorer.column(n, "max")) for n in index.types},
+            | {n: v["max"].size for n, v in evaluator.per_item().items()},
             "types": index.types,
-            "metrics": scorer.summary(),
+            "metrics": metrics,
         }
     finally:
         preds.close()
-    write_outputs(out_dir, build, report, scorer, gallery, calibration.info.get("record"))
+    if config.save_calibration is not None and calibration.record is not None:
+        save_calibration(config.save_calibration, calibration.record)
+    write_outputs(out_dir, build, report, evaluator, gallery, calibration.record)
     return report

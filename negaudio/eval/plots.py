@@ -11,10 +11,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from PIL import Image
 
 from negaudio.eval.metrics import Threshold
-from negaudio.eval.scoring import Scorer
 
 COLORS = ("#4c4c4c", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 DPI = 110
@@ -42,10 +40,11 @@ def _margins(width: float, height: float, left=0.7, right=0.2, top=0.55, bottom=
     } | spacing
 
 
-def max_histograms(scorer: Scorer, thresholds: Sequence[Threshold], separability: Mapping, path: Path) -> None:
+def max_histograms(
+    values: Mapping[str, np.ndarray], thresholds: Sequence[Threshold], separability: Mapping, path: Path
+) -> None:
     """One histogram of per-item map maxima per item type, the positives' outline behind each, universal θ lines."""
-    names = list(scorer.index.types)
-    values = {n: scorer.column(n, "max") for n in names}
+    names = list(values)
     lo = min(v.min() for v in values.values())
     hi = max(v.max() for v in values.values())
     if hi - lo < 1e-9:
@@ -133,8 +132,8 @@ def overlay(image: np.ndarray, heat: np.ndarray, norm: Normalize, gt: np.ndarray
     return np.clip(out, 0, 1)
 
 
-def gallery(entries: Sequence[dict], build_root: Path, rows_by_id: Mapping[str, dict], label: str, path: Path):
-    """Maps over their image for a few samples: one row per sample, one column per item type.
+def gallery(entries: Sequence[dict], rows_by_id: Mapping[str, dict], label: str, path: Path):
+    """Maps over their image (``entry["image"]``, RGB) for a few samples: one row per sample, one column per type.
 
     Colour scale shared along a row (so positive and negatives compare); white: GT boundary; cyan: boundary of
     the map binarised at θ = ``label``.
@@ -149,10 +148,7 @@ def gallery(entries: Sequence[dict], build_root: Path, rows_by_id: Mapping[str, 
     spacing = _margins(width, height, left=0.3, right=0.8, top=0.85, bottom=0.1, wspace=0.06, hspace=0.35)
     axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw=spacing)
     for r, entry in enumerate(entries):
-        sample = entry["sample"]
-        with Image.open(build_root / sample.positive.image.path) as im:
-            image = np.asarray(im.convert("RGB"), dtype=np.float64)
-        maps = entry["maps"]
+        sample, image, maps = entry["sample"], entry["image"], entry["maps"]
         norm = Normalize(min(float(m.min()) for m in maps.values()), max(float(m.max()) for m in maps.values()))
         if norm.vmax - norm.vmin < 1e-9:
             norm.vmax = norm.vmin + 1.0

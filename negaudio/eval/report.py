@@ -10,49 +10,66 @@ import numpy as np
 
 from negaudio.eval import plots
 from negaudio.eval.calibration import save_calibration
+from negaudio.eval.metrics import NegativeAudioEvaluator
 from negaudio.eval.report_md import headline_label, render
-from negaudio.eval.scoring import Scorer, pia_curves, row_keys
 from negaudio.manifest import Build
 
 PIA_GRID = np.linspace(0.0, 1.0, 201)
 
 
-def write_items_csv(path: Path, scorer: Scorer) -> None:
-    """One row per item: identity, raw max, and θ, IoU, pIA, pos–neg IoU at every threshold."""
-    keys = row_keys([t.label for t in scorer.thresholds])
+def item_keys(labels: list[str]) -> list[str]:
+    """Column names of items.csv: identity, raw max, then θ, IoU, pIA, pos–neg IoU per threshold label."""
+    keys = ["item_id", "kind", "name", "sample_id", "group", "max"]
+    for label in labels:
+        keys += [f"theta@{label}", f"iou@{label}", f"pia@{label}", f"posneg_iou@{label}"]
+    return keys
+
+
+def write_items_csv(path: Path, rows: list[dict], labels: list[str], kinds: dict[str, str]) -> None:
+    """One row per item (the evaluator's rows, with each item type's kind); empty cells for missing values."""
+    keys = item_keys(labels)
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
         writer.writeheader()
-        for row in scorer.rows:
+        for row in rows:
+            row = row | {"kind": kinds[row["name"]]}
             writer.writerow({k: "" if row.get(k) is None else row[k] for k in keys})
 
 
-def write_plots(out_dir: Path, build: Build, report: dict, scorer: Scorer, gallery: list[dict]) -> list[str]:
+def write_plots(
+    out_dir: Path, report: dict, evaluator: NegativeAudioEvaluator, rows: list[dict], gallery: list[dict]
+) -> list[str]:
     metrics = report["metrics"]
     files = ["max_histograms.png"]
-    plots.max_histograms(scorer, scorer.thresholds, metrics["separability"], out_dir / files[0])
-    if scorer.index.negatives():
+    maxima = {n: v["max"] for n, v in evaluator.per_item().items()}
+    plots.max_histograms(maxima, evaluator.thresholds, metrics["separability"], out_dir / files[0])
+    if metrics["negatives"]:
         files.append("pia_curves.png")
-        curves = pia_curves(scorer, PIA_GRID)
-        plots.pia_curves(curves, PIA_GRID, metrics, out_dir / files[-1])
+        plots.pia_curves(evaluator.pia_curves(PIA_GRID), PIA_GRID, metrics, out_dir / files[-1])
     if gallery:
         files.append("gallery.png")
         ids = {e["sample"].sample_id for e in gallery}
-        rows = {r["item_id"]: r for r in scorer.rows if r["sample_id"] in ids}
-        plots.gallery(gallery, build.root, rows, headline_label(report), out_dir / files[-1])
+        by_id = {r["item_id"]: r for r in rows if r["sample_id"] in ids}
+        plots.gallery(gallery, by_id, headline_label(report), out_dir / files[-1])
     return files
 
 
 def write_outputs(
-    out_dir: Path, build: Build, report: dict, scorer: Scorer, gallery: list[dict], calibration: dict | None
+    out_dir: Path,
+    build: Build,
+    report: dict,
+    evaluator: NegativeAudioEvaluator,
+    gallery: list[dict],
+    calibration: dict | None,
 ) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ["report.json", "report.md", "items.csv"]
-    write_items_csv(out_dir / "items.csv", scorer)
+    rows = evaluator.rows()
+    write_items_csv(out_dir / "items.csv", rows, [t.label for t in evaluator.thresholds], report["types"])
     if calibration is not None:
         save_calibration(out_dir / "calibration.json", calibration)
         files.append("calibration.json")
-    report["plots"] = write_plots(out_dir, build, report, scorer, gallery)
+    report["plots"] = write_plots(out_dir, report, evaluator, rows, gallery)
     report["files"] = files + report["plots"]
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(render(report), encoding="utf-8")

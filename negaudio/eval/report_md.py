@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 HEADLINE_ORDER = ("maxq3", "maxq3_separate", "max10", "max", "median")
 
@@ -44,14 +45,37 @@ def _by_threshold(report: dict, header: Sequence[str], cells: Callable[[str], li
     return table(["θ", *header], [[_theta(t), *cells(t["label"])] for t in report["thresholds"]])
 
 
+def partial_note(report: dict) -> str | None:
+    """One line when the build is partial (``partial`` or a non-empty ``missing`` in its build.json), else None."""
+    b = report["build"]
+    missing = b.get("missing") or {}
+    if not (b.get("partial") or missing):
+        return None
+    left = []
+    if missing:
+        left.append(
+            f"{missing.get('files', '?')} source file(s) missing, {missing.get('samples_dropped', '?')} sample(s) "
+            f"and {missing.get('items_dropped', '?')} item(s) dropped"
+        )
+    if b.get("failures"):
+        left.append(f"{b['failures']} failure(s)")
+    counts = f" ({'; '.join(left)})" if left else ""
+    root = Path(b["path"])
+    return (
+        f"partial build: some items were left out{counts}, so these scores cover only the items present; "
+        f"see `missing` in {root / 'build.json'} and {root / 'failures.jsonl'} for what was left out"
+    )
+
+
 def _header(report: dict) -> list[str]:
     b, cal = report["build"], report["calibration"]
     lines = [f"# negaudio evaluation: {b['dataset']}@{b['version']}", ""]
     counts = ", ".join(f"{n} {c}" for n, c in report["counts"].items() if n not in ("samples", "items"))
     lines.append(f"- **Build** `{b['path']}`, content sha256 `{b['content_sha256']}`")
     lines.append(f"  ({report['counts']['samples']} samples, {report['counts']['items']} items: {counts})")
-    if b.get("partial"):
-        lines.append("  - **partial build**: some items were left out (see its failures.jsonl)")
+    note = partial_note(report)
+    if note:
+        lines.append(f"  - **{note}**")
     if report.get("model"):
         m = report["model"]
         lines.append(f"- **Model** `{m['spec']}` on {m['device']} (options {m.get('options') or {}})")
