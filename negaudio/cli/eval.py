@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -136,7 +137,7 @@ def eval_command(
                     ]
             report = evaluate(build_dir, predictions, output, config)
     except NegaudioError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         raise typer.Exit(code=exc.exit_code) from None
     _print_summary(report, output)
 
