@@ -285,3 +285,11 @@ def test_a_calibration_file_with_bad_values_is_refused(cli, eval_build, oracle_r
     bad.write_text(json.dumps(record))
     result = cli("eval", eval_build, "--model", "oracle", "-o", tmp_path / "o", "--calibration", bad)
     assert result.exit_code == 2 and "maxq3 must be a finite number" in result.output
+
+
+def test_progress_without_a_terminal_is_plain_lines(cli, eval_build, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEGAUDIO_PROGRESS_INTERVAL", "0")
+    result = cli("eval", eval_build, "--model", "oracle", "-o", tmp_path / "o", "--gallery", "0")
+    assert result.exit_code == 0, result.output
+    for phase in ("running model: 72/72 (100%) done in", "reading maps: 72/72 (100%) done in", "scoring: 12/12"):
+        assert phase in result.output

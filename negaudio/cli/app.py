@@ -11,10 +11,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
 from rich.table import Table
 
-from negaudio.cli.progress import progress_bar
+from negaudio.cli.progress import ProgressReporter
 from negaudio.core.errors import InputError, NegaudioError
 from negaudio.recipe.bundled import annotation_mismatch, recipe_names, resolve_recipe
 from negaudio.sources import uses_demo_fallback
@@ -57,11 +56,13 @@ def fail(exc: NegaudioError) -> typer.Exit:
     return typer.Exit(code=exc.exit_code)
 
 
-def _progress_callback(progress: Progress):
-    task = progress.add_task("rendering", total=None)
+def _progress_callback(progress: ProgressReporter):
+    """The builder's callback: ``(done, total)`` counts rendered items; ``(phase, done, total)`` names the phase."""
 
-    def update(done: int, total: int) -> None:
-        progress.update(task, completed=done, total=total)
+    def update(*args) -> None:
+        if len(args) == 2:
+            args = ("rendering", *args)
+        progress.update(*args)
 
     return update
 
@@ -102,7 +103,7 @@ def build(
     try:
         if bool(recipe) == bool(plan):
             raise InputError("give a RECIPE or --plan PLAN (one of them)")
-        with progress_bar(err) as progress:
+        with ProgressReporter(err) as progress:
             options = BuildOptions(
                 jobs=jobs,
                 resume=resume,

@@ -8,10 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
 from rich.table import Table
 
-from negaudio.cli.progress import progress_bar
+from negaudio.cli.progress import ProgressReporter
 from negaudio.core.errors import InputError, NegaudioError
 
 err = Console(stderr=True, soft_wrap=True)
@@ -27,17 +26,6 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
             raise InputError(f"--model-opt {pair!r}: expected KEY=VALUE")
         options[key] = value
     return options
-
-
-def _progress_callback(progress: Progress):
-    tasks: dict[str, int] = {}
-
-    def update(what: str, done: int, total: int) -> None:
-        if what not in tasks:
-            tasks[what] = progress.add_task(what, total=total)
-        progress.update(tasks[what], completed=done, total=total)
-
-    return update
 
 
 def _print_summary(report: dict, out_dir: Path) -> None:
@@ -119,8 +107,8 @@ def eval_command(
             batch=batch,
             gallery=gallery,
         )
-        with progress_bar(err) as progress:
-            config.progress = _progress_callback(progress)
+        with ProgressReporter(err) as progress:
+            config.progress = progress.update
             if model:
                 options = parse_options(model_opt or [])
                 adapter = load_adapter(model, options)
