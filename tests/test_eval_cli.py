@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -285,6 +287,16 @@ def test_a_calibration_file_with_bad_values_is_refused(cli, eval_build, oracle_r
     bad.write_text(json.dumps(record))
     result = cli("eval", eval_build, "--model", "oracle", "-o", tmp_path / "o", "--calibration", bad)
     assert result.exit_code == 2 and "maxq3 must be a finite number" in result.output
+
+
+@pytest.mark.parametrize("checkpoint", [[], ["--model-opt", "checkpoint=ck.pt"]])
+def test_ezvsl_without_torch_says_so_and_writes_nothing(eval_build, tmp_path, checkpoint):
+    hide_torch = "import sys; sys.modules['torch'] = None; from negaudio.cli.app import app; app(prog_name='negaudio')"
+    args = ["eval", str(eval_build), "--model", "ezvsl", *checkpoint, "-o", "OUT"]
+    result = subprocess.run([sys.executable, "-c", hide_torch, *args], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == ["error: --model ezvsl needs torch: pip install 'negaudio[torch]'"]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_progress_without_a_terminal_is_plain_lines(cli, eval_build, tmp_path, monkeypatch):
