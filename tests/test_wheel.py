@@ -1,8 +1,8 @@
-"""negaudio as users install it: a wheel in a fresh venv outside the checkout. Slow-ish (a wheel build and an
-install): deselect with ``-m "not wheel"``.
+"""negaudio as users install it: a wheel in a fresh venv outside the checkout, and an editable install seen from
+the folder that holds the clone. Slow-ish (a wheel build and two installs): deselect with ``-m "not wheel"``.
 
-The fresh venv gets negaudio only from the wheel; its dependencies come from this test venv's site-packages
-through a ``.pth`` line, so nothing is downloaded.
+The fresh venvs get negaudio only from the wheel (or the editable install); their dependencies come from this
+test venv's site-packages through a ``.pth`` line, so nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -151,3 +151,13 @@ def test_the_wheel_runs_outside_the_checkout_like_the_editable_install(wheel_ven
     assert content_sha256(negaudio, elsewhere / "wheel", tmp_path / "cache-wheel") == content_sha256(
         ours, elsewhere / "editable", tmp_path / "cache-editable"
     )
+
+
+def test_an_editable_install_is_not_shadowed_from_the_folder_holding_the_clone(tmp_path):
+    clone = copy_checkout(tmp_path / "negaudio")
+    python = fresh_venv(tmp_path / "venv")
+    pip_into(python, "--no-build-isolation", "-e", clone)
+    probe = json.loads(run([python, "-c", PROBE], tmp_path).stdout)  # cwd holds the clone folder `negaudio/`
+    assert probe["file"] == str(clone / "negaudio" / "__init__.py")
+    assert probe["open_build"]
+    assert Path(probe["recipes"]).resolve() == (clone / "recipes").resolve()
