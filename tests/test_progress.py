@@ -65,14 +65,15 @@ def test_unknown_totals_show_a_count_and_complete_when_the_next_phase_starts():
         reporter.update("planning", 5, None)
         clock.now += 125
         reporter.update("planning", 9, None)
-        reporter.update("rendering", 0, 2)
+        clock.now += 10
+        reporter.update("rendering", 1, 2)  # rendering began when planning last reported
         reporter.update("rendering", 2, 2)
     assert lines(buffer) == [
         "planning: 5",
         "planning: 9",
         "planning: 9 done in 2m05s",
-        "rendering: 0/2 (0%)",
-        "rendering: 2/2 (100%) done in 0.0s",
+        "rendering: 1/2 (50%)",
+        "rendering: 2/2 (100%) done in 10.0s",
     ]
 
 

@@ -74,6 +74,7 @@ class CountColumn(ProgressColumn):
 @dataclass
 class _Phase:
     started: float
+    updated: float
     done: int = 0
     total: int | None = None
     finished: bool = False
@@ -82,8 +83,9 @@ class _Phase:
 class ProgressReporter:
     """``update(phase, done, total)``: where a command stands, phase by phase; use it as a context manager.
 
-    ``total`` may be None while unknown. A phase completes when ``done`` reaches ``total``; one whose total is
-    unknown completes when another phase starts or the ``with`` block ends. A phase that starts again after
+    ``total`` may be None while unknown. A phase is timed from the previous update (of any phase) or the start of
+    the ``with`` block, as its first report may come late. It completes when ``done`` reaches ``total``; one whose
+    total is unknown completes when another phase starts or the ``with`` block ends. A phase that starts again after
     completing (same name, count below its total) is a new run of it. Without a terminal, phases still open when
     the ``with`` block ends normally get their completion line then; nothing is printed after an error.
     ``interval``, ``clock`` and ``interactive`` default to the environment, ``time.monotonic`` and whether the
@@ -103,7 +105,7 @@ class ProgressReporter:
         self.interval = progress_interval() if interval is None else interval
         self.clock = clock
         self._phases: dict[str, _Phase] = {}
-        self._last_line = clock()
+        self._last_line = self._last_update = clock()
         self.bar: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
 
@@ -119,7 +121,7 @@ class ProgressReporter:
                 transient=True,
             )
             self.bar.start()
-        self._last_line = self.clock()
+        self._last_line = self._last_update = self.clock()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -140,9 +142,10 @@ class ProgressReporter:
         if state is None or restarted:
             for name, other in self._phases.items():  # the command moved on: a count without a total is final
                 if name != phase and not other.finished and other.total is None:
-                    self._finish(name, other, now)
-            state = self._phases[phase] = _Phase(started=now)
-        state.done, state.total = done, total
+                    self._finish(name, other, other.updated)
+            state = self._phases[phase] = _Phase(started=self._last_update, updated=now)
+        state.done, state.total, state.updated = done, total, now
+        self._last_update = now
         if self.bar is not None:
             self._update_bar(phase, done, total, restarted)
             state.finished = complete
@@ -150,7 +153,7 @@ class ProgressReporter:
             if not state.finished:
                 self._finish(phase, state, now)
         elif now - self._last_line >= self.interval:
-            self._line(f"{phase}: {count_text(done, total)}", now)
+            self._line(f"{phase}: {count_text(done, total)}")
 
     def _update_bar(self, phase: str, done: int, total: int | None, restarted: bool) -> None:
         task = self._tasks.get(phase)
@@ -161,12 +164,12 @@ class ProgressReporter:
         else:
             self.bar.update(task, total=total, completed=done)
 
-    def _finish(self, name: str, phase: _Phase, now: float) -> None:
+    def _finish(self, name: str, phase: _Phase, ended: float) -> None:
         phase.finished = True
         if self.bar is None:
-            elapsed = duration_text(now - phase.started)
-            self._line(f"{name}: {count_text(phase.done, phase.total)} done in {elapsed}", now)
+            elapsed = duration_text(ended - phase.started)
+            self._line(f"{name}: {count_text(phase.done, phase.total)} done in {elapsed}")
 
-    def _line(self, text: str, now: float) -> None:
+    def _line(self, text: str) -> None:
         print(text, file=self.console.file, flush=True)
-        self._last_line = now
+        self._last_line = self.clock()
