@@ -195,6 +195,26 @@ def test_load_errors_name_the_file(tmp_path):
     assert str(empty) in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("subtype", "channels", "extensible"),
+    [("PCM_16", 1, False), ("PCM_24", 2, False), ("FLOAT", 2, False), ("PCM_16", 3, True)],
+)
+def test_truncated_wav_is_refused(tmp_path, subtype, channels, extensible):
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, _noise(channels, 1000).T, 16000, subtype=subtype, format="WAVEX" if extensible else "WAV")
+    data = whole.read_bytes()
+    frame_bytes = channels * {"PCM_16": 2, "PCM_24": 3, "FLOAT": 4}[subtype]
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) - 600 * frame_bytes - 1])  # 399 whole frames and a partial one remain
+    message = f"{cut}: truncated WAV (header promises 1000 frames, file holds 399)"
+    for read in (lambda p: load_audio(p, 16000, 1), audio_info):
+        with pytest.raises(InputError) as err:
+            read(cut)
+        assert str(err.value) == message
+        assert err.value.exit_code == 2
+    assert load_audio(whole, 16000, 1).shape == (1, 1000)  # the whole file is still read
+
+
 def test_three_channels_downmix_to_mono(tmp_path):
     path = tmp_path / "three.wav"
     frames = _noise(3, 800).T

@@ -29,6 +29,12 @@ def test_validate_and_list(cli, write_recipe):
     assert result.exit_code == 2 and "is3plus" in result.output
 
 
+def test_error_messages_are_printed_verbatim(cli, tmp_path):
+    missing = tmp_path / "take[bold] [x].yaml"  # square brackets are not rich markup here
+    result = cli("validate", missing)
+    assert result.exit_code == 2 and f"error: {missing}: no such recipe file" in result.output
+
+
 def test_schemas_are_json(cli):
     recipe = json.loads(cli("schema", "recipe").output)
     assert "negatives" in recipe["properties"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -402,3 +404,21 @@ def test_a_partial_build_is_flagged_in_report_md(cli, damaged_build, oracle_run,
 def test_a_partial_build_is_flagged_on_the_console(cli, damaged_build, oracle_run, tmp_path):
     result, _ = partial_run(cli, damaged_build, oracle_run, tmp_path, PARTIAL[0])
     assert "partial build" in result.output and "failures.jsonl" in result.output
+
+
+@pytest.mark.parametrize("checkpoint", [[], ["--model-opt", "checkpoint=ck.pt"]])
+def test_ezvsl_without_torch_says_so_and_writes_nothing(eval_build, tmp_path, checkpoint):
+    hide_torch = "import sys; sys.modules['torch'] = None; from negaudio.cli import app; app(prog_name='negaudio')"
+    args = ["eval", str(eval_build), "--model", "ezvsl", *checkpoint, "-o", "OUT"]
+    result = subprocess.run([sys.executable, "-c", hide_torch, *args], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == ["error: --model ezvsl needs torch: pip install 'negaudio[torch]'"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_without_a_terminal_is_plain_lines(cli, eval_build, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEGAUDIO_PROGRESS_INTERVAL", "0")
+    result = cli("eval", eval_build, "--model", "oracle", "-o", tmp_path / "o", "--gallery", "0")
+    assert result.exit_code == 0, result.output
+    for phase in ("running model: 72/72 (100%) done in", "reading maps: 72/72 (100%) done in", "scoring: 12/12"):
+        assert phase in result.output

@@ -15,9 +15,11 @@ import soundfile as sf
 import negaudio
 from negaudio.core.errors import InputError
 from negaudio.planning.planfile import read_plan
-from negaudio.recipe.bundled import ROOT, canonical_plan
+from negaudio.recipe.bundled import canonical_plan
 from negaudio.recipe.io import validate_file
 from negaudio.recipe.models import Recipe
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("plan", sorted((ROOT / "manifests").glob("*/*/plan.jsonl.gz")), ids=lambda p: p.parts[-3])

@@ -15,7 +15,7 @@ from rich.table import Table
 from negaudio import __version__
 from negaudio.cli.common import err, fail, interruptible, note, out
 from negaudio.cli.eval import eval_command
-from negaudio.cli.progress import progress_reporter
+from negaudio.cli.progress import ProgressReporter
 from negaudio.core.errors import NegaudioError
 
 app = typer.Typer(
@@ -92,7 +92,7 @@ def build(
     try:
         with (
             interruptible("finished shards are kept; run the same command again to finish"),
-            progress_reporter(err) as progress,
+            ProgressReporter(err) as progress,
         ):
             options = BuildOptions(
                 jobs=jobs,

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from negaudio.cli.common import err, fail, interruptible, out
-from negaudio.cli.progress import progress_reporter
+from negaudio.cli.progress import ProgressReporter
 from negaudio.core.errors import InputError, NegaudioError
 
 
@@ -94,7 +94,7 @@ def eval_command(
         other = None if calibrate_on == "same" else Path(calibrate_on)
         if calibration is not None and other is not None:
             raise InputError("give --calibration FILE or --calibrate-on BUILD, not both")
-        with interruptible("the report folder is incomplete"), progress_reporter(err) as progress:
+        with interruptible("the report folder is incomplete"), ProgressReporter(err) as progress:
             report = evaluate(
                 build_dir,
                 output,

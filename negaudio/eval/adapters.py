@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from negaudio.core.errors import InputError
+from negaudio.core.extras import require
 from negaudio.eval.media import check_files, read_audio, read_image
 from negaudio.eval.predictions import PredictionWriter
 from negaudio.manifest import Build, ManifestRecord
@@ -73,6 +74,8 @@ def load_adapter(spec: str, options: Mapping[str, str] | None = None):
     if spec not in BUILTINS and ":" not in spec:
         raise InputError(f"--model {spec!r}: expected a built-in ({', '.join(BUILTINS)}) or module:callable")
     target = resolve_object(BUILTINS.get(spec, spec), "--model")
+    if getattr(target, "uses_torch", False) is True:  # before any option is checked or anything is written
+        require("torch", "torch", f"--model {spec}")
     options = dict(options or {})
     if isinstance(target, type) or options:
         try:
@@ -106,14 +109,9 @@ def resolve_device(device: str, torch_adapter: bool) -> str:
         return "cpu"
     if not torch_adapter:
         raise InputError("--device cuda: this adapter runs on numpy (cpu only)")
-    try:
-        import torch
-
-        available = torch.cuda.is_available()
-    except ImportError:
-        available = False
+    available = require("torch", "torch", f"--device {device}").cuda.is_available()
     if device == "cuda" and not available:
-        raise InputError("--device cuda: no CUDA device visible to torch (or torch is not installed)")
+        raise InputError("--device cuda: no CUDA device visible to torch")
     return "cuda" if available else "cpu"
 
 

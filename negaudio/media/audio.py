@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import struct
 from functools import lru_cache
 from os import PathLike
 from pathlib import Path
@@ -44,6 +45,8 @@ INT16_SCALE = 32767.0
 
 _INTEGER_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "ULAW", "ALAW"})
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command; the PEAK chunk of float WAVs carries a timestamp
+_WAV_FRAME_CODECS = frozenset({1, 3, 6, 7, 0xFFFE})  # PCM, IEEE float, A-law, mu-law, extensible: a block is a frame
+_WAV_UNKNOWN_SIZES = frozenset({0, 0xFFFFFFFF})  # data sizes streaming writers leave in place of the real one
 
 Pathish = str | PathLike
 
@@ -72,7 +75,41 @@ def _open(path: Pathish) -> sf.SoundFile:
     if f.frames == 0:
         f.close()
         raise InputError(f"{p}: zero-length audio")
+    if f.format in ("WAV", "WAVEX") and (promised := _wav_promised_frames(p)) is not None and promised > f.frames:
+        f.close()
+        raise InputError(f"{p}: truncated WAV (header promises {promised} frames, file holds {f.frames})")
     return f
+
+
+def _wav_promised_frames(path: Path) -> int | None:
+    """The frame count a RIFF WAV's ``data`` chunk header claims, or None where it cannot tell.
+
+    libsndfile reads a truncated file without complaint (it shortens the data chunk to what is there), so the
+    claim is read here and compared with what soundfile finds. None for RIFX/RF64, compressed codecs, the
+    placeholder sizes of streamed files, or a header that does not parse.
+    """
+    with path.open("rb") as fh:
+        if fh.read(4) != b"RIFF":
+            return None
+        fh.seek(8)
+        if fh.read(4) != b"WAVE":
+            return None
+        block = None
+        while len(head := fh.read(8)) == 8:
+            chunk, size = struct.unpack("<4sI", head)
+            if chunk == b"fmt ":
+                fmt = fh.read(size)
+                if len(fmt) < 16:
+                    return None
+                codec, block = struct.unpack_from("<H", fmt)[0], struct.unpack_from("<H", fmt, 12)[0]
+                if codec not in _WAV_FRAME_CODECS or block == 0:
+                    return None
+                fh.seek(size & 1, 1)
+            elif chunk == b"data":
+                return None if block is None or size in _WAV_UNKNOWN_SIZES else size // block
+            else:
+                fh.seek(size + (size & 1), 1)
+    return None
 
 
 def audio_info(path: Pathish) -> tuple[int, int, int]:
@@ -87,7 +124,8 @@ def load_audio(path: Pathish, sample_rate: int, channels: int) -> np.ndarray:
     Channels: target 1 -> mean of the source channels; same count -> kept; mono source -> duplicated;
     anything else is refused. Resampling uses soxr 'HQ' (after a downmix, before an upmix). Int16 sources
     are scaled by 1/32768 (soundfile's convention). Raises InputError naming the file for a missing,
-    unreadable, empty or non-finite file, an unsupported native rate or an impossible channel mapping.
+    unreadable, empty, truncated (WAV) or non-finite file, an unsupported native rate or an impossible channel
+    mapping.
     """
     if channels < 1 or not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise ValueError(f"bad target: {sample_rate} Hz, {channels} channels")

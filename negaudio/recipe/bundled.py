@@ -1,19 +1,28 @@
-"""The recipes and canonical plans shipped with negaudio (``recipes/`` and ``manifests/`` beside the package)."""
+"""The recipes and canonical plans shipped with negaudio (the repository's ``recipes/`` and ``manifests/``).
+
+They are package data, ``negaudio/_recipes`` and ``negaudio/_manifests``: copies inside a wheel, symlinks to the
+top-level folders in a checkout (editable install).
+"""
 
 from __future__ import annotations
 
 import hashlib
+from importlib import resources
 from pathlib import Path
 
 from negaudio.core.errors import InputError
 from negaudio.planning.planfile import read_plan
 
-ROOT = Path(__file__).resolve().parents[2]
 RECIPE_SUFFIXES = (".yaml", ".yml", ".toml")
 
 
+def _shipped(folder: str) -> Path:
+    """The real folder behind the package data ``negaudio/<folder>``."""
+    return Path(resources.files("negaudio") / folder).resolve()
+
+
 def recipes_dir() -> Path:
-    return ROOT / "recipes"
+    return _shipped("_recipes")
 
 
 def recipe_names() -> list[str]:
@@ -34,7 +43,7 @@ def resolve_recipe(spec: str) -> tuple[Path, bool]:
 
 def canonical_plan(name: str, version: str, recipe_sha256: str) -> Path | None:
     """The committed plan of a bundled recipe, if one exists for exactly this recipe (same sha256)."""
-    path = ROOT / "manifests" / name / version / "plan.jsonl.gz"
+    path = _shipped("_manifests") / name / version / "plan.jsonl.gz"
     if not path.is_file():
         return None
     header, rows = read_plan(path)

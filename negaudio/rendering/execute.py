@@ -10,6 +10,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from contextlib import contextmanager
 
 from negaudio.core.errors import InputError
+from negaudio.core.extras import require
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -48,10 +49,8 @@ def make_executor(jobs: int, kind: str = "process", address: str | None = None) 
         return
     if kind != "dask":
         raise InputError(f"--executor must be 'process' or 'dask' (got {kind!r})")
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise InputError("--executor dask needs the dask extra: pip install 'negaudio[dask]'") from None
+    distributed = require("dask.distributed", "dask", "--executor dask")
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
     if address:
         with Client(address) as client:
             yield client.get_executor(pure=False)

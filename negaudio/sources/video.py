@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from negaudio.core import cache
 from negaudio.core.errors import InputError
+from negaudio.core.extras import require
 from negaudio.sources.base import Sample, SourceReport
 from negaudio.sources.common import clip_class, require_root
 
@@ -70,7 +71,7 @@ def ffmpeg_exe() -> str:
     except (ImportError, RuntimeError):
         found = shutil.which("ffmpeg")
         if found is None:
-            raise InputError("no ffmpeg found: pip install imageio-ffmpeg, or set NEGAUDIO_FFMPEG") from None
+            raise InputError("no ffmpeg found: pip install 'negaudio[video]', or set NEGAUDIO_FFMPEG") from None
         return found
 
 
@@ -95,11 +96,7 @@ def probe_duration(exe: str, clip: Path) -> float:
 
 def ffmpeg_python():
     """The ffmpeg-python module (a command builder; the binary is :func:`ffmpeg_exe`)."""
-    try:
-        import ffmpeg
-    except ImportError:
-        raise InputError("the video source needs ffmpeg-python: pip install ffmpeg-python imageio-ffmpeg") from None
-    return ffmpeg
+    return require("ffmpeg", "video", "the video source")
 
 
 def _run(exe: str, stream) -> None:
