@@ -70,6 +70,8 @@ def load_calibration(path: Path) -> tuple[UniversalThresholds, dict]:
         raise InputError(f"{path}: calibration file not found") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable calibration JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a calibration JSON (nested too deeply)") from None
     if not isinstance(record, dict) or record.get("negaudio_calibration") != FORMAT:
         raise InputError(f"{path}: not a negaudio calibration file (format {FORMAT})")
     try:

@@ -8,6 +8,7 @@ from PIL import Image
 
 from negaudio.core.errors import InputError
 from negaudio.manifest import Build, ManifestRecord
+from negaudio.media.images import open_image
 
 # What decoding a damaged file raises: PIL (OSError incl. FileNotFoundError, SyntaxError, ValueError) and
 # soundfile (SoundFileError is a RuntimeError).
@@ -47,7 +48,7 @@ def read_image(build: Build, record: ManifestRecord) -> Image.Image:
     """The item's stored image, decoded, in RGB."""
 
     def decode() -> Image.Image:
-        with Image.open(build.path(record.image.path)) as im:
+        with open_image(build.path(record.image.path), record.image.path) as im:
             return im.convert("RGB")
 
     return _read(build, record, record.image.path, decode)

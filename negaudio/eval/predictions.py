@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from negaudio.core.errors import InputError
+from negaudio.core.limits import check_pixels
 
 SHOW_IDS = 5
 
@@ -38,6 +39,27 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+NPY_HEADER_SLACK = 1 << 16  # the .npy header (magic, dict, padding) is far below this
+
+
+def check_member(archive: np.lib.npyio.NpzFile, item_id: str, path: Path) -> None:
+    """Read one map's .npy header, not its data: refuse a shape over the pixel limit, or a member whose declared
+    size is not what its shape needs (a deflate bomb), before anything is decompressed."""
+    try:
+        info = archive.zip.getinfo(f"{item_id}.npy")
+        with archive.zip.open(info) as fh:
+            major, _ = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc})") from None
+    if len(shape) != 2:
+        raise InputError(f"{path}: item {item_id!r}: map must be 2-D [h, w], got shape {shape}")
+    check_pixels(shape[1], shape[0], f"{path}: item {item_id!r}")
+    if info.file_size > shape[0] * shape[1] * dtype.itemsize + NPY_HEADER_SLACK:
+        raise InputError(f"{path}: item {item_id!r}: its archive entry is larger than a {shape} map; refused unread")
 
 
 class Predictions:
@@ -77,8 +99,10 @@ class Predictions:
     def load(self, item_id: str) -> np.ndarray:
         """The map of ``item_id`` as float32 [h, w]; reject other shapes and NaN/inf, naming item and file."""
         path = self.files[self._where[item_id]]
+        archive = self._archives[self._where[item_id]]
+        check_member(archive, item_id, path)
         try:
-            m = self._archives[self._where[item_id]][item_id]
+            m = archive[item_id]
         except ValueError as exc:
             raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc})") from None
         if m.ndim != 2 or m.size == 0:

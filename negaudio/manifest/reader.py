@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -11,15 +10,15 @@ from pathlib import Path
 from negaudio.core.errors import InputError
 from negaudio.core.files import bounded_lines
 from negaudio.core.paths import inside
-from negaudio.manifest.schema import ManifestRecord
+from negaudio.manifest.schema import BuildInfo, ManifestRecord
 from negaudio.manifest.writer import BUILD_INFO, MANIFEST
 
 
 @cache
-def _adapter():
+def _adapter(model=ManifestRecord):
     from pydantic import TypeAdapter
 
-    return TypeAdapter(ManifestRecord)
+    return TypeAdapter(model)
 
 
 def parse_record(line: str | bytes) -> ManifestRecord:
@@ -32,6 +31,14 @@ def manifest_json_schema() -> dict:
     return _adapter().json_schema()
 
 
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+    return str(exc)
+
+
 class Build:
     """A rendered build, read lazily: ``info`` (build.json) and iteration over typed records."""
 
@@ -41,9 +48,9 @@ class Build:
         if not info.is_file():
             raise InputError(f"{self.root}: not a finished negaudio build ({BUILD_INFO} not found)")
         try:
-            self.info = json.loads(info.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"{info}: not valid JSON ({exc}); the build is damaged") from None
+            self.info = _adapter(BuildInfo).validate_json(info.read_bytes())
+        except ValueError as exc:
+            raise InputError(f"{info}: not a negaudio build.json ({_first_error(exc)}); the build is damaged") from None
         self.manifest = next((p for p in (self.root / MANIFEST, self.root / (MANIFEST + ".gz")) if p.is_file()), None)
         if self.manifest is None:
             raise InputError(f"{self.root}: {MANIFEST} not found")

@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import NotRequired  # pydantic validates these on Python < 3.12
+
+from typing_extensions import TypedDict
 
 FORBID = {"extra": "forbid"}  # pydantic config for the reader
 
@@ -110,3 +113,31 @@ class ManifestRecord:
 def item_sha256(pcm_sha256: str, image_sha256: str, mask_sha256: str | None) -> str:
     """The content hash of one item: its decoded audio, its image file and its decoded mask."""
     return hashlib.sha256(f"{pcm_sha256}:{image_sha256}:{mask_sha256 or '-'}".encode()).hexdigest()
+
+
+class DatasetInfo(TypedDict):
+    name: str
+    version: str
+    description: str
+
+
+class BuildInfo(TypedDict):
+    """``build.json``: what was built (see docs/manifest.md). The reader validates it against this."""
+
+    schema_version: str
+    dataset: DatasetInfo
+    negaudio_version: str
+    dependencies: dict[str, str | None]
+    recipe_sha256: str
+    plan_sha256: str
+    seed: int
+    source: dict
+    limit: int | None
+    counts: dict[str, int]
+    items: int
+    failures: int
+    partial: bool
+    missing: dict
+    content_sha256: str
+    files_sha256: NotRequired[str]
+    build_sha256: NotRequired[str]

@@ -12,6 +12,7 @@ from PIL import Image
 from negaudio.core.cache import resolve_media
 from negaudio.core.errors import InputError
 from negaudio.core.regions import Region
+from negaudio.media.images import open_image
 
 
 def rasterize(regions: tuple[Region, ...] | list[Region], width: int, height: int, root: Path) -> np.ndarray:
@@ -46,7 +47,7 @@ def pixel_box(region: Region, width: int, height: int) -> tuple[float, float, fl
 def read_mask_image(path: Path, width: int, height: int) -> np.ndarray:
     """A grayscale mask image as uint8 [height, width] (nearest-neighbour resize when sizes differ)."""
     try:
-        with Image.open(path) as im:
+        with open_image(path, str(path)) as im:
             im = im.convert("L")
             if im.size != (width, height):
                 im = im.resize((width, height), Image.Resampling.NEAREST)
@@ -73,7 +74,7 @@ def encode_mask(stored: np.ndarray) -> bytes:
 
 def read_mask(path: Path, scale: int = 255) -> np.ndarray:
     """A stored mask as float32 [H, W] in [0, 1] (value / scale; the manifest records the scale)."""
-    with Image.open(path) as im:
+    with open_image(path, str(path)) as im:
         return np.asarray(im.convert("L"), dtype=np.float32) / np.float32(scale)
 
 
@@ -85,7 +86,7 @@ def mask_sha256(stored: np.ndarray) -> str:
 
 
 def mask_file_sha256(path: Path) -> str:
-    with Image.open(path) as im:
+    with open_image(path, str(path)) as im:
         return mask_sha256(np.asarray(im.convert("L")))
 
 

@@ -24,6 +24,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from negaudio.core.errors import InputError
+from negaudio.core.limits import MAX_RECIPE_DEPTH, MAX_RECIPE_NODES
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
@@ -111,6 +112,8 @@ def load_document(path: Path) -> tuple[dict, Locator]:
 def _load_yaml(path: Path, text: str) -> tuple[dict, Locator]:
     try:
         doc = YAML(typ="rt", pure=True).load(text)
+    except RecursionError:
+        raise _fail(path, f"nested too deeply (more than {MAX_RECIPE_DEPTH} levels)") from None
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         message = e.problem or e.context or "invalid YAML"
@@ -126,11 +129,29 @@ def _load_yaml(path: Path, text: str) -> tuple[dict, Locator]:
         what = "the file is empty" if doc is None else f"got {type(_plain_yaml(doc, (), Locator())).__name__}"
         raise _fail(path, f"top level must be a mapping ({what})", line, col)
     locator = Locator(values={(): (doc.lc.line + 1, doc.lc.col + 1)})
-    return _plain_yaml(doc, (), locator), locator
+    budget = _Budget(path)
+    return _plain_yaml(doc, (), locator, budget), locator
 
 
-def _plain_yaml(node: Any, loc: Loc, locator: Locator) -> Any:
+class _Budget:
+    """Bounds the plain values a YAML document expands to: aliases may not multiply it past a recipe's size
+    (a "billion laughs" document is refused after a bounded amount of work), nor nest it too deeply."""
+
+    def __init__(self, path: Path):
+        self.path, self.left = path, MAX_RECIPE_NODES
+
+    def spend(self, depth: int) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise _fail(self.path, f"more than {MAX_RECIPE_NODES} values once YAML aliases are expanded")
+        if depth > MAX_RECIPE_DEPTH:
+            raise _fail(self.path, f"nested too deeply (more than {MAX_RECIPE_DEPTH} levels)")
+
+
+def _plain_yaml(node: Any, loc: Loc, locator: Locator, budget: _Budget | None = None) -> Any:
     """Convert ruamel round-trip nodes to plain Python values, recording positions into ``locator``."""
+    budget = budget or _Budget(Path("recipe"))
+    budget.spend(len(loc))
     if isinstance(node, Mapping):
         out = {}
         for k, v in node.items():
@@ -138,13 +159,13 @@ def _plain_yaml(node: Any, loc: Loc, locator: Locator) -> Any:
             with suppress(AttributeError, KeyError, TypeError):  # merged (<<: *anchor) keys have none
                 locator.keys[(*loc, key)] = _one_based(node.lc.key(k))
                 locator.values[(*loc, key)] = _one_based(node.lc.value(k))
-            out[key] = _plain_yaml(v, (*loc, key), locator)
+            out[key] = _plain_yaml(v, (*loc, key), locator, budget)
         return out
     if isinstance(node, list):
         for i in range(len(node)):
             with suppress(AttributeError, KeyError, TypeError):
                 locator.values[(*loc, i)] = _one_based(node.lc.item(i))
-        return [_plain_yaml(v, (*loc, i), locator) for i, v in enumerate(node)]
+        return [_plain_yaml(v, (*loc, i), locator, budget) for i, v in enumerate(node)]
     if isinstance(node, TaggedScalar):
         return node.value
     if isinstance(node, ScalarBoolean):  # an anchored boolean: an int subclass
@@ -169,6 +190,8 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 def _load_toml(path: Path, text: str) -> tuple[dict, Locator]:
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise _fail(path, "nested too deeply") from None
     except tomllib.TOMLDecodeError as e:
         message = str(e)
         m = _TOML_POS.search(message)
@@ -178,7 +201,16 @@ def _load_toml(path: Path, text: str) -> tuple[dict, Locator]:
             line, col = text.count("\n") + 1, len(text) - text.rfind("\n")
         message = _TOML_POS.sub("", message)
         raise _fail(path, f"TOML syntax error: {message}", line, col) from None
+    _walk_size(data, _Budget(path), 0)
     return data, _TomlScanner(text).locator
+
+
+def _walk_size(value: Any, budget: _Budget, depth: int) -> None:
+    """Spend ``budget`` on every value of plain data (TOML tables can nest deeply through dotted keys)."""
+    budget.spend(depth)
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        _walk_size(child, budget, depth + 1)
 
 
 class _TomlScanner:

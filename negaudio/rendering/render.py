@@ -12,7 +12,6 @@ from itertools import groupby
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from negaudio import SCHEMA_VERSION
 from negaudio.core.cache import resolve_media
@@ -43,6 +42,7 @@ from negaudio.media.audio import (
     quantize,
     rms_dbfs,
 )
+from negaudio.media.images import open_image
 from negaudio.media.masks import boxes_of, encode_mask, mask_sha256, rasterize, to_rle, to_uint8
 from negaudio.planning.rows import PlanRow
 
@@ -110,7 +110,7 @@ def _read_image(path: Path) -> tuple[bytes, tuple[int, int]]:
     is decoded at 1/8 scale (every byte still read), so a truncated or corrupt file fails here."""
     try:
         data = path.read_bytes()
-        with Image.open(io.BytesIO(data)) as im:
+        with open_image(io.BytesIO(data), str(path)) as im:
             size = im.size
             if im.format == "JPEG":
                 im.draft(im.mode, (max(1, size[0] // 8), max(1, size[1] // 8)))

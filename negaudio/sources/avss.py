@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from negaudio.core import cache
 from negaudio.core.errors import InputError
 from negaudio.core.regions import Region
+from negaudio.media.images import open_image
 from negaudio.sources.avsbench import read_meta
 from negaudio.sources.base import Sample, SourceReport
 from negaudio.sources.common import find_file, require_root
@@ -77,7 +78,7 @@ def read_classes(path: Path) -> dict[int, str]:
 def decode(path: Path, colours: dict[int, str]) -> tuple[dict[str, np.ndarray], bool, tuple[int, int]]:
     """A colour mask as ({class: bool mask} without background, whether unknown colours occur, (width, height))."""
     try:
-        with Image.open(path) as im:
+        with open_image(path, str(path)) as im:
             rgb = np.asarray(im.convert("RGB"), dtype=np.uint32)
     except OSError as exc:
         raise InputError(f"{path}: cannot read the colour mask ({exc})") from None

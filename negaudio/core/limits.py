@@ -1,0 +1,21 @@
+"""Bounds on what untrusted input may ask for, checked before the work or memory is spent
+(documented in docs/security.md)."""
+
+from __future__ import annotations
+
+import os
+
+MAX_PIXELS = int(os.environ.get("NEGAUDIO_MAX_PIXELS", 1 << 26))  # 8192 x 8192: an image, a mask or a map
+MAX_RECIPE_NODES = 100_000  # values in a recipe after YAML aliases are expanded
+MAX_RECIPE_DEPTH = 64  # nesting of mappings and lists in a recipe
+MAX_JSON_DEPTH = 64  # nesting of a calibration or other small JSON file
+
+
+def check_pixels(width: int, height: int, what: str) -> None:
+    """Refuse an image, mask or map larger than :data:`MAX_PIXELS` (a decompression bomb or a mistake)."""
+    from negaudio.core.errors import InputError
+
+    if width * height > MAX_PIXELS:
+        raise InputError(
+            f"{what}: {width}x{height} pixels is over the limit of {MAX_PIXELS} (NEGAUDIO_MAX_PIXELS); refused unread"
+        )
