@@ -222,7 +222,7 @@ def render_plan(resolved: Resolved, out_dir: Path, options: BuildOptions) -> dic
     out_dir = Path(out_dir)
     source_root = Path(resolved.source_root).resolve()
     _precheck(out_dir, source_root, options)
-    created = not out_dir.exists()
+    created = _first_missing(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         with folder_lock(out_dir, STATE):
@@ -241,8 +241,8 @@ def render_plan(resolved: Resolved, out_dir: Path, options: BuildOptions) -> dic
             "again to finish"
         ) from None
     finally:
-        if created and not (out_dir / STATE / "state.json").is_file():
-            shutil.rmtree(out_dir, ignore_errors=True)
+        if created is not None and not (out_dir / STATE / "state.json").is_file():
+            shutil.rmtree(created, ignore_errors=True)  # the folders this run created, and nothing else
 
 
 def _build_into(resolved: Resolved, out_dir: Path, source_root: Path, options: BuildOptions, staged: bool) -> dict:
@@ -289,6 +289,16 @@ def _precheck(out_dir: Path, source_root: Path, options: BuildOptions) -> None:
         raise InputError(
             f"{out_dir}: the folder is not empty and holds no negaudio build; choose an empty or new folder"
         )
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (None: it exists)."""
+    path = Path(os.path.abspath(path))
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
 
 
 def _holds_build(out_dir: Path) -> bool:

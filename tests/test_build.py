@@ -174,14 +174,6 @@ def test_refuses_a_non_empty_foreign_folder(cli, write_recipe, demo_root, tmp_pa
     assert sorted(p.name for p in out.rglob("*")) == ["audio", "notes.txt", "take1.wav"]
 
 
-def test_refuses_to_build_into_the_source_folder(cli, write_recipe, demo_root, tmp_path):
-    before = tree_digest(demo_root)
-    for target in (demo_root, demo_root.parent):
-        result = build(cli, write_recipe(), target, demo_root, "--overwrite")
-        assert result.exit_code == 2 and "source folder" in result.output
-    assert tree_digest(demo_root) == before
-
-
 def test_a_failed_build_is_finished_by_rerunning_with_skip(cli, write_recipe, demo_root, tmp_path):
     bad = tmp_path / "src"
     shutil.copytree(demo_root, bad)

@@ -22,7 +22,7 @@ def open_image(source: str | IO[bytes], what: str) -> Iterator[Image.Image]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(source)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(f"{what}: refused unread: {exc}") from None
+        raise InputError(f"{what}: over the limit of pixels Pillow decodes; refused unread ({exc})") from None
     with im:
         check_pixels(*im.size, what)
         yield im

@@ -180,6 +180,8 @@ def render_sample(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> list[M
             waves.append(kind_class(row.kind).render(row.params, signal))
         except (InputError, ValueError) as exc:
             raise SampleError(sample_id, f"{row.kind} item {row.item_id}: {exc}") from None
+        except (KeyError, TypeError) as exc:  # a hand-made plan row whose params do not fit its kind
+            raise SampleError(sample_id, f"{row.kind} item {row.item_id}: malformed params ({exc!r})") from None
     image = _copy_image(ctx, shard, sample_id, Path(first.image).suffix, image_bytes, size)
     mask = None if stored is None else _write_mask(ctx, shard, sample_id, *stored)
     audio_dir = Path(ctx.out_dir) / "audio" / f"{shard:05d}"

@@ -1,0 +1,536 @@
+"""Reliability and security: builds stay in their folder, no flag or fault loses data, verify covers what eval
+reads, and hostile input gets a clear error (exit 2), never a traceback. One test per probe."""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import negaudio
+import negaudio.rendering.render as render_module
+from negaudio.core.errors import InputError
+from negaudio.core.lock import folder_lock
+from negaudio.planning.planfile import read_plan
+from negaudio.sources.demo import ensure_demo
+from tests.conftest import tree_digest
+
+
+def build(cli, recipe, out, source, *extra):
+    return cli("build", recipe, "-o", out, "--source", source, *extra)
+
+
+def every_file(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (the state folder included), by relative path, with its size and mtime."""
+    return {
+        p.relative_to(root).as_posix(): f"{p.lstat().st_size}:{p.lstat().st_mtime_ns}"
+        for p in sorted(root.rglob("*"))
+        if p.is_file() or p.is_symlink()
+    }
+
+
+def plan_rows(path: Path) -> tuple[dict, list[dict]]:
+    header, rows = read_plan(path)
+    return header, [r.to_json() for r in rows]
+
+
+def write_plan_file(path: Path, header: dict, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(x) + "\n" for x in [header, *rows]))
+    return path
+
+
+@pytest.fixture
+def plan(cli, write_recipe, demo_root, tmp_path) -> Path:
+    path = tmp_path / "plan.jsonl"
+    assert cli("plan", write_recipe(), "--source", demo_root, "-o", path, "--limit", "2").exit_code == 0
+    return path
+
+
+@pytest.fixture
+def built(cli, write_recipe, demo_root, tmp_path) -> Path:
+    out = tmp_path / "built"
+    assert build(cli, write_recipe(), out, demo_root, "--limit", "3").exit_code == 0
+    return out
+
+
+# --- data loss ---------------------------------------------------------------------------------------------
+
+
+def test_overwrite_never_deletes_the_source_folder_or_a_folder_without_a_build(cli, write_recipe, demo_root, tmp_path):
+    source = tmp_path / "dataset"
+    shutil.copytree(demo_root, source)
+    before = every_file(source)
+    for target in (source, tmp_path, source / "audio"):
+        result = build(cli, write_recipe(), target, source, "--overwrite")
+        assert result.exit_code == 2, target
+    assert every_file(source) == before
+
+
+def test_a_failed_overwrite_keeps_the_earlier_build(cli, write_recipe, demo_root, built, monkeypatch):
+    before = tree_digest(built)
+    calls = {"n": 0}
+    real = render_module.write_bytes
+
+    def full_disk(path, data, fsync=False):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data, fsync)
+
+    monkeypatch.setattr(render_module, "write_bytes", full_disk)
+    result = build(cli, write_recipe(), built, demo_root, "--overwrite", "--seed", "5")
+    assert result.exit_code == 1 and "No space left on device" in result.output
+    assert tree_digest(built) == before
+    assert cli("verify", built).exit_code == 0
+
+
+def test_a_second_writer_is_refused_while_the_lock_is_held(cli, write_recipe, demo_root, built):
+    before = tree_digest(built)
+    with folder_lock(built):
+        result = build(cli, write_recipe(), built, demo_root, "--overwrite", "--seed", "5")
+    assert result.exit_code == 2 and f"pid {os.getpid()}" in result.output
+    assert tree_digest(built) == before
+    (built / ".negaudio" / "lock").write_text(json.dumps({"pid": 999999, "host": "gone"}))  # a stale lock
+    assert build(cli, write_recipe(), built, demo_root, "--overwrite", "--seed", "5").exit_code == 0
+
+
+def test_concurrent_overwrites_leave_one_whole_build(write_recipe, demo_root, tmp_path):
+    out = tmp_path / "b"
+    cmd = [sys.executable, "-m", "negaudio", "build", str(write_recipe()), "--source", str(demo_root), "-o", str(out)]
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    procs = [
+        subprocess.Popen([*cmd, "--overwrite", "--seed", str(seed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for seed in (1, 2, 3)
+    ]
+    codes = [p.wait(120) for p in procs]
+    assert set(codes) <= {0, 2} and 0 in codes
+    for p, code in zip(procs, codes, strict=True):
+        if code == 2:
+            assert b"another negaudio build is writing here" in p.stderr.read()
+    assert subprocess.run([sys.executable, "-m", "negaudio", "verify", str(out)], capture_output=True).returncode == 0
+
+
+# --- confinement -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("item_id", "../ESCAPED_ITEM"), ("sample_id", "/tmp/abs"), ("sample_id", ".."), ("name", "a/b")],
+)
+def test_plan_ids_cannot_leave_the_build_folder(cli, plan, demo_root, tmp_path, field, value):
+    header, rows = plan_rows(plan)
+    rows[0][field] = value
+    bad = write_plan_file(tmp_path / "bad.jsonl", header, rows)
+    result = cli("build", "--plan", bad, "--source", demo_root, "-o", tmp_path / "out" / "b")
+    assert result.exit_code == 2 and "bad.jsonl:2" in result.output
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob("ESCAPED*"))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: r.update(image="/etc/hostname"),
+        lambda r: r.update(audio="../outside.wav"),
+        lambda r: r["regions"].append({"label": "x", "mask": "/etc/hostname"}),
+    ],
+)
+def test_plan_media_stay_under_the_source_root(cli, plan, demo_root, tmp_path, change):
+    header, rows = plan_rows(plan)
+    change(rows[0])
+    bad = write_plan_file(tmp_path / "bad.jsonl", header, rows)
+    result = cli("build", "--plan", bad, "--source", demo_root, "-o", tmp_path / "out")
+    assert result.exit_code == 2 and "leaves its root" in result.output and not (tmp_path / "out").exists()
+
+
+def test_plan_clips_only_from_folders_the_recipe_names(cli, plan, demo_root, tmp_path):
+    header, rows = plan_rows(plan)
+    off = next(r for r in rows if r["kind"] == "offscreen")
+    off["params"]["pool"] = "/etc"
+    bad = write_plan_file(tmp_path / "bad.jsonl", header, rows)
+    result = cli("build", "--plan", bad, "--source", demo_root, "-o", tmp_path / "out")
+    assert result.exit_code == 2 and "does not name" in result.output
+    off["params"].update(pool="same", clip_audio="../../etc/hostname")
+    bad = write_plan_file(tmp_path / "bad.jsonl", header, rows)
+    result = cli("build", "--plan", bad, "--source", demo_root, "-o", tmp_path / "out")
+    assert result.exit_code == 2 and "leaves its root" in result.output
+
+
+def _retarget(build_dir: Path, **paths: str) -> None:
+    """Point the first manifest row's files elsewhere."""
+    manifest = build_dir / "manifest.jsonl"
+    lines = manifest.read_text().splitlines()
+    row = json.loads(lines[0])
+    for key, value in paths.items():
+        row[key]["path"] = value
+    manifest.write_text("\n".join([json.dumps(row), *lines[1:]]) + "\n")
+
+
+@pytest.mark.parametrize("where", ["/etc/passwd", "../outside.wav", "link/outside.wav"])
+def test_readers_never_leave_the_build_folder(cli, built, tmp_path, where):
+    (tmp_path / "outside.wav").write_bytes((built / next(iter(sorted(tree_digest(built))))).read_bytes())
+    (built / "link").symlink_to(tmp_path)
+    _retarget(built, audio=where)
+    result = cli("verify", built)
+    assert result.exit_code == 1 and "leaves" in result.output and "passwd" not in result.output.split("leaves")[0][-5:]
+    record = next(iter(negaudio.open_build(built)))
+    with pytest.raises(InputError, match="leaves"):
+        negaudio.open_build(built).load_audio(record)
+    result = cli("eval", built, "--model", "energy-gated", "-o", tmp_path / "e")
+    assert result.exit_code == 2 and "leaves" in result.output
+
+
+def test_planted_links_are_never_followed(cli, write_recipe, demo_root, built, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    shutil.rmtree(built / "audio")
+    (built / "audio").symlink_to(tmp_path)
+    result = build(cli, write_recipe(), built, demo_root, "--limit", "3")
+    assert result.exit_code == 2 and "symbolic link" in result.output
+    (built / "audio").unlink()
+    for name in ("manifest.jsonl.tmp", ".negaudio/state.json.tmp", ".negaudio/shards/00000.jsonl.tmp"):
+        (built / name).parent.mkdir(parents=True, exist_ok=True)
+        (built / name).symlink_to(victim)
+    assert build(cli, write_recipe(), built, demo_root, "--limit", "3", "--overwrite").exit_code == 0
+    assert victim.read_text() == "precious"
+
+
+def test_temporaries_stay_inside_the_build_folder(cli, write_recipe, demo_root, tmp_path):
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    (parent / "keep.txt").write_text("x")
+    assert build(cli, write_recipe(), parent / "b", demo_root).exit_code == 0
+    assert sorted(p.name for p in parent.iterdir()) == ["b", "keep.txt"]
+    assert not [p for p in (parent / "b").rglob("*") if ".tmp" in p.name]
+
+
+# --- verify ------------------------------------------------------------------------------------------------
+
+
+def _edit_json_lines(path: Path, edit) -> None:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    edit(lines)
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+EDITS = {
+    "kind": lambda b: _edit_json_lines(b / "manifest.jsonl", lambda rows: rows[1].update(kind="positive")),
+    "box": lambda b: _edit_json_lines(
+        b / "manifest.jsonl", lambda rows: rows[0]["regions"][0].update(box=[0, 0, 1, 1])
+    ),
+    "heard_label": lambda b: _edit_json_lines(b / "manifest.jsonl", lambda rows: rows[4].update(heard_label="drum")),
+    "counts": lambda b: (b / "build.json").write_text(
+        json.dumps({**json.loads((b / "build.json").read_text()), "partial": True})
+    ),
+    "plan": lambda b: (b / "plan.jsonl").write_text((b / "plan.jsonl").read_text().replace('"seed":7', '"seed":8')),
+    "plan deleted": lambda b: (b / "plan.jsonl").unlink(),
+    "fake failure": lambda b: (b / "failures.jsonl").write_text('{"sample_id": "x", "error": "made up"}\n'),
+    "extra file": lambda b: (b / "audio" / "00000" / "extra.wav").write_bytes(b"RIFF"),
+}
+
+
+@pytest.mark.parametrize("edit", EDITS, ids=list(EDITS))
+def test_verify_catches_every_edit_eval_would_trust(cli, built, edit):
+    EDITS[edit](built)
+    result = cli("verify", built, "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert not report["ok"] and report["problems"]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".wav"])
+def test_verify_catches_every_single_bit_flip(cli, built, suffix):
+    target = sorted(built.rglob(f"*{suffix}"))[0]
+    data = bytearray(target.read_bytes())
+    rng = random.Random(0)
+    for _ in range(8):
+        flipped = bytearray(data)
+        pos = rng.randrange(len(flipped))
+        flipped[pos] ^= 1 << rng.randrange(8)
+        target.write_bytes(bytes(flipped))
+        assert cli("verify", built).exit_code == 1, pos
+    target.write_bytes(bytes(data))
+    assert cli("verify", built).exit_code == 0
+
+
+# --- faults and signals ------------------------------------------------------------------------------------
+
+
+def test_a_full_disk_is_one_line_and_a_rerun_finishes(cli, write_recipe, demo_root, tmp_path, monkeypatch):
+    out = tmp_path / "b"
+    real = render_module.write_bytes
+    calls = {"n": 0}
+
+    def full_disk(path, data, fsync=False):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data, fsync)
+
+    monkeypatch.setattr(render_module, "write_bytes", full_disk)
+    result = build(cli, write_recipe(), out, demo_root)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert "No space left on device" in line and "run the same command again" in line
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+    monkeypatch.setattr(render_module, "write_bytes", real)
+    assert build(cli, write_recipe(), out, demo_root).exit_code == 0
+    assert build(cli, write_recipe(), tmp_path / "clean", demo_root).exit_code == 0
+    assert tree_digest(out) == tree_digest(tmp_path / "clean")
+
+
+def _marked_processes(mark: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and mark.encode() in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_the_build_and_its_workers(write_recipe, tmp_path, signum, code):
+    root = ensure_demo(tmp_path / "big", images=200, seed=3)
+    mark = f"NEGAUDIO_TEST_MARK={uuid.uuid4().hex}"
+    out = tmp_path / "b"
+    cmd = [sys.executable, "-m", "negaudio", "build", str(write_recipe()), "--source", str(root), "-o", str(out)]
+    env = {**os.environ, mark.split("=")[0]: mark.split("=")[1]}
+    proc = subprocess.Popen([*cmd, "-j", "2"], env=env, stderr=subprocess.PIPE, start_new_session=True)
+    first = out / ".negaudio" / "shards" / "00000.jsonl"
+    deadline = time.monotonic() + 120
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signum) if signum == signal.SIGINT else proc.send_signal(signum)
+    started = time.monotonic()
+    assert proc.wait(30) == code
+    assert time.monotonic() - started < 15
+    stderr = proc.stderr.read().decode()
+    assert "Traceback" not in stderr and "run the same command again" in stderr
+    deadline = time.monotonic() + 10
+    while _marked_processes(mark) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _marked_processes(mark) == []
+
+
+def test_random_kills_resume_to_the_same_build_and_touch_nothing_outside(write_recipe, tmp_path):
+    root = ensure_demo(tmp_path / "src", images=100, seed=2)
+    recipe = write_recipe()
+    cmd = [sys.executable, "-m", "negaudio", "build", str(recipe), "--source", str(root), "-o"]
+    assert subprocess.run([*cmd, str(tmp_path / "clean"), "-j", "2"], capture_output=True).returncode == 0
+    clean = tree_digest(tmp_path / "clean")
+    outside = {"src": every_file(root), "top": sorted(p.name for p in tmp_path.iterdir())}
+    rng = random.Random(2026)
+    for trial in range(4):
+        out = tmp_path / "work" / f"k{trial}"
+        for _ in range(2):  # killed twice at random points, then finished
+            proc = subprocess.Popen([*cmd, str(out), "-j", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.3, 2.5))
+            proc.kill()
+            proc.wait()
+        assert subprocess.run([*cmd, str(out), "-j", "2"], capture_output=True).returncode == 0
+        assert tree_digest(out) == clean, trial
+        assert subprocess.run([sys.executable, "-m", "negaudio", "verify", str(out)]).returncode == 0
+    assert every_file(root) == outside["src"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*outside["top"], "work"])
+
+
+# --- hostile input -----------------------------------------------------------------------------------------
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims a size: signature, IHDR, a tiny IDAT, IEND (decoding it would need width*height)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+def _jpeg_header(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buffer, "JPEG")
+    data = bytearray(buffer.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("what", ["png image", "jpeg image", "mask"])
+def test_decompression_bombs_are_bad_samples(cli, write_recipe, demo_root, tmp_path, what):
+    source = tmp_path / "src"
+    shutil.copytree(demo_root, source)
+    rows = [json.loads(line) for line in (source / "index.jsonl").read_text().splitlines()]
+    if what == "mask":
+        target = source / rows[0]["regions"][0]["mask"] if rows[0]["regions"][0].get("mask") else None
+        if target is None:
+            rows[0]["regions"][0] = {"label": rows[0]["label"], "mask": "bomb.png"}
+            (source / "index.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            target = source / "bomb.png"
+        target.write_bytes(_png_header(30000, 30000))
+    elif what == "png image":
+        (source / rows[0]["image"]).write_bytes(_png_header(30000, 30000))
+    else:
+        (source / rows[0]["image"]).write_bytes(_jpeg_header(20000, 20000))
+    result = build(cli, write_recipe(), tmp_path / "a", source)
+    assert result.exit_code == 2 and "over the limit" in result.output
+    result = build(cli, write_recipe(), tmp_path / "b", source, "--on-error", "skip")
+    assert result.exit_code == 0 and "failed" in result.output
+
+
+def test_yaml_alias_bombs_and_deep_nesting_are_refused(cli, tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 12)]
+    bomb = tmp_path / "lol.yaml"
+    bomb.write_text("\n".join([*lines, "name: lol", "source: {kind: demo}"]) + "\n")
+    started = time.monotonic()
+    result = cli("validate", bomb)
+    assert result.exit_code == 2 and "aliases" in result.output and time.monotonic() - started < 20
+    deep = {
+        "deep.yaml": "name: x\nsource: {kind: demo}\nnegatives: " + "[" * 5000 + "]" * 5000 + "\n",
+        "deep.toml": 'name = "x"\nx = ' + "[" * 5000 + "]" * 5000 + "\n",
+        "dotted.toml": 'name = "x"\n' + "a" + ".a" * 200 + " = 1\n",
+    }
+    for name, text in deep.items():
+        (tmp_path / name).write_text(text)
+        result = cli("validate", tmp_path / name)
+        assert result.exit_code == 2 and "nested too deeply" in result.output, name
+
+
+PLAN_BREAKS = {
+    "wrong type": (lambda h, rows: rows[0].update(sample_index="zero"), "sample_index"),
+    "missing params": (lambda h, rows: rows[1].update(params={}), "malformed params"),
+    "unknown kind": (lambda h, rows: rows[1].update(kind="laser"), "unknown item kind"),
+    "unknown format": (lambda h, rows: h["recipe"]["audio"].update(format="mp3"), "bad.jsonl:1"),
+    "absurd channels": (lambda h, rows: h["recipe"]["audio"].update(channels=4096), "bad.jsonl:1"),
+    "absurd duration": (
+        lambda h, rows: h["recipe"]["audio"].update(duration={"policy": "fixed", "seconds": 1e9}),
+        "bad.jsonl:1",
+    ),
+    "duplicate id": (lambda h, rows: rows.append(dict(rows[0])), "appears twice"),
+}
+
+
+@pytest.mark.parametrize("case", PLAN_BREAKS, ids=list(PLAN_BREAKS))
+def test_broken_plan_rows_are_refused(cli, plan, demo_root, tmp_path, case):
+    edit, expected = PLAN_BREAKS[case]
+    header, rows = plan_rows(plan)
+    edit(header, rows)
+    bad = write_plan_file(tmp_path / "bad.jsonl", header, rows)
+    result = cli("build", "--plan", bad, "--source", demo_root, "-o", tmp_path / "out")
+    assert result.exit_code == 2 and expected in result.output, result.output
+
+
+def test_prediction_files_are_checked_from_their_headers(cli, built, tmp_path):
+    model = tmp_path / "m"
+    assert cli("eval", built, "--model", "random", "-o", model, "--gallery", "0").exit_code == 0
+    maps = dict(np.load(model / "predictions.npz"))
+    first = next(iter(maps))
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (200000, 200000)})
+    for name, payload in {
+        "huge": header.getvalue(),
+        "bomb": _bomb_payload(maps[first]),
+    }.items():
+        path = tmp_path / f"{name}.npz"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for key, value in maps.items():
+                buffer = io.BytesIO()
+                np.save(buffer, value)
+                zf.writestr(f"{key}.npy", payload if key == first else buffer.getvalue())
+        result = cli("eval", built, "--predictions", path, "-o", tmp_path / f"e-{name}", "--gallery", "0")
+        assert result.exit_code == 2 and first in result.output, name
+
+
+def _bomb_payload(small: np.ndarray) -> bytes:
+    """A valid small map followed by 200 MB of zeros: a deflate bomb whose header is harmless."""
+    buffer = io.BytesIO()
+    np.save(buffer, small)
+    return buffer.getvalue() + b"\0" * (200 << 20)
+
+
+def test_a_gzip_manifest_with_a_giant_line_is_refused(cli, built):
+    with gzip.open(built / "manifest.jsonl.gz", "wt") as fh:
+        fh.write("a" * ((1 << 24) + 10))
+    (built / "manifest.jsonl").unlink()
+    result = cli("inspect", built)
+    assert result.exit_code == 2 and "longer than" in result.output
+
+
+def test_build_json_with_wrong_types_is_refused(cli, built):
+    info = json.loads((built / "build.json").read_text())
+    (built / "build.json").write_text(json.dumps({**info, "counts": [1], "items": "many"}))
+    for command in ("inspect", "verify"):
+        result = cli(command, built)
+        assert result.exit_code == 2 and "not a negaudio build.json" in result.output
+
+
+def test_an_absurd_calibration_threshold_gives_a_whole_report_or_a_clear_error(cli, built, tmp_path):
+    model = tmp_path / "m"
+    assert (
+        cli("eval", built, "--model", "random", "-o", model, "--save-calibration", tmp_path / "c.json").exit_code == 0
+    )
+    record = json.loads((tmp_path / "c.json").read_text())
+    record["thresholds"]["maxq3"] = 1e308
+    (tmp_path / "c.json").write_text(json.dumps(record))
+    result = cli(
+        "eval",
+        built,
+        "--predictions",
+        model / "predictions.npz",
+        "--calibration",
+        tmp_path / "c.json",
+        "-o",
+        tmp_path / "e",
+    )
+    assert result.exit_code in (0, 2) and "Traceback" not in result.output
+    if result.exit_code == 0:
+        assert (tmp_path / "e" / "report.md").is_file() and (tmp_path / "e" / "report.json").is_file()
+    (tmp_path / "deep.json").write_text("[" * 100000 + "]" * 100000)
+    result = cli(
+        "eval",
+        built,
+        "--predictions",
+        model / "predictions.npz",
+        "--calibration",
+        tmp_path / "deep.json",
+        "-o",
+        tmp_path / "e2",
+    )
+    assert result.exit_code == 2 and "nested too deeply" in result.output
+
+
+def test_rich_markup_in_names_is_printed_as_it_is(cli, write_recipe, demo_root, tmp_path):
+    result = cli("verify", tmp_path / "nonexist[/x]")
+    assert result.exit_code == 2 and "nonexist[/x]" in result.output
+    out = tmp_path / "out[bold]x[/bold]"
+    result = build(cli, write_recipe(), out, demo_root, "--limit", "1")
+    assert result.exit_code == 0 and "out[bold]x[/bold]" in result.output
+
+
+def test_undecodable_file_names_are_refused_at_plan_time(cli, write_recipe, demo_root, tmp_path):
+    pool = tmp_path / "pool"
+    (pool / "siren").mkdir(parents=True)
+    wav = next((demo_root / "audio").rglob("*.wav"))
+    shutil.copy(wav, os.path.join(os.fsencode(pool / "siren"), b"\xff\xfe.wav"))
+    recipe = write_recipe(negatives=[{"kind": "offscreen", "pool": {"folder": str(pool)}}])
+    result = build(cli, recipe, tmp_path / "out", demo_root)
+    assert result.exit_code == 2 and "not valid UTF-8" in result.output and not (tmp_path / "out").exists()
