@@ -22,7 +22,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.base
 
 demo: $(VENV)/.base
-	$(BIN)/negaudio build is3plus -o $(DEMO_DIR) --overwrite
+	$(BIN)/negaudio build is3plus -o $(DEMO_DIR)
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q

@@ -6,6 +6,7 @@ and a file or link planted under a predictable temporary name is never opened.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -80,3 +81,12 @@ def bounded_lines(fh, where: str, start: int = 1, limit: int | None = None) -> I
         if len(text) > limit:
             raise InputError(f"{where}:{line_no}: the line is longer than {limit} characters")
         yield text
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from negaudio.core.errors import InputError
+from negaudio.core.files import file_sha256
 from negaudio.core.limits import check_pixels
 
 SHOW_IDS = 5
@@ -31,14 +31,6 @@ def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
     if not files:
         raise InputError("no prediction file given")
     return files
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 NPY_HEADER_SLACK = 1 << 16  # the .npy header (magic, dict, padding) is far below this

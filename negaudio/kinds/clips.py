@@ -145,12 +145,16 @@ def locate(source_root: Path, folder: str | None, rel: str) -> Path:
     return Path(folder) / check_relative(rel, "clip")
 
 
-def pool_reads(params: dict) -> list[tuple[str | None, str]]:
-    """The clip an off-screen or mismatched item plays: from the source itself or from a folder pool."""
-    return [(None if params["pool"] == "same" else params["pool"], params["clip_audio"])]
+class PoolClip:
+    """What the kinds that play a clip drawn from a pool share at render time (off-screen, mismatched)."""
 
+    @classmethod
+    def reads(cls, params: dict) -> list[tuple[str | None, str]]:
+        """The clip: from the source itself (``pool: same``) or from a folder pool."""
+        return [(None if params["pool"] == "same" else params["pool"], params["clip_audio"])]
 
-def pool_clip(params: dict, signal: Signal) -> tuple[np.ndarray, dict]:
-    """The window of a clip drawn from the source itself (``pool: same``) or from a folder pool."""
-    ((folder, rel),) = pool_reads(params)
-    return window(signal, locate(signal.source_root, folder, rel), params["offset"], params["offset_fraction"])
+    @classmethod
+    def render(cls, params: dict, signal: Signal) -> tuple[np.ndarray, dict]:
+        """The clip's window at the recorded offset."""
+        ((folder, rel),) = cls.reads(params)
+        return window(signal, locate(signal.source_root, folder, rel), params["offset"], params["offset_fraction"])

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 from pydantic import Field
 
 from negaudio.core.errors import SampleError
-from negaudio.kinds.base import Drawn, Negative, PlanContext, Signal, generator, item_seed
-from negaudio.kinds.clips import Offset, clip_params, pool_clip, pool_reads, same_pool
+from negaudio.kinds.base import Drawn, Negative, PlanContext, generator, item_seed
+from negaudio.kinds.clips import Offset, PoolClip, clip_params, same_pool
 
 
-class Mismatched(Negative):
+class Mismatched(PoolClip, Negative):
     """The "Un-X" sets: the image paired with audio of another class of the same dataset."""
 
     kind: Literal["mismatched"]
@@ -36,11 +35,3 @@ class Mismatched(Negative):
             Drawn(item, clip_params("same", clip_id, audio, label, self.offset, rng), seed)
             for item, (clip_id, audio, label) in zip(self.item_names(name), draws, strict=True)
         ]
-
-    @classmethod
-    def reads(cls, params: dict) -> list[tuple[str | None, str]]:
-        return pool_reads(params)
-
-    @classmethod
-    def render(cls, params: dict, signal: Signal) -> tuple[np.ndarray, dict]:
-        return pool_clip(params, signal)

@@ -7,11 +7,11 @@ from typing import Literal
 import numpy as np
 
 from negaudio.core.errors import SampleError
-from negaudio.kinds.base import Negative, PlanContext, Signal
-from negaudio.kinds.clips import FolderPool, Offset, clip_params, folder_pool, pool_clip, pool_reads, same_pool
+from negaudio.kinds.base import Negative, PlanContext
+from negaudio.kinds.clips import FolderPool, Offset, PoolClip, clip_params, folder_pool, same_pool
 
 
-class Offscreen(Negative):
+class Offscreen(PoolClip, Negative):
     """A clip whose class is absent from the image (every visible class excluded)."""
 
     kind: Literal["offscreen"]
@@ -31,11 +31,3 @@ class Offscreen(Negative):
 
     def folders(self) -> list[str]:
         return [] if self.pool == "same" else [str(self.pool.folder)]
-
-    @classmethod
-    def reads(cls, params: dict) -> list[tuple[str | None, str]]:
-        return pool_reads(params)
-
-    @classmethod
-    def render(cls, params: dict, signal: Signal) -> tuple[np.ndarray, dict]:
-        return pool_clip(params, signal)

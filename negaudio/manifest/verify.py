@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from negaudio.core.errors import InputError
+from negaudio.core.files import file_sha256
 from negaudio.manifest.reader import Build
 from negaudio.manifest.schema import item_sha256
 from negaudio.manifest.writer import BUILD_INFO, CHECKSUMS, FAILURES, MANIFEST, PLAN, build_sha256, content_line
@@ -49,14 +50,6 @@ def verify(root: Path) -> list[Problem]:
     return problems
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_files(build: Build, problems: list[Problem]) -> set[str] | None:
     """Every file of ``SHA256SUMS`` against its sha256; the table against ``files_sha256``. None: no table
     (a build of schema 1.0, checked by its decoded hashes only)."""
@@ -84,7 +77,7 @@ def _check_files(build: Build, problems: list[Problem]) -> set[str] | None:
             continue
         if not path.is_file():
             problems.append(Problem("missing", rel))
-        elif _file_sha256(path) != digest:
+        elif file_sha256(path) != digest:
             problems.append(Problem("altered", rel))
     return listed
 
@@ -102,7 +95,7 @@ def _check_decoded(build: Build, problems: list[Problem]) -> None:
         checks = [
             (record.audio.path, record.audio.pcm_sha256, lambda p, r=record: pcm_sha256_of_file(p, r.audio.format))
         ]
-        checks.append((record.image.path, record.image.sha256, _file_sha256))
+        checks.append((record.image.path, record.image.sha256, file_sha256))
         if record.mask is not None:
             checks.append((record.mask.path, record.mask.sha256, mask_file_sha256))
         for rel, expected, compute in checks:
