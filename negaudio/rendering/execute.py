@@ -68,14 +68,17 @@ def _worker_init() -> None:
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
+    """Terminate the workers, then let the pool notice and end its manager thread (so nothing is left to fail
+    at interpreter exit)."""
     processes = list((pool._processes or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
     for process in processes:
         process.join(5)
         if process.is_alive():
             process.kill()
+            process.join()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_bounded(
