@@ -112,7 +112,7 @@ def resolve(
         return _from_plan_file(Path(plan_file), source, say, canonical=None)
     loaded, bundled = load_recipe(recipe, seed)
     if uses_demo_fallback(loaded.source, source):
-        say(f"no --source given: {loaded.name} is planned on the embedded demo source")
+        say(f"no --source given: {loaded.name} is planned on composites from the embedded bank")
     elif bundled and canonical and limit is None:
         path = canonical_plan(loaded.name, loaded.version, loaded.sha256())
         if path is not None:

@@ -11,13 +11,13 @@ from negaudio.planning.planfile import read_plan
 from tests.conftest import tree_digest
 
 
-def test_bundled_is3plus_builds_on_the_demo_source(cli, tmp_path, monkeypatch):
+def test_bundled_is3plus_builds_composites_from_the_embedded_bank(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("NEGAUDIO_CACHE", str(tmp_path / "cache"))
     result = cli("build", "is3plus", "-o", tmp_path / "b", "--limit", "4")
     assert result.exit_code == 0, result.output
     assert "Build written to" in result.output and "offscreen" in result.output
     build = negaudio.open_build(tmp_path / "b")
-    assert build.info["source"]["kind"] == "demo" and len({r.sample_id for r in build}) == 4
+    assert build.info["source"]["kind"] == "composite" and len({r.sample_id for r in build}) == 4
     assert cli("inspect", tmp_path / "b").exit_code == 0
 
 

@@ -229,14 +229,25 @@ def schema_manifest() -> None:
 
 
 @app.command()
-def inspect(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) -> None:
-    """Summary of a build per item name: counts, durations, levels."""
+def inspect(
+    build_dir: Annotated[Path, typer.Argument(help="Build folder.")],
+    gallery: Annotated[
+        Path | None,
+        typer.Option("--gallery", help="Also draw a contact sheet (PNG): each image with its objects' visible masks."),
+    ] = None,
+    count: Annotated[int, typer.Option("--count", min=1, max=1000, help="Images on the contact sheet.")] = 24,
+) -> None:
+    """Summary of a build per item name: counts, durations, levels; with --gallery, a picture of its images."""
     from negaudio.manifest import Build
     from negaudio.manifest.summary import summarize
 
     try:
         info = Build(build_dir).info
         rows = summarize(build_dir)
+        if gallery is not None:
+            from negaudio.manifest.gallery import gallery as draw_gallery
+
+            shown = draw_gallery(build_dir, gallery, count=count)
     except NegaudioError as exc:
         raise fail(exc) from None
     ds = info["dataset"]
@@ -245,6 +256,8 @@ def inspect(build_dir: Annotated[Path, typer.Argument(help="Build folder.")]) ->
         f"schema {info['schema_version']}, partial={info['partial']}, content sha256 {info['content_sha256'][:16]}"
     )
     _print_summary(build_dir, rows)
+    if gallery is not None:
+        out.print(f"contact sheet of {shown} image(s) written to {escape(str(gallery))}")
 
 
 @app.command()

@@ -82,6 +82,49 @@ class ItemSeed:
 
 
 @dataclass(frozen=True)
+class CompositeObject:
+    """One object of a composite image: what the plan resolved and what rendering measured.
+
+    ``visible`` is the object's mask after occlusion by the objects in front of it (higher ``z``), ``amodal`` its
+    whole mask; both are the transformed alpha >= 0.5, before any feathering (docs/composites.md).
+    """
+
+    __pydantic_config__ = FORBID
+    label: str
+    role: str  # sounding or distractor
+    sound_class: str | None
+    audio: str | None  # the clip drawn for a sounding object, relative to the bank
+    cutout: str
+    crop: list[int]
+    scale: float
+    size: list[int]
+    position: list[int]
+    flip: bool
+    rotation: float
+    z: int
+    blend: dict
+    box: list[float] | None  # of the visible mask, [xmin, ymin, xmax, ymax] with max exclusive
+    amodal_box: list[float] | None
+    visible_area: int
+    amodal_area: int
+    occluded_fraction: float
+    visible: Rle
+    amodal: Rle
+
+
+@dataclass(frozen=True)
+class CompositeRef:
+    """How a composite image was made: the canvas, the background, every object; ``targets`` are the objects
+    whose visible masks make this sample's ground truth (one per sample; several for a multi-source positive)."""
+
+    __pydantic_config__ = FORBID
+    canvas: list[int]
+    background: dict
+    targets: list[int]
+    objects: list[CompositeObject]
+
+
+@dataclass(frozen=True)
 class ManifestRecord:
     """One rendered item. Paths are relative to the build root; boxes are in pixels of the stored image."""
 
@@ -104,10 +147,14 @@ class ManifestRecord:
     mask: MaskRef | None
     regions: list[RegionRef]
     item_sha256: str
+    composite: CompositeRef | None = None
 
     def to_line(self) -> str:
-        """The record's manifest line (sorted keys, compact, newline-terminated)."""
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":")) + "\n"
+        """The record's manifest line (sorted keys, compact, newline-terminated); ``composite`` only when set."""
+        data = asdict(self)
+        if data["composite"] is None:
+            del data["composite"]
+        return json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
 
 
 def item_sha256(pcm_sha256: str, image_sha256: str, mask_sha256: str | None) -> str:

@@ -96,6 +96,8 @@ def _check_decoded(build: Build, problems: list[Problem]) -> None:
             (record.audio.path, record.audio.pcm_sha256, lambda p, r=record: pcm_sha256_of_file(p, r.audio.format))
         ]
         checks.append((record.image.path, record.image.sha256, file_sha256))
+        if record.composite is not None and record.kind == "positive":
+            _check_composite(record, problems)
         if record.mask is not None:
             checks.append((record.mask.path, record.mask.sha256, mask_file_sha256))
         for rel, expected, compute in checks:
@@ -119,6 +121,42 @@ def _check_decoded(build: Build, problems: list[Problem]) -> None:
                 problems.append(Problem("altered", rel, f"item {record.item_id}"))
     if content.hexdigest() != build.info.get("content_sha256"):
         problems.append(Problem("altered", MANIFEST, f"its items do not match content_sha256 of {BUILD_INFO}"))
+
+
+def _check_composite(record, problems: list[Problem]) -> None:
+    """A composite sample's mask is the union of its targets' recorded visible masks; the recorded areas and
+    occluded fractions are those of the recorded masks."""
+    import numpy as np
+    from pycocotools import mask as coco_mask
+
+    from negaudio.media.masks import mask_sha256, to_uint8
+
+    def decode(rle) -> np.ndarray:
+        return coco_mask.decode({"size": list(rle.size), "counts": rle.counts.encode("ascii")}).astype(bool)
+
+    where = f"item {record.item_id}"
+    try:
+        objects = record.composite.objects
+        union = None
+        for k, obj in enumerate(objects):
+            visible, amodal = decode(obj.visible), decode(obj.amodal)
+            if (
+                int(visible.sum()) != obj.visible_area
+                or int(amodal.sum()) != obj.amodal_area
+                or (visible & ~amodal).any()
+            ):
+                problems.append(
+                    Problem("inconsistent", MANIFEST, f"{where}: object {k}'s masks do not match its areas")
+                )
+            if k in record.composite.targets:
+                union = visible if union is None else union | visible
+    except (ValueError, TypeError, IndexError) as exc:
+        problems.append(Problem("inconsistent", MANIFEST, f"{where}: unreadable composite masks ({exc})"))
+        return
+    if union is not None and (
+        record.mask is None or mask_sha256(to_uint8(union.astype(np.float32))[0]) != record.mask.sha256
+    ):
+        problems.append(Problem("inconsistent", MANIFEST, f"{where}: its mask is not its target's visible mask"))
 
 
 def _check_info(build: Build, problems: list[Problem]) -> None:

@@ -56,7 +56,12 @@ class MediaCheck:
             group = list(group)
             self.planned.update(r.name for r in group)
             first = group[0]
-            needed = [first.image, first.audio, *(r["mask"] for r in first.regions if r.get("mask"))]
+            if first.composite is not None:
+                from negaudio.media.compose import spec_files
+
+                needed = [first.audio, *spec_files(first.composite)]
+            else:
+                needed = [first.image, first.audio, *(r["mask"] for r in first.regions if r.get("mask"))]
             if self._absent(needed, sample_id, sample_id):
                 self.samples_dropped += 1
                 self.dropped.update(r.name for r in group)

@@ -38,6 +38,7 @@ def sample_rows(recipe: Recipe, sample: Sample, plan: PlanContext, index: int) -
             regions=regions,
             params=drawn.params,
             seed=drawn.seed,
+            composite=sample.extra.get("composite"),
         )
         for spec, name, _ in recipe.entries()
         for drawn in spec.draw(name, sample, plan)
@@ -45,13 +46,16 @@ def sample_rows(recipe: Recipe, sample: Sample, plan: PlanContext, index: int) -
 
 
 def plan_header(recipe: Recipe, source: Source, limit: int | None) -> dict:
+    described = {"kind": source.name, "report": asdict(source.report)}
+    if hasattr(source, "bank_info"):  # a composite build names the bank it was made from
+        described["bank"] = source.bank_info()
     return {
         "negaudio_plan": PLAN_FORMAT,
         "schema_version": SCHEMA_VERSION,
         "negaudio_version": __version__,
         "recipe": recipe.model_dump(mode="json"),
         "recipe_sha256": recipe.sha256(),
-        "source": {"kind": source.name, "report": asdict(source.report)},
+        "source": described,
         "limit": limit,
     }
 
@@ -64,12 +68,21 @@ def make_plan(
     With ``on_error="skip"`` a sample whose draws cannot be made is left out and listed in the failures
     (filled while the rows are consumed).
     """
-    samples = list(source.samples())
+    if hasattr(source, "bind_seed"):  # sources that draw (composites) draw from the recipe seed
+        source.bind_seed(recipe.seed)
+    failures: list[dict] = []
+    samples = []
+    for sample in source.samples():
+        if "error" in sample.extra:  # a sample the source could not make (a composite without a placement)
+            if on_error != "skip":
+                raise SampleError(sample.sample_id, sample.extra["error"])
+            failures.append({"sample_id": sample.sample_id, "stage": "plan", "error": sample.extra["error"]})
+            continue
+        samples.append(sample)
     if not samples:
         raise InputError(f"{source.root}: the source holds no samples")
     plan = PlanContext(recipe.seed, samples)
     selected = samples if limit is None else samples[:limit]
-    failures: list[dict] = []
 
     def rows() -> Iterator[PlanRow]:
         for index, sample in enumerate(selected):

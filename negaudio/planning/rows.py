@@ -27,6 +27,7 @@ class PlanRow:
     regions: list[dict]
     params: dict
     seed: dict
+    composite: dict | None = None
 
     def __post_init__(self) -> None:
         kind_class(self.kind)
@@ -41,16 +42,24 @@ class PlanRow:
                 raise InputError(f"a region of {self.sample_id!r} must be an object with a 'label'")
             if region.get("mask") is not None:
                 check_media(region["mask"], "mask")
+        if self.composite is not None:
+            from negaudio.media.compose import check_spec
+
+            for rel, what in check_spec(self.composite, self.sample_id):
+                check_media(rel, what)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.composite is None:  # rows of other sources keep their bytes (and plan hashes)
+            del data["composite"]
+        return data
 
     @classmethod
     def from_json(cls, data: object, where: str) -> PlanRow:
         """A row from its JSON object, each field's type checked; ``where`` names the file and line."""
         if not isinstance(data, dict):
             raise InputError(f"{where}: a plan row must be a JSON object")
-        missing = [f.name for f in fields(cls) if f.name not in data and f.name != "group"]
+        missing = [f.name for f in fields(cls) if f.name not in data and f.name not in ("group", "composite")]
         if missing:
             raise InputError(f"{where}: a plan row needs the keys {missing}")
         for name, expected in ROW_TYPES.items():
@@ -59,6 +68,8 @@ class PlanRow:
                 value is None and name == "group"
             ):
                 raise InputError(f"{where}: plan row field {name!r} must be {_TYPE_NAMES[expected]}, got {value!r:.60}")
+        if data.get("composite") is not None and not isinstance(data["composite"], dict):
+            raise InputError(f"{where}: plan row field 'composite' must be an object, got {data['composite']!r:.60}")
         try:
             return cls(**{f.name: data.get(f.name) for f in fields(cls)})
         except InputError as exc:

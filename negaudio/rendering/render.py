@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from negaudio.core.regions import Region
 from negaudio.kinds import Signal, kind_class
 from negaudio.manifest.schema import (
     AudioRef,
+    CompositeObject,
+    CompositeRef,
     ImageRef,
     ItemSeed,
     ManifestRecord,
@@ -30,6 +32,7 @@ from negaudio.manifest.schema import (
     SourceRef,
     item_sha256,
 )
+from negaudio.media import compose
 from negaudio.media.audio import (
     FORMATS,
     as_float,
@@ -167,10 +170,16 @@ def render_sample(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> list[M
     first = rows[0]
     sample_id = first.sample_id
     root = Path(ctx.source_root)
+    made = None
     try:
         positive = _positive(ctx, resolve_media(root, first.audio))
-        image_bytes, size = _read_image(resolve_media(root, first.image))
-        stored = _stored_mask(ctx, first.regions, size)
+        if first.composite is not None:
+            made = _composite(root, first.composite)
+            image_bytes, size, suffix, stored = made.data, made.size, made.suffix, made.stored
+            rows = [replace(row, regions=made.regions) for row in rows]
+        else:
+            image_bytes, size = _read_image(resolve_media(root, first.image))
+            suffix, stored = Path(first.image).suffix, _stored_mask(ctx, first.regions, size)
     except InputError as exc:
         raise SampleError(sample_id, str(exc)) from None
     signal = Signal(positive=positive, sample_rate=ctx.sample_rate, source_root=root)
@@ -182,7 +191,7 @@ def render_sample(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> list[M
             raise SampleError(sample_id, f"{row.kind} item {row.item_id}: {exc}") from None
         except (KeyError, TypeError) as exc:  # a hand-made plan row whose params do not fit its kind
             raise SampleError(sample_id, f"{row.kind} item {row.item_id}: malformed params ({exc!r})") from None
-    image = _copy_image(ctx, shard, sample_id, Path(first.image).suffix, image_bytes, size)
+    image = _copy_image(ctx, shard, sample_id, suffix, image_bytes, size)
     mask = None if stored is None else _write_mask(ctx, shard, sample_id, *stored)
     audio_dir = Path(ctx.out_dir) / "audio" / f"{shard:05d}"
     audio_dir.mkdir(parents=True, exist_ok=True)
@@ -194,11 +203,80 @@ def render_sample(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> list[M
         data, info = encode_frames(frames, ctx.sample_rate, ctx.fmt)
         write_bytes(Path(ctx.out_dir) / rel, data)
         info["file_sha256"] = hashlib.sha256(data).hexdigest()
-        records.append(_record(row, rel, info, as_float(frames), facts, image, mask, ctx))
+        records.append(_record(row, rel, info, as_float(frames), facts, image, mask, ctx, made and made.ref))
     return records
 
 
-def _record(row: PlanRow, rel: str, info: dict, decoded, facts, image: ImageRef, mask, ctx) -> ManifestRecord:
+@dataclass(frozen=True)
+class _Made:
+    """A rendered composite: file bytes, size, suffix, the sample's stored ground truth, regions, manifest facts."""
+
+    data: bytes
+    size: tuple[int, int]
+    suffix: str
+    stored: tuple[np.ndarray, int]
+    regions: list[dict]
+    ref: CompositeRef
+
+
+_LAST_IMAGE: dict = {}  # the samples of one image follow each other in a plan: compose and encode it once
+
+
+def _composite(root: Path, spec: dict) -> _Made:
+    """Render a composite image spec (:mod:`negaudio.media.compose`) and its masks for one sample."""
+    image_spec = {k: v for k, v in spec.items() if k != "targets"}
+    key = (str(root), json.dumps(image_spec, sort_keys=True))
+    if _LAST_IMAGE.get("key") != key:
+        made = compose.compose(image_spec, root)
+        output = spec.get("output") or {}
+        data, suffix = compose.encode_image(made.image, output.get("format", "png"), output.get("quality", 95))
+        objects = [
+            _object_facts(obj, a, v) for obj, a, v in zip(spec["objects"], made.amodal, made.visible, strict=True)
+        ]
+        _LAST_IMAGE.clear()
+        _LAST_IMAGE.update(key=key, made=made, data=data, suffix=suffix, objects=objects)
+    made, objects = _LAST_IMAGE["made"], _LAST_IMAGE["objects"]
+    targets = list(spec["targets"])
+    union = np.zeros(made.image.shape[:2], dtype=bool)
+    for t in targets:
+        union |= made.visible[t]
+    regions = [{"label": objects[t].label, "box": objects[t].box} for t in targets]
+    height, width = made.image.shape[:2]
+    ref = CompositeRef(canvas=[width, height], background=spec["background"], targets=targets, objects=objects)
+    return _Made(
+        _LAST_IMAGE["data"], (width, height), _LAST_IMAGE["suffix"], to_uint8(union.astype(np.float32)), regions, ref
+    )
+
+
+def _object_facts(obj: dict, amodal: np.ndarray, visible: np.ndarray) -> CompositeObject:
+    amodal_area, visible_area = int(amodal.sum()), int(visible.sum())
+    return CompositeObject(
+        label=obj["label"],
+        role=obj["role"],
+        sound_class=obj.get("sound_class"),
+        audio=obj.get("audio"),
+        cutout=obj["cutout"],
+        crop=[int(v) for v in obj["crop"]],
+        scale=float(obj.get("scale", 0.0)),
+        size=[int(v) for v in obj["size"]],
+        position=[int(v) for v in obj["position"]],
+        flip=bool(obj["flip"]),
+        rotation=float(obj["rotation"]),
+        z=int(obj["z"]),
+        blend=dict(obj["blend"]),
+        box=compose.mask_box(visible),
+        amodal_box=compose.mask_box(amodal),
+        visible_area=visible_area,
+        amodal_area=amodal_area,
+        occluded_fraction=0.0 if amodal_area == 0 else 1.0 - visible_area / amodal_area,
+        visible=Rle(**to_rle(visible.astype(np.uint8))),
+        amodal=Rle(**to_rle(amodal.astype(np.uint8))),
+    )
+
+
+def _record(
+    row: PlanRow, rel: str, info: dict, decoded, facts, image: ImageRef, mask, ctx, composite=None
+) -> ManifestRecord:
     """The manifest record of one item; levels are measured on what the file decodes to."""
     audio = AudioRef(
         path=rel,
@@ -232,6 +310,7 @@ def _record(row: PlanRow, rel: str, info: dict, decoded, facts, image: ImageRef,
         mask=mask,
         regions=[RegionRef(**r) for r in boxes_of(regions_of(row.regions), image.width, image.height)],
         item_sha256=item_sha256(audio.pcm_sha256, image.sha256, mask and mask.sha256),
+        composite=composite,
     )
 
 

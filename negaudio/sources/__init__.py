@@ -11,7 +11,7 @@ from pathlib import Path
 from negaudio.core.regions import Region
 from negaudio.sources.base import Sample, Source, SourceReport
 
-SOURCE_MODULES = ["demo", "folder", "is3", "vggss", "s4", "ms3", "avss", "flickr", "video"]
+SOURCE_MODULES = ["demo", "composite", "folder", "is3", "vggss", "s4", "ms3", "avss", "flickr", "video"]
 
 
 def config_types() -> list[type]:
@@ -23,16 +23,17 @@ DEMO_FALLBACK_KINDS = {"is3"}
 
 
 def uses_demo_fallback(config, root: Path | None) -> bool:
-    """An IS3-shaped recipe given no dataset root builds on the embedded demo source (``negaudio build is3plus``)."""
+    """An IS3-shaped recipe given no dataset root builds composites from the embedded bank
+    (``negaudio build is3plus``)."""
     return config.kind in DEMO_FALLBACK_KINDS and root is None and config.root is None
 
 
 def open_source(config, root: Path | None = None) -> Source:
     """Open the adapter a config names; ``root`` overrides the config's root (the CLI's ``--source``)."""
     if uses_demo_fallback(config, root):
-        from negaudio.sources import demo
+        from negaudio.sources import composite
 
-        return demo.open_source(demo.Config(kind="demo"), None)
+        return composite.open_source(composite.embedded_demo(), None)
     module = import_module(f"negaudio.sources.{config.kind.replace('-', '_')}")
     return module.open_source(config, root)
 
