@@ -11,12 +11,15 @@ if str(REPO) not in sys.path:
 
 
 def main() -> int:
-    from bench import bench_adapters, bench_build, bench_metrics
+    from bench import bench_adapters, bench_build, bench_composite, bench_metrics
 
     status = bench_build.main([]) or 0
     print()
     result = bench_metrics.main()  # returns its figures (a dict)
     status = status or (result if isinstance(result, int) else 0)
+    print()
+    composite = bench_composite.main([])
+    status = status or (0 if composite["ratio_to_floor"] <= composite["target_ratio"] else 1)
     print()
     bench_adapters.main()  # prints its figures, or that it is skipped without torch
     return status
