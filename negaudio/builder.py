@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
+from negaudio.core.cache import resolve_media
 from negaudio.core.errors import InputError, OutputError
-from negaudio.core.files import TMP_SUFFIX, is_leftover, write_text
+from negaudio.core.files import FILE_MODE, TMP_SUFFIX, is_leftover, write_text
 from negaudio.core.lock import folder_lock
 from negaudio.manifest.writer import BUILD_INFO, CHECKSUMS, FAILURES, MANIFEST, PLAN, merge
 from negaudio.planning.media import MediaCheck, dropped_lines
@@ -98,7 +99,8 @@ def resolve(
     - a plan file is taken as it is (``seed`` and ``limit`` cannot change it);
     - a bundled recipe with a committed canonical plan for exactly this recipe uses that plan, unless
       ``limit`` is given or ``canonical`` is false (``--no-canonical``);
-    - an IS3-shaped recipe with no dataset root plans on the embedded demo source;
+    - a bundled IS3-shaped recipe with no dataset root plans on the embedded bank (a recipe file of yours
+      with no root is an error: your data is never silently replaced by the demo);
     - anything else is planned against ``source`` (or the recipe's own root).
     """
     say = note or (lambda _: None)
@@ -111,20 +113,29 @@ def resolve(
             raise InputError("--seed and --limit change a recipe's plan: a --plan file is rendered as it is")
         return _from_plan_file(Path(plan_file), source, say, canonical=None)
     loaded, bundled = load_recipe(recipe, seed)
-    if uses_demo_fallback(loaded.source, source):
+    demo = bundled and uses_demo_fallback(loaded.source, source)
+    if demo:
         say(f"no --source given: {loaded.name} is planned on composites from the embedded bank")
     elif bundled and canonical and limit is None:
         path = canonical_plan(loaded.name, loaded.version, loaded.sha256())
         if path is not None:
             say(f"using the canonical plan {loaded.name} {loaded.version} (--no-canonical plans the recipe instead)")
             return _from_plan_file(path, source or loaded.source.root, say, canonical=path)
-    opened = open_source(loaded.source, source)
+    opened = open_source(loaded.source, source, demo=demo)
     header, rows, failures = make_plan(loaded, opened, limit=limit, on_error=on_error)
     return Resolved(header, rows, failures, Path(opened.root))
 
 
 def _from_plan_file(path: Path, source: Path | None, say: Note, canonical: Path | None) -> Resolved:
     header, rows = read_plan(path)
+    cached = header["source"].get("cache_root")
+    if source is None and isinstance(cached, str):
+        source = resolve_media(Path("."), cached, "cache_root")
+        if not source.is_dir():
+            raise InputError(
+                f"{path}: the plan was made from a source in the negaudio cache ({cached}), which this machine does "
+                "not have: plan the recipe here first (negaudio plan/build), or give --source DIR"
+            )
     if source is not None and (warning := annotation_mismatch(header, Path(source))):
         say(f"warning: {warning}")
     return Resolved(header, rows, [], None if source is None else Path(source), canonical)
@@ -356,6 +367,7 @@ def _prepare(resolved: Resolved, out_dir: Path, source_root: Path, options: Buil
     check = MediaCheck(source_root, plan_recipe(resolved.header).folders())
     (out_dir / STATE).mkdir(exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".plan.", suffix=TMP_SUFFIX, dir=out_dir / STATE)
+    os.fchmod(fd, FILE_MODE)
     os.close(fd)
     tmp_path = Path(name)
     try:
@@ -438,8 +450,9 @@ def _claim(out_dir: Path, plan_sha: str, options: BuildOptions, staged: bool) ->
         problems = verify(out_dir)
         if problems:
             listed = "\n  ".join(map(str, problems[:20]))
+            files = len({p.path for p in problems})
             raise InputError(
-                f"{out_dir}: holds this build, but {len(problems)} file(s) do not match their hashes:\n  {listed}\n"
+                f"{out_dir}: holds this build, but {files} file(s) do not match their hashes:\n  {listed}\n"
                 "pass --overwrite to rebuild it"
             )
         options.say(f"already built: {out_dir} holds this build (plan {plan_sha[:12]}); every file verified")

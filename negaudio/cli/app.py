@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from negaudio import __version__
-from negaudio.cli.common import err, fail, interruptible, note, out
+from negaudio.cli.common import err, fail, interruptible, note, os_failure, out
 from negaudio.cli.eval import eval_command
 from negaudio.cli.progress import ProgressReporter
 from negaudio.core.errors import NegaudioError
@@ -62,9 +62,14 @@ def build(
     plan: Annotated[Path | None, typer.Option(help="Render this plan file instead of planning a recipe.")] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", help="Worker processes.")] = 1,
     resume: Annotated[
-        bool, typer.Option(help="Finish an interrupted build (also done when the folder holds one of this plan).")
+        bool,
+        typer.Option(
+            "--resume", help="Finish an interrupted build (also done when the folder holds one of this plan)."
+        ),
     ] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an earlier negaudio build in the folder.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier negaudio build in the folder.")
+    ] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first K samples (with all their items).")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the recipe's seed.")] = None,
     on_error: Annotated[
@@ -72,12 +77,18 @@ def build(
         typer.Option(help="fail: stop at the first bad sample; skip: list it in failures.jsonl and go on."),
     ] = OnError.fail,
     allow_missing: Annotated[
-        bool, typer.Option(help="Build the items whose media are present; record the rest (a partial build).")
+        bool,
+        typer.Option(
+            "--allow-missing", help="Build the items whose media are present; record the rest (a partial build)."
+        ),
     ] = False,
     executor: Annotated[ExecutorKind, typer.Option(help="process (local pool) or dask.")] = ExecutorKind.process,
     dask_address: Annotated[str | None, typer.Option(help="Dask scheduler address (with --executor dask).")] = None,
     no_canonical: Annotated[
-        bool, typer.Option(help="For a bundled recipe, plan it against --source instead of using its canonical plan.")
+        bool,
+        typer.Option(
+            "--no-canonical", help="For a bundled recipe, plan it against --source instead of using its canonical plan."
+        ),
     ] = False,
 ) -> None:
     """Plan and render a negative-audio test set into a versioned build folder.
@@ -121,6 +132,8 @@ def build(
         raise typer.Exit(code=exc.exit_code) from None
     except NegaudioError as exc:
         raise fail(exc) from None
+    except OSError as exc:
+        raise os_failure(exc) from None
     from negaudio.manifest.summary import summarize
 
     out_dir = output or Path("builds") / info["dataset"]["name"] / info["dataset"]["version"]
@@ -163,7 +176,8 @@ def plan_cmd(
     seed: Annotated[int | None, typer.Option(help="Override the recipe's seed.")] = None,
     on_error: Annotated[OnError, typer.Option()] = OnError.fail,
     no_canonical: Annotated[
-        bool, typer.Option(help="For a bundled recipe, plan it instead of emitting its canonical plan.")
+        bool,
+        typer.Option("--no-canonical", help="For a bundled recipe, plan it instead of emitting its canonical plan."),
     ] = False,
 ) -> None:
     """Resolve every random choice of a recipe into plan rows, without rendering (the plan build renders)."""
@@ -182,6 +196,8 @@ def plan_cmd(
         )
     except NegaudioError as exc:
         raise fail(exc) from None
+    except OSError as exc:
+        raise os_failure(exc) from None
     out.print(f"plan written to {escape(str(output))}: {result.items} items (sha256 {result.sha256})")
     left = sum(result.source_left_out.values())
     if left:
@@ -205,6 +221,8 @@ def validate(recipe: Annotated[str, typer.Argument(help="Recipe file or bundled 
         loaded, _ = load_recipe(recipe)
     except NegaudioError as exc:
         raise fail(exc) from None
+    except OSError as exc:
+        raise os_failure(exc) from None
     names = ", ".join(loaded.item_names())
     out.print(
         f"{escape(recipe)}: valid ({loaded.name} {loaded.version}, source {loaded.source.kind}, "
@@ -250,6 +268,8 @@ def inspect(
             shown = draw_gallery(build_dir, gallery, count=count)
     except NegaudioError as exc:
         raise fail(exc) from None
+    except OSError as exc:
+        raise os_failure(exc) from None
     ds = info["dataset"]
     out.print(
         f"{escape(str(ds['name']))} {escape(str(ds['version']))}: {info['items']} items, "
@@ -271,7 +291,11 @@ def verify(
     try:
         problems = run_verify(build_dir)
     except NegaudioError as exc:
+        if as_json:
+            sys.stdout.write(json.dumps({"build": str(build_dir), "ok": False, "error": str(exc)}) + "\n")
         raise fail(exc) from None
+    except OSError as exc:
+        raise os_failure(exc) from None
     if as_json:
         sys.stdout.write(
             json.dumps({"build": str(build_dir), "ok": not problems, "problems": [p.to_json() for p in problems]})

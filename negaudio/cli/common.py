@@ -23,6 +23,13 @@ def fail(exc: NegaudioError) -> typer.Exit:
     return typer.Exit(code=exc.exit_code)
 
 
+def os_failure(exc: OSError) -> typer.Exit:
+    """A path the command cannot use (not a folder, not writable, no such place): one line, exit 2."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    err.print(f"[bold red]error:[/] {escape(where + (exc.strerror or str(exc)))}")
+    return typer.Exit(code=2)
+
+
 def note(text: str) -> None:
     err.print(f"note: {escape(text)}")
 

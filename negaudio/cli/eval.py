@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from negaudio.cli.common import err, fail, interruptible, out
+from negaudio.cli.common import err, fail, interruptible, os_failure, out
 from negaudio.cli.progress import ProgressReporter
 from negaudio.core.errors import InputError, NegaudioError
 
@@ -113,4 +113,6 @@ def eval_command(
             )
     except NegaudioError as exc:
         raise fail(exc) from None
+    except OSError as exc:
+        raise os_failure(exc) from None
     _print_summary(report, output)

@@ -20,12 +20,25 @@ TMP_SUFFIX = ".tmp"
 MAX_LINE = 1 << 24  # characters of one plan or manifest line
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()
+
+
 @contextmanager
 def atomic_path(dest: Path, fsync: bool = False) -> Iterator[Path]:
     """A fresh temporary path beside ``dest`` (same suffix) to write to; renamed onto ``dest`` on success,
     removed on failure. ``fsync`` flushes the file and its folder: for the files that commit a build."""
     dest = Path(dest)
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=TMP_SUFFIX + dest.suffix, dir=dest.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=TMP_SUFFIX + dest.suffix, dir=dest.parent)
+    except OSError as exc:  # name the file the user asked for, not the temporary
+        raise OSError(exc.errno, exc.strerror, str(dest)) from None
+    os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; a build is read by others as any file the user writes
     os.close(fd)
     tmp = Path(name)
     try:

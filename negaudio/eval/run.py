@@ -8,6 +8,15 @@ from pathlib import Path
 from negaudio.core.errors import InputError
 
 
+def check_output(output: Path, build_dir: Path) -> None:
+    """The report folder is a folder of its own: never a file, never the build or a folder inside it."""
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output}: exists and is not a folder; give a folder for the report")
+    target, build = output.resolve(), build_dir.resolve()
+    if target == build or build in target.parents:
+        raise InputError(f"{output}: is inside the build {build_dir}; write the report to a folder of its own")
+
+
 def evaluate(
     build_dir: Path,
     output: Path,
@@ -28,6 +37,7 @@ def evaluate(
 
     if (predictions is None) == (model is None):
         raise InputError("give --predictions PRED or --model SPEC (one of them)")
+    check_output(Path(output), Path(build_dir))
     settings = EvalConfig(**config)
     output = Path(output)
     if model is None:

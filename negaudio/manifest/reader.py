@@ -35,7 +35,8 @@ def _first_error(exc: ValueError) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
         first = errors()[0]
-        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+        where = ".".join(map(str, first["loc"]))
+        return f"{where}: {first['msg']}" if where else first["msg"]
     return str(exc)
 
 
@@ -45,6 +46,8 @@ class Build:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         info = self.root / BUILD_INFO
+        if not self.root.is_dir():
+            raise InputError(f"{self.root}: build folder not found")
         if not info.is_file():
             raise InputError(f"{self.root}: not a finished negaudio build ({BUILD_INFO} not found)")
         try:

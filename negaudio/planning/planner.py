@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import Path
 
 from negaudio import SCHEMA_VERSION, __version__
+from negaudio.core.cache import CACHE_REF, cache_dir
 from negaudio.core.errors import InputError, SampleError
 from negaudio.kinds import PlanContext
 from negaudio.planning.rows import PlanRow
@@ -46,7 +48,7 @@ def sample_rows(recipe: Recipe, sample: Sample, plan: PlanContext, index: int) -
 
 
 def plan_header(recipe: Recipe, source: Source, limit: int | None) -> dict:
-    described = {"kind": source.name, "report": asdict(source.report)}
+    described = {"kind": source.name, "report": asdict(source.report), **_cache_root(Path(source.root))}
     if hasattr(source, "bank_info"):  # a composite build names the bank it was made from
         described["bank"] = source.bank_info()
     return {
@@ -58,6 +60,15 @@ def plan_header(recipe: Recipe, source: Source, limit: int | None) -> dict:
         "source": described,
         "limit": limit,
     }
+
+
+def _cache_root(root: Path) -> dict:
+    """A source generated into the negaudio cache (the embedded bank) is named there, so ``build --plan``
+    finds it without ``--source``; any other root stays out of the plan, which is portable."""
+    try:
+        return {"cache_root": CACHE_REF + root.resolve().relative_to(cache_dir().resolve()).as_posix()}
+    except ValueError:  # not under the cache
+        return {}
 
 
 def make_plan(

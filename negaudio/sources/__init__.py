@@ -28,9 +28,10 @@ def uses_demo_fallback(config, root: Path | None) -> bool:
     return config.kind in DEMO_FALLBACK_KINDS and root is None and config.root is None
 
 
-def open_source(config, root: Path | None = None) -> Source:
-    """Open the adapter a config names; ``root`` overrides the config's root (the CLI's ``--source``)."""
-    if uses_demo_fallback(config, root):
+def open_source(config, root: Path | None = None, demo: bool = False) -> Source:
+    """Open the adapter a config names; ``root`` overrides the config's root (the CLI's ``--source``).
+    ``demo`` (bundled recipes only): an IS3-shaped config with no root opens the embedded bank."""
+    if demo and uses_demo_fallback(config, root):
         from negaudio.sources import composite
 
         return composite.open_source(composite.embedded_demo(), None)
