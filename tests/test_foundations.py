@@ -4,7 +4,9 @@ requests that cannot give a right build are refused before anything is written."
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,14 @@ import negaudio
 from negaudio.planning.planfile import read_plan
 from negaudio.recipe.bundled import canonical_plan
 from tests.conftest import tree_digest
+
+
+@pytest.fixture
+def built_demo(cli, tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("NEGAUDIO_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "demo"
+    assert cli("build", "is3plus", "-o", out, "--limit", "2").exit_code == 0
+    return out
 
 
 def test_version_and_short_help(cli):
@@ -112,3 +122,55 @@ def test_the_library_builds_what_the_cli_builds(cli, tmp_path, monkeypatch):
     result = negaudio.plan("is3plus", tmp_path / "p.jsonl", limit=3)
     _, rows = read_plan(tmp_path / "lib" / "plan.jsonl")
     assert result.items == len(list(rows))
+
+
+def test_output_paths_that_cannot_be_used_are_one_line(cli, built_demo, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for args in (
+        ("build", "is3plus", "-o", afile / "sub", "--limit", "1"),
+        ("plan", "is3plus", "-o", afile / "p.jsonl", "--limit", "1"),
+        ("eval", built_demo, "--model", "oracle", "-o", afile),
+        ("eval", built_demo, "--model", "oracle", "-o", built_demo / "audio"),
+        ("eval", built_demo, "--model", "oracle", "-o", built_demo),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 2, args
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "Traceback" not in result.output, args
+    assert cli("verify", built_demo).exit_code == 0  # nothing was written into the build
+
+
+def test_files_keep_the_users_umask(built_demo):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for name in ("manifest.jsonl", "build.json", "plan.jsonl", "SHA256SUMS"):
+        assert (built_demo / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+    wav = next(built_demo.rglob("*.wav"))
+    assert wav.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_recipe_file_without_a_root_never_falls_back_to_the_demo(cli, tmp_path):
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_text("name: mine\nsource: {kind: is3}\nnegatives: [{kind: silence}]\n")
+    result = cli("build", recipe, "-o", tmp_path / "out")
+    assert result.exit_code == 2 and "needs a root" in result.output and not (tmp_path / "out").exists()
+
+
+def test_a_plan_of_the_embedded_bank_renders_without_source(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEGAUDIO_CACHE", str(tmp_path / "cache"))
+    assert cli("plan", "is3plus", "-o", tmp_path / "p.jsonl", "--limit", "2").exit_code == 0
+    result = cli("build", "--plan", tmp_path / "p.jsonl", "-o", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    assert cli("build", "is3plus", "--limit", "2", "-o", tmp_path / "c").exit_code == 0
+    assert tree_digest(tmp_path / "b") == tree_digest(tmp_path / "c")
+
+
+def test_verify_json_reports_an_unreadable_build(cli, tmp_path):
+    result = cli("verify", tmp_path / "nowhere", "--json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout.splitlines()[0]) == {
+        "build": str(tmp_path / "nowhere"),
+        "ok": False,
+        "error": f"{tmp_path / 'nowhere'}: build folder not found",
+    }

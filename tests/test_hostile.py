@@ -330,6 +330,24 @@ def test_a_signal_stops_the_build_and_its_workers(write_recipe, tmp_path, signum
     assert _marked_processes(mark) == []
 
 
+def test_workers_die_with_a_killed_build(write_recipe, tmp_path):
+    root = ensure_demo(tmp_path / "big", images=200, seed=3)
+    mark = uuid.uuid4().hex
+    out = tmp_path / "b"
+    cmd = [sys.executable, "-m", "negaudio", "build", str(write_recipe()), "--source", str(root), "-o", str(out)]
+    proc = subprocess.Popen([*cmd, "-j", "2"], env={**os.environ, "NEGAUDIO_TEST_MARK": mark})
+    first = out / ".negaudio" / "shards" / "00000.jsonl"
+    deadline = time.monotonic() + 120
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while _marked_processes(f"NEGAUDIO_TEST_MARK={mark}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _marked_processes(f"NEGAUDIO_TEST_MARK={mark}") == []
+
+
 def test_random_kills_resume_to_the_same_build_and_touch_nothing_outside(write_recipe, tmp_path):
     root = ensure_demo(tmp_path / "src", images=100, seed=2)
     recipe = write_recipe()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -39,7 +41,9 @@ def make_executor(jobs: int, kind: str = "process", address: str | None = None) 
         if jobs == 1:
             yield InlineExecutor()
             return
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+        pool = ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init, initargs=(os.getpid(),)
+        )
         try:
             yield pool
         except BaseException:  # an error, Ctrl-C or SIGTERM: stop the workers now, leave no orphan behind
@@ -62,9 +66,17 @@ def make_executor(jobs: int, kind: str = "process", address: str | None = None) 
         yield client.get_executor(pure=False)
 
 
-def _worker_init() -> None:
-    """Workers leave SIGINT to the main process, which stops them (no traceback per worker on Ctrl-C)."""
+PR_SET_PDEATHSIG = 1
+
+
+def _worker_init(parent: int) -> None:
+    """Workers leave SIGINT to the main process, which stops them (no traceback per worker on Ctrl-C), and die
+    with it (Linux): a killed build leaves no worker writing into the folder while the next run goes on."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the main process died before the line above took effect
+            os._exit(1)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
