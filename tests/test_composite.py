@@ -3,6 +3,7 @@ plan, the embedded bank, and real media from ../shared/data through eval."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -274,3 +275,73 @@ def test_verify_checks_each_mask_against_its_targets_recorded_visible_mask(cli, 
     details = [p["detail"] for p in json.loads(result.output)["problems"]]
     assert any("is not its target's visible mask" in d for d in details)
     assert any("masks do not match its areas" in d for d in details)
+
+
+def test_multi_source_positive_mixes_the_sounding_clips_and_its_mask_is_the_union(cli, write_recipe, bank, tmp_path):
+    out = tmp_path / "b"
+    b = build(cli, recipe(write_recipe, images=5, multi_source={"levels_db": [0, -6]}), out, bank)
+    records = list(b)
+    mixes = [r for r in records if r.composite is not None and r.composite.mix is not None]
+    assert len(mixes) == 5 and b.info["counts"]["positive"] == 15
+    by_sample = {}
+    for r in records:
+        by_sample.setdefault(r.sample_id, []).append(r)
+
+    def samples(record) -> np.ndarray:
+        data, rate = sf.read(out / record.audio.path, dtype="float64", always_2d=True)
+        assert rate == 16000
+        return data.T
+
+    for mix in mixes:
+        assert by_sample[mix.sample_id] == [mix] and mix.kind == "positive"  # the positive only, no negatives
+        comp = mix.composite
+        sounding = [k for k, o in enumerate(comp.objects) if o.role == "sounding"]
+        labels = [comp.objects[k].label for k in sounding]
+        assert comp.targets == sounding and comp.mix.levels_db == [0.0, -6.0]
+        assert mix.heard_label == mix.label == "+".join(labels)
+        assert mix.sample_id == f"{mix.group}_{'+'.join(labels)}"
+        singles = {}
+        for r in records:
+            if r.group == mix.group and r.kind == "positive" and r is not mix:
+                (t,) = r.composite.targets
+                singles[t] = r
+        assert sorted(singles) == sounding
+        # the mix is the sum of the individually rendered clips at the recorded gains, within quantization
+        parts = [samples(singles[t]) for t in sounding]
+        n = max(p.shape[1] for p in parts)
+        expected = np.zeros((1, n))
+        for p, gain in zip(parts, comp.mix.gains, strict=True):
+            expected[:, : p.shape[1]] += gain * p
+        got = samples(mix)
+        assert got.shape == expected.shape and np.abs(expected).max() < 1
+        assert np.abs(got - expected).max() <= (sum(comp.mix.gains) + 1) * 0.5 / 32767 + 1e-9
+        # stated relative levels: the second clip sits 6 dB under the first
+        rms = [float(np.sqrt(np.mean((g * p) ** 2))) for p, g in zip(parts, comp.mix.gains, strict=True)]
+        assert 20 * np.log10(rms[1] / rms[0]) == pytest.approx(-6.0, abs=0.01)
+        # its ground truth: the union of the sounding objects' visible masks, pixel for pixel
+        union = np.zeros_like(decode(comp.objects[0].visible))
+        for t in sounding:
+            union |= decode(comp.objects[t].visible)
+            assert np.array_equal(decode(comp.objects[t].visible), b.load_mask(singles[t]) > 0.5)
+        assert np.array_equal(b.load_mask(mix) > 0.5, union)
+        assert sorted(tuple(r.box) for r in mix.regions) == sorted(tuple(singles[t].regions[0].box) for t in sounding)
+        assert mix.image.sha256 == singles[sounding[0]].image.sha256
+    assert all("+" not in (r.heard_label or "") for r in records if r.kind == "offscreen")
+    assert cli("verify", out).exit_code == 0
+    again = cli("build", "--plan", out / "plan.jsonl", "--source", bank, "-o", tmp_path / "again")
+    assert again.exit_code == 0, again.output
+    assert tree_digest(out) == tree_digest(tmp_path / "again")
+    result = cli("eval", out, "--model", "energy-gated", "-o", tmp_path / "eval")
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "eval" / "items.csv").open() as fh:
+        rows = {row["item_id"]: row for row in csv.DictReader(fh)}
+    for mix in mixes:  # scored as a positive: against its union mask
+        assert rows[mix.item_id]["kind"] == "positive" and rows[mix.item_id]["iou@fixed=0.5"] != ""
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["counts"]["positive"] == 15 and report["counts"]["silence"] == 10
+
+
+def test_without_multi_source_no_mix_is_planned(cli, write_recipe, bank, tmp_path):
+    b = build(cli, recipe(write_recipe, images=3), tmp_path / "b", bank)
+    assert all(r.composite.mix is None and "+" not in r.sample_id for r in b)
+    assert '"mix"' not in (tmp_path / "b" / "manifest.jsonl").read_text()

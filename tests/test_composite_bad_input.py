@@ -104,3 +104,9 @@ def test_a_plan_with_a_malformed_composite_spec(cli, write_recipe, bank, tmp_pat
     plan.write_text("\n".join([lines[0], json.dumps(row)]) + "\n")
     result = cli("build", "--plan", plan, "--source", bank, "-o", out)
     refused(result, out, "missing", "numpy")
+
+
+def test_multi_source_with_fewer_levels_than_sounding_objects_names_the_field(cli, write_recipe, bank, tmp_path):
+    out = tmp_path / "out"
+    result = run(cli, write_recipe, bank, out, multi_source={"levels_db": [0]})
+    refused(result, out, "source.multi_source.levels_db", "1 level(s) for 2 sounding objects")

@@ -64,8 +64,10 @@ class ClipPool:
 
 
 def same_pool(samples: list) -> ClipPool:
-    """The source's own clips, by the class of each sample's sound."""
-    return ClipPool([(s.sample_id, s.audio, s.label, s.audio_classes) for s in samples], "the source's own clips")
+    """The source's own clips, by the class of each sample's sound (mixed samples left out: their audio file is
+    not what they sound like)."""
+    clips = [(s.sample_id, s.audio, s.label, s.audio_classes) for s in samples if not s.mixed]
+    return ClipPool(clips, "the source's own clips")
 
 
 def folder_pool(spec: FolderPool) -> ClipPool:

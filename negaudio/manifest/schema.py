@@ -113,15 +113,27 @@ class CompositeObject:
 
 
 @dataclass(frozen=True)
+class CompositeMix:
+    """A multi-source positive's audio: target k's clip at ``levels_db[k]`` dB relative to the first target's
+    RMS, scaled by ``gains[k]`` (linear, applied after the duration policy), summed."""
+
+    __pydantic_config__ = FORBID
+    levels_db: list[float]
+    gains: list[float]
+
+
+@dataclass(frozen=True)
 class CompositeRef:
     """How a composite image was made: the canvas, the background, every object; ``targets`` are the objects
-    whose visible masks make this sample's ground truth (one per sample; several for a multi-source positive)."""
+    whose visible masks make this sample's ground truth (one per sample; several for a multi-source positive,
+    whose audio ``mix`` describes; absent otherwise)."""
 
     __pydantic_config__ = FORBID
     canvas: list[int]
     background: dict
     targets: list[int]
     objects: list[CompositeObject]
+    mix: CompositeMix | None = None
 
 
 @dataclass(frozen=True)
@@ -150,10 +162,13 @@ class ManifestRecord:
     composite: CompositeRef | None = None
 
     def to_line(self) -> str:
-        """The record's manifest line (sorted keys, compact, newline-terminated); ``composite`` only when set."""
+        """The record's manifest line (sorted keys, compact, newline-terminated); ``composite`` (and its ``mix``)
+        only when set."""
         data = asdict(self)
         if data["composite"] is None:
             del data["composite"]
+        elif data["composite"]["mix"] is None:
+            del data["composite"]["mix"]
         return json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
 
 

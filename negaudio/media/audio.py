@@ -338,3 +338,23 @@ def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> tuple[np
         raise SilentAudioError("noise is digital silence: cannot reach an SNR")
     gain = s / (n * 10.0 ** (snr_db / 20.0))
     return (signal + noise * gain).astype(np.float32, copy=False), gain
+
+
+def mix_at_levels(clips: list[np.ndarray], levels_db: list[float]) -> tuple[np.ndarray, list[float]]:
+    """The sum of ``clips`` ([C, N_k] each) with clip k at ``levels_db[k]`` dB relative to the RMS of clip 0:
+    ``gain_k = 10^(levels_db[k]/20) * rms(clip 0) / rms(clip k)`` (just ``10^(levels_db[k]/20)`` when either
+    is digital silence). Shorter clips are zero-padded at the end to the longest. The mixture is not clipped.
+    Returns ``(mixture, gains)``."""
+    if len(clips) != len(levels_db) or not clips:
+        raise ValueError(f"{len(clips)} clips and {len(levels_db)} levels: one level per clip")
+    reference = rms(clips[0])
+    gains = []
+    for clip, level in zip(clips, levels_db, strict=True):
+        own = rms(clip)
+        gain = 10.0 ** (level / 20.0)
+        gains.append(gain * reference / own if reference > 0 and own > 0 else gain)
+    n = max(clip.shape[1] for clip in clips)
+    out = np.zeros((clips[0].shape[0], n), dtype=np.float64)
+    for clip, gain in zip(clips, gains, strict=True):
+        out[:, : clip.shape[1]] += clip.astype(np.float64) * gain
+    return out.astype(np.float32), [float(g) for g in gains]

@@ -330,9 +330,22 @@ def check_spec(spec: dict, sample_id: str) -> list[tuple[str, str]]:
         isinstance(targets, list) and targets and all(isinstance(t, int) and 0 <= t < len(objects) for t in targets)
     ):
         raise bad("'targets' must list indices of its objects")
+    mix = spec.get("mix")
+    if mix is not None:
+        levels = mix.get("levels_db") if isinstance(mix, dict) else None
+        if not (
+            isinstance(levels, list)
+            and len(levels) == len(targets)
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in levels)
+        ):
+            raise bad("'mix' must be {levels_db: [one number per target]}")
+        for t in targets:
+            if not isinstance(objects[t].get("audio"), str):
+                raise bad(f"objects[{t}] is a target of the mix but has no 'audio'")
+            files.append((objects[t]["audio"], "audio"))
     return files
 
 
 def spec_files(spec: dict) -> list[str]:
-    """The source files an image spec reads (background, cut-outs, their masks)."""
+    """The source files an image spec reads (background, cut-outs, their masks, the clips of a mix)."""
     return [rel for rel, _ in check_spec(spec, "?")]

@@ -23,8 +23,10 @@ PLAN_FORMAT = 1
 
 
 def sample_rows(recipe: Recipe, sample: Sample, plan: PlanContext, index: int) -> list[PlanRow]:
-    """The plan rows of one sample: its positive, each negative, and the noisy positives."""
+    """The plan rows of one sample: its positive, each negative, and the noisy positives (a mixed sample: its
+    positive only)."""
     regions = [asdict(r) for r in sample.regions]
+    entries = recipe.entries()[:1] if sample.mixed else recipe.entries()
     return [
         PlanRow(
             item_id=f"{sample.sample_id}__{drawn.name}",
@@ -42,7 +44,7 @@ def sample_rows(recipe: Recipe, sample: Sample, plan: PlanContext, index: int) -
             seed=drawn.seed,
             composite=sample.extra.get("composite"),
         )
-        for spec, name, _ in recipe.entries()
+        for spec, name, _ in entries
         for drawn in spec.draw(name, sample, plan)
     ]
 

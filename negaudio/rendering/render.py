@@ -21,6 +21,7 @@ from negaudio.core.regions import Region
 from negaudio.kinds import Signal, kind_class
 from negaudio.manifest.schema import (
     AudioRef,
+    CompositeMix,
     CompositeObject,
     CompositeRef,
     ImageRef,
@@ -41,6 +42,7 @@ from negaudio.media.audio import (
     fit_length,
     load_audio,
     lufs,
+    mix_at_levels,
     peak_dbfs,
     quantize,
     rms_dbfs,
@@ -108,6 +110,14 @@ def _positive(ctx: RenderContext, path: Path) -> np.ndarray:
     return center_crop(x, n) if policy == "center_crop" else fit_length(x, n)
 
 
+def _mixed(ctx: RenderContext, root: Path, spec: dict) -> tuple[np.ndarray, CompositeMix]:
+    """A multi-source positive: each target's clip through the duration policy, mixed at the recorded levels."""
+    clips = [_positive(ctx, resolve_media(root, spec["objects"][t]["audio"])) for t in spec["targets"]]
+    levels = [float(v) for v in spec["mix"]["levels_db"]]
+    wave, gains = mix_at_levels(clips, levels)
+    return wave, CompositeMix(levels_db=levels, gains=gains)
+
+
 def _read_image(path: Path) -> tuple[bytes, tuple[int, int]]:
     """The image's bytes and (width, height), read once and checked: PNG chunk checksums are verified and JPEG
     is decoded at 1/8 scale (every byte still read), so a truncated or corrupt file fails here."""
@@ -172,9 +182,12 @@ def render_sample(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> list[M
     root = Path(ctx.source_root)
     made = None
     try:
-        positive = _positive(ctx, resolve_media(root, first.audio))
+        if first.composite is not None and first.composite.get("mix") is not None:
+            positive, mix = _mixed(ctx, root, first.composite)
+        else:
+            positive, mix = _positive(ctx, resolve_media(root, first.audio)), None
         if first.composite is not None:
-            made = _composite(root, first.composite)
+            made = _composite(root, first.composite, mix)
             image_bytes, size, suffix, stored = made.data, made.size, made.suffix, made.stored
             rows = [replace(row, regions=made.regions) for row in rows]
         else:
@@ -222,9 +235,9 @@ class _Made:
 _LAST_IMAGE: dict = {}  # the samples of one image follow each other in a plan: compose and encode it once
 
 
-def _composite(root: Path, spec: dict) -> _Made:
+def _composite(root: Path, spec: dict, mix: CompositeMix | None = None) -> _Made:
     """Render a composite image spec (:mod:`negaudio.media.compose`) and its masks for one sample."""
-    image_spec = {k: v for k, v in spec.items() if k != "targets"}
+    image_spec = {k: v for k, v in spec.items() if k not in ("targets", "mix")}
     key = (str(root), json.dumps(image_spec, sort_keys=True))
     if _LAST_IMAGE.get("key") != key:
         made = compose.compose(image_spec, root)
@@ -242,7 +255,7 @@ def _composite(root: Path, spec: dict) -> _Made:
         union |= made.visible[t]
     regions = [{"label": objects[t].label, "box": objects[t].box} for t in targets]
     height, width = made.image.shape[:2]
-    ref = CompositeRef(canvas=[width, height], background=spec["background"], targets=targets, objects=objects)
+    ref = CompositeRef(canvas=[width, height], background=spec["background"], targets=targets, objects=objects, mix=mix)
     return _Made(
         _LAST_IMAGE["data"], (width, height), _LAST_IMAGE["suffix"], to_uint8(union.astype(np.float32)), regions, ref
     )

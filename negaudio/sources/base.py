@@ -17,6 +17,8 @@ class Sample:
     ``label`` is the class of the sound; ``image_classes`` every class visible in the image (an off-screen clip
     must avoid all of them); ``audio_classes`` every class heard in the clip when there are several (AVSS's
     ``guitar_man``; empty means just ``label``); ``group`` joins the samples that share one image (IS3's pairs).
+    ``mixed``: the audio is a mix of several clips made at render time (a composite's multi-source positive,
+    ``audio`` names the first); such a sample gets its positive only and is never a clip of a pool.
     """
 
     sample_id: str
@@ -28,6 +30,7 @@ class Sample:
     group: str | None = None
     audio_classes: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
+    mixed: bool = False
 
 
 @dataclass

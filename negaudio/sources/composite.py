@@ -5,7 +5,8 @@ background, the classes (sounding objects and silent distractors), each object's
 rotation, position, z-order and blend, and a clip per sounding object. Placements that break the occlusion
 constraints are redrawn, up to ``retries`` times, from the same generator. The resolved image spec is written
 into every plan row of the image (``PlanRow.composite``); rendering makes the image and masks from it
-(:mod:`negaudio.media.compose`). One sample per sounding object, named ``<objA>_<objB>_<id>_<target>``.
+(:mod:`negaudio.media.compose`). One sample per sounding object, named ``<objA>_<objB>_<id>_<target>``; with
+``multi_source``, one more whose audio mixes the sounding objects' clips (``<objA>_<objB>_<id>_<objA>+<objB>``).
 
 Bank layouts, recipe fields and mask definitions: ``docs/composites.md``.
 """
@@ -106,6 +107,14 @@ class Position(Strict):
     y: Dist = Uniform(uniform=(0.0, 1.0))
 
 
+class MultiSource(Strict):
+    """One more positive per image with two or more sounding objects: their clips mixed, the k-th sounding
+    object at ``levels_db[k]`` dB relative to the first one's RMS (each a distribution, drawn per image); its
+    ground truth is the union of their visible masks."""
+
+    levels_db: list[Dist] = Field(min_length=1, description="Level of the k-th sounding object, dB re the first.")
+
+
 class Output(Strict):
     format: Literal["png", "jpeg"] = "png"
     quality: int = Field(95, ge=1, le=100, description="JPEG quality.")
@@ -134,6 +143,9 @@ class Config(Strict):
     retries: int = Field(50, ge=1, le=10_000)
     blend: Blend = Blend()
     output: Output = Output()
+    multi_source: MultiSource | None = Field(
+        None, description="Also a positive whose audio mixes every sounding object's clip (none: off)."
+    )
 
     @field_validator("size")
     @classmethod
@@ -461,8 +473,35 @@ class CompositeSource:
                     extra={"composite": {**spec, "targets": [i]}},
                 )
             )
+        if self.config.multi_source is not None and len(sounding) > 1:
+            out.append(self._mix_sample(index, spec, sounding, boxes, group, image, visible_classes))
         self.report.kept += len(out)
         return out
+
+    def _mix_sample(self, index, spec, sounding, boxes, group, image, visible_classes) -> Sample:
+        """The multi-source positive of one image: ``<group>_<objA>+<objB>``, heard as every sounding class
+        (joined by '+'), its audio mixed at render time at levels drawn from the image's own mix generator."""
+        wanted = self.config.multi_source.levels_db
+        if len(wanted) < len(sounding):
+            raise InputError(
+                f"source.multi_source.levels_db: {len(wanted)} level(s) for {len(sounding)} sounding objects "
+                f"(image {index}); give one per sounding object"
+            )
+        rng = generator(item_seed(self.seed, f"composite/{index:06d}/mix"))
+        levels = [round(float(draw(level, rng)), 6) for level in wanted[: len(sounding)]]
+        labels = [spec["objects"][i]["label"] for i in sounding]
+        return Sample(
+            sample_id=f"{group}_{'+'.join(_id_part(label) for label in labels)}",
+            image=image,
+            audio=spec["objects"][sounding[0]]["audio"],
+            label="+".join(labels),
+            image_classes=tuple(sorted(visible_classes)),
+            regions=tuple(Region(label=spec["objects"][i]["label"], box=tuple(boxes[i])) for i in sounding),
+            group=group,
+            audio_classes=tuple(labels),
+            extra={"composite": {**spec, "targets": list(sounding), "mix": {"levels_db": levels}}},
+            mixed=True,
+        )
 
     def plan_image(self, index: int, rng: np.random.Generator) -> tuple[dict, list]:
         """Resolve one image's spec and each object's visible box; :class:`_PlacementError` when no placement
