@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -345,3 +350,28 @@ def test_without_multi_source_no_mix_is_planned(cli, write_recipe, bank, tmp_pat
     b = build(cli, recipe(write_recipe, images=3), tmp_path / "b", bank)
     assert all(r.composite.mix is None and "+" not in r.sample_id for r in b)
     assert '"mix"' not in (tmp_path / "b" / "manifest.jsonl").read_text()
+
+
+def test_composite_build_killed_after_its_first_shard_resumes_identically(write_recipe, bank, tmp_path):
+    """kill -9 a two-worker composite build once its first shard is recorded, resume it: the same files as an
+    uninterrupted build (100 images, 200 samples + 100 mixes = 5 shards of 64)."""
+    r = recipe(write_recipe, images=100, distractors=0, multi_source={"levels_db": [0, {"uniform": [-9, -3]}]})
+    out, clean = tmp_path / "killed", tmp_path / "clean"
+    cmd = [sys.executable, "-m", "negaudio", "build", str(r), "--source", str(bank), "-j", "2", "-o"]
+    proc = subprocess.Popen([*cmd, str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = out / ".negaudio" / "shards" / "00000.jsonl"
+    deadline = time.monotonic() + 120
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert first.exists() and not (out / "manifest.jsonl").exists()
+    assert len(list(first.parent.glob("*.jsonl"))) < 5  # shards were left to do
+    stamp = first.stat().st_mtime_ns
+    subprocess.run([*cmd, str(out), "--resume"], check=True, capture_output=True)
+    assert first.stat().st_mtime_ns == stamp  # the finished shard was not redone
+    subprocess.run([*cmd, str(clean)], check=True, capture_output=True)
+    digest = tree_digest(out)
+    assert digest == tree_digest(clean)
+    assert sum(p.startswith("images/") for p in digest) == 300 and not list(out.rglob("*.tmp"))
+    assert len(list((out / ".negaudio" / "shards").glob("*.jsonl"))) == 5
