@@ -306,9 +306,15 @@ def _marked_processes(mark: str) -> list[int]:
     return found
 
 
+@pytest.fixture(scope="module")
+def big_demo(tmp_path_factory) -> Path:
+    """A demo source of 400 images (800 samples, 13 shards): a build that cannot finish before a signal lands."""
+    return ensure_demo(tmp_path_factory.mktemp("big") / "demo", images=400, seed=3)
+
+
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_stops_the_build_and_its_workers(write_recipe, tmp_path, signum, code):
-    root = ensure_demo(tmp_path / "big", images=200, seed=3)
+def test_a_signal_stops_the_build_and_its_workers(write_recipe, tmp_path, big_demo, signum, code):
+    root = big_demo
     mark = f"NEGAUDIO_TEST_MARK={uuid.uuid4().hex}"
     out = tmp_path / "b"
     cmd = [sys.executable, "-m", "negaudio", "build", str(write_recipe()), "--source", str(root), "-o", str(out)]
@@ -330,8 +336,8 @@ def test_a_signal_stops_the_build_and_its_workers(write_recipe, tmp_path, signum
     assert _marked_processes(mark) == []
 
 
-def test_workers_die_with_a_killed_build(write_recipe, tmp_path):
-    root = ensure_demo(tmp_path / "big", images=200, seed=3)
+def test_workers_die_with_a_killed_build(write_recipe, tmp_path, big_demo):
+    root = big_demo
     mark = uuid.uuid4().hex
     out = tmp_path / "b"
     cmd = [sys.executable, "-m", "negaudio", "build", str(write_recipe()), "--source", str(root), "-o", str(out)]
