@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -375,3 +376,25 @@ def test_composite_build_killed_after_its_first_shard_resumes_identically(write_
     assert digest == tree_digest(clean)
     assert sum(p.startswith("images/") for p in digest) == 300 and not list(out.rglob("*.tmp"))
     assert len(list((out / ".negaudio" / "shards").glob("*.jsonl"))) == 5
+
+
+def test_background_size_and_procedural_backgrounds(cli, write_recipe, bank, tmp_path):
+    """``size: background`` takes each background's own size; a procedural kind needs no background files."""
+    out = tmp_path / "bg-size"
+    built = build(cli, recipe(write_recipe, "bg.yaml", size="background", images=4), out, bank)
+    sizes = {(r.image.width, r.image.height) for r in built}
+    assert sizes <= {(300, 200), (224, 224)} and len(sizes) >= 1
+    for record in built:
+        with Image.open(out / record.image.path) as im:
+            assert im.size == (record.image.width, record.image.height)
+    no_backgrounds = tmp_path / "bank-nobg"
+    shutil.copytree(bank, no_backgrounds)
+    shutil.rmtree(no_backgrounds / "backgrounds")
+    for kind in ("gradient", "clouds"):
+        r = recipe(write_recipe, f"{kind}.yaml", images=3, backgrounds={"procedural": kind})
+        first = build(cli, r, tmp_path / f"{kind}-a", no_backgrounds)
+        again = build(cli, r, tmp_path / f"{kind}-b", no_backgrounds)
+        assert first.info["content_sha256"] == again.info["content_sha256"]
+        assert {(rec.image.width, rec.image.height) for rec in first} == {(224, 224)}
+        with Image.open(tmp_path / f"{kind}-a" / next(iter(first)).image.path) as im:
+            assert np.asarray(im.convert("L")).std() > 1  # a real texture, not a flat canvas
