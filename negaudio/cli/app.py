@@ -319,3 +319,30 @@ def list_recipes() -> None:
 
     for name in recipe_names():
         out.print(name)
+
+
+@app.command("export")
+def export_cmd(
+    build_dir: Annotated[Path, typer.Argument(help="Build folder (verified first; a damaged build is refused).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write (new, empty, or an earlier export).")],
+    license: Annotated[
+        str, typer.Option(help="Licence identifier for the dataset card (Hub licence field).")
+    ] = "other",
+    max_shard_mb: Annotated[int, typer.Option(min=1, help="Largest Parquet shard, in MiB of media.")] = 500,
+) -> None:
+    """Write a build as a Hugging Face Hub dataset: Parquet shards under data/ and a README.md dataset card.
+
+    `datasets.load_dataset(OUTPUT)` reads it (audio as Audio, image and mask as Image); see docs/hub.md.
+    """
+    from negaudio.export import export
+
+    try:
+        result = export(build_dir, output, max_shard_bytes=max_shard_mb * 2**20, license=license)
+    except NegaudioError as exc:
+        raise fail(exc) from None
+    except OSError as exc:
+        raise os_failure(exc) from None
+    out.print(
+        f"export written to [bold]{escape(str(output))}[/]: {result.rows} rows in {len(result.shards)} shard(s), "
+        f"{len(result.configs)} config(s) + all; content sha256 {result.content_sha256}"
+    )
