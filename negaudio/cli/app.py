@@ -346,3 +346,33 @@ def export_cmd(
         f"export written to [bold]{escape(str(output))}[/]: {result.rows} rows in {len(result.shards)} shard(s), "
         f"{len(result.configs)} config(s) + all; content sha256 {result.content_sha256}"
     )
+
+
+@app.command("publish")
+def publish_cmd(
+    build_dir: Annotated[Path, typer.Argument(help="Build folder (verified and exported first).")],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="Hub dataset repo, ORG/NAME (created if needed).")],
+    private: Annotated[bool, typer.Option("--private", help="Create the repo private.")] = False,
+    revision: Annotated[str | None, typer.Option(help="Branch to upload to (created if needed; default main).")] = None,
+    tag: Annotated[str | None, typer.Option(help="Tag of the upload (default v<dataset version>).")] = None,
+    license: Annotated[str, typer.Option(help="Licence identifier for the dataset card.")] = "other",
+) -> None:
+    """Export a build and upload it to a Hugging Face Hub dataset repo, tagged with its version.
+
+    Token: huggingface_hub's standard locations (the HF_TOKEN variable, or the file `hf auth login` writes);
+    negaudio never prints or stores it. Tags: the upload is tagged v<version> (or --tag) so users can pin
+    `load_dataset(REPO, revision=TAG)`; an existing tag is never moved: the same content is a no-op, different
+    content is refused (exit 2). Needs `pip install 'negaudio[hf]'`.
+    """
+    from negaudio.export.publish import publish
+
+    try:
+        result = publish(build_dir, repo_id, private=private, revision=revision, tag=tag, license=license)
+    except NegaudioError as exc:
+        raise fail(exc) from None
+    except OSError as exc:
+        raise os_failure(exc) from None
+    if result.uploaded:
+        out.print(f"published {escape(result.repo_id)} at tag {escape(result.tag)} (commit {result.commit})")
+    else:
+        out.print(f"{escape(result.repo_id)}: tag {escape(result.tag)} already holds this build; nothing uploaded")
