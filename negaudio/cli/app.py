@@ -165,6 +165,13 @@ def _print_summary(root: Path, rows: list[dict]) -> None:
             str(r["digital_silence"]),
         )
     out.print(table)
+    for r in rows:
+        if "group_changed" in r:
+            out.print(
+                f"{escape(r['name'])}: exclusion groups {escape(str(r['exclude_groups']))} changed "
+                f"{r['group_changed']} of {r['items']} draws",
+                highlight=False,
+            )
 
 
 @app.command("plan")
