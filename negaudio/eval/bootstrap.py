@@ -66,18 +66,25 @@ Statistic = Callable[[np.ndarray], np.ndarray]
 """Maps the [r, U] unit counts of a chunk of resamples to r values of one statistic."""
 
 
-def bootstrap(
-    statistics: dict[str, Statistic], n_units: int, resamples: int, seed: int, level: float
-) -> dict[str, list[float] | None]:
-    """Percentile intervals of every statistic, all computed on the same resamples (seeded)."""
+def bootstrap_values(
+    statistics: dict[str, Statistic], n_units: int, resamples: int, seed: int
+) -> dict[str, np.ndarray]:
+    """The [resamples] values of every statistic, all computed on the same resamples (seeded)."""
     if resamples < 1 or n_units < 1:
         raise ValueError(f"need at least one resample and one unit, got {resamples} and {n_units}")
-    if not 0 < level < 1:
-        raise ValueError(f"confidence level must be in (0, 1), got {level}")
     rng = np.random.default_rng(seed)
     values: dict[str, list[np.ndarray]] = {k: [] for k in statistics}
     for start in range(0, resamples, CHUNK):
         w = resample_counts(n_units, min(CHUNK, resamples - start), rng)
         for key, stat in statistics.items():
             values[key].append(stat(w))
-    return {k: interval(np.concatenate(v), level) for k, v in values.items()}
+    return {k: np.concatenate(v) for k, v in values.items()}
+
+
+def bootstrap(
+    statistics: dict[str, Statistic], n_units: int, resamples: int, seed: int, level: float
+) -> dict[str, list[float] | None]:
+    """Percentile intervals of every statistic, all computed on the same resamples (seeded)."""
+    if not 0 < level < 1:
+        raise ValueError(f"confidence level must be in (0, 1), got {level}")
+    return {k: interval(v, level) for k, v in bootstrap_values(statistics, n_units, resamples, seed).items()}
