@@ -3,7 +3,6 @@ the window offset policy, and reading the window at render time."""
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 from collections import defaultdict
@@ -48,21 +47,39 @@ class ClipPool:
             self.heard[label].update(heard or (label,))
         self.by_class = {label: sorted(items) for label, items in sorted(by_class.items())}
 
+    def _allowed(self, exclude: set[str]) -> list[str]:
+        return [c for c in self.by_class if c not in exclude and not self.heard[c] & exclude]
+
     def draw(self, rng: np.random.Generator, exclude: set[str], count: int) -> list[tuple[str, str, str]]:
         """``count`` clips of distinct classes outside ``exclude``: a class uniformly, then a clip in it."""
-        allowed = [c for c in self.by_class if c not in exclude and not self.heard[c] & exclude]
-        if len(allowed) < count:
+        return self.draw_outside_groups(rng, exclude, exclude, count)[0]
+
+    def draw_outside_groups(
+        self, rng: np.random.Generator, exclude: set[str], widened: set[str], count: int
+    ) -> tuple[list[tuple[str, str, str]], bool]:
+        """``draw`` with ``widened`` ⊇ ``exclude`` (the excluded classes and their whole groups): the classes are
+        drawn as ``draw`` does, then each one inside ``widened`` is redrawn uniformly among the classes outside it
+        (distinct ones), before the clips are picked. A draw with no class inside ``widened`` is therefore the
+        plain draw, clip and all. Returns the draws and whether any class was redrawn."""
+        allowed, narrow = self._allowed(exclude), self._allowed(widened)
+        if len(narrow) < count:
+            what = "classes" if widened == exclude else "classes and their exclusion groups"
             raise ValueError(
-                f"no off-screen candidate: the pool ({self.origin}) has {len(allowed)} class(es) outside "
-                f"the image's classes {sorted(exclude)}, {count} needed"
+                f"no off-screen candidate: the pool ({self.origin}) has {len(narrow)} class(es) outside "
+                f"the image's {what} {sorted(widened)}, {count} needed"
             )
-        picks = rng.choice(len(allowed), size=count, replace=False)
+        labels = [allowed[int(k)] for k in rng.choice(len(allowed), size=count, replace=False)]
+        outside = set(narrow)
+        inside = [i for i, c in enumerate(labels) if c not in outside]
+        if inside:
+            rest = [c for c in narrow if c not in labels]
+            for i, k in zip(inside, rng.choice(len(rest), size=len(inside), replace=False), strict=True):
+                labels[i] = rest[int(k)]
         out = []
-        for k in picks:
-            label = allowed[int(k)]
+        for label in labels:
             clip_id, audio = self.by_class[label][int(rng.integers(len(self.by_class[label])))]
             out.append((clip_id, audio, label))
-        return out
+        return out, bool(inside)
 
 
 DATA = Path(__file__).parent / "data"
@@ -128,17 +145,12 @@ def load_groups(spec: str) -> ExclusionGroups:
 
 
 def excluded_draw(pool: ClipPool, rng: np.random.Generator, exclude: set[str], count: int, groups: str | None, plan):
-    """``pool.draw`` excluding ``exclude``, widened to whole groups when ``groups`` names a map; returns the
-    draws and, with groups, whether they differ from the draws of the same generator without the groups."""
+    """``pool.draw`` excluding ``exclude``, and with ``groups`` (a map's name) every class of their groups: returns
+    the draws and, with groups, whether the groups changed them (``ClipPool.draw_outside_groups``), else None."""
     if groups is None:
         return pool.draw(rng, exclude, count), None
     mapping = plan.memo(("exclude-groups", groups), lambda: load_groups(groups))
-    try:
-        plain = pool.draw(copy.deepcopy(rng), exclude, count)
-    except ValueError:
-        plain = None
-    draws = pool.draw(rng, mapping.expand(exclude), count)
-    return draws, plain != draws
+    return pool.draw_outside_groups(rng, exclude, mapping.expand(exclude), count)
 
 
 def same_pool(samples: list) -> ClipPool:
