@@ -58,6 +58,7 @@ def test_compare_writes_one_table_in_every_format(cli, runs, tmp_path):
     assert "| energy-gated-5 (baseline) |" in md and "Δ oracle-5 − energy-gated-5" in md
     tex = (out / "compare.tex").read_text()
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "oracle-5" in tex
+    assert "p<" not in tex and "$\\Delta$" in tex  # math-mode symbols, not text-mode glyphs
     with (out / "compare.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert {r["model"] for r in rows} == {"energy-gated-5", "oracle-5", "random-5"}

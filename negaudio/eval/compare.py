@@ -283,7 +283,8 @@ def markdown(result: dict) -> str:
 def _latex_escape(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
         text = text.replace(a, b)
-    for a, b in (("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"), ("Δ", r"$\Delta$"), ("−", "--"), ("–", "--")):
+    symbols = (("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"), ("Δ", r"$\Delta$"), ("<", "$<$"))
+    for a, b in (*symbols, ("−", "--"), ("–", "--")):
         text = text.replace(a, b)
     return text
 
