@@ -185,7 +185,14 @@ def loop_summary(values: dict[str, list[float]], thresholds) -> dict[str, float]
             out[f"{neg}/auc_n"] = _trapz([sum(v <= x for v in pias) / len(pias) for x in xs], xs)
             out[f"{neg}/pia_success"] = sum(v < 0.5 for v in pias) / len(pias)
             pair = values[f"{t}/posneg_iou{at}"]
-            out[f"{neg}/posneg_iou"] = sum(pair) / len(pair)
+            pos_pia, neg_pia = values[f"positive/pia{at}"], values[f"{t}/pia{at}"]
+            kept = [s for s, p in zip(pair, pos_pia, strict=True) if p > 0]
+            out[f"{neg}/posneg_iou"] = sum(kept) / len(kept) if kept else None
+            out[f"{neg}/posneg_pairs"] = len(kept)
+            out[f"{neg}/posneg_excluded"] = len(pair) - len(kept)
+            empty = [p == 0 and q == 0 for p, q in zip(pos_pia, neg_pia, strict=True)]
+            out[f"{neg}/both_empty"] = sum(empty) / len(empty)
+            out[f"{neg}/posneg_iou_reference"] = sum(pair) / len(pair)
             gt_ious = values[f"{t}/iou{at}"]
             out[f"{neg}/gt_iou"] = sum(gt_ious) / len(gt_ious)
             out[f"{neg}/gt_success"] = sum(v >= 0.5 for v in gt_ious) / len(gt_ious)

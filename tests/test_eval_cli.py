@@ -172,6 +172,38 @@ def test_energy_gated_is_blank_on_silence_only(cli, eval_build, tmp_path):
         assert all(not maps[k].any() for k in maps.files if k.endswith("__silence"))
 
 
+def test_headline_is_one_named_threshold_with_intervals_and_excluded_empty_positives(cli, eval_build, tmp_path):
+    out = tmp_path / "eg-headline"
+    args = ("eval", eval_build, "--model", "energy-gated", "-o", out, "--gallery", "0")
+    result = cli(*args, "--bootstrap", "300", "--bootstrap-seed", "4")
+    assert result.exit_code == 0, result.output
+    r = report(out)
+    h, m = r["headline"], r["metrics"]
+    assert h["threshold"] == "maxq3" and h["bootstrap"]["resamples"] == 300 and h["bootstrap"]["seed"] == 4
+    assert h["bootstrap"]["unit"] in ("sample", "group") and h["bootstrap"]["level"] == 0.95
+    for n, e in h["negatives"].items():
+        v = m["negatives"][n]["maxq3"]
+        assert e["posneg_iou"]["value"] == v["posneg_iou"] and e["posneg_excluded"] == v["posneg_excluded"]
+        assert v["posneg_pairs"] + v["posneg_excluded"] == r["counts"][n]
+        if v["posneg_iou"] is not None:
+            lo, hi = e["posneg_iou"]["ci"]
+            assert lo <= v["posneg_iou"] <= hi
+    silence = m["negatives"]["silence"]["maxq3"]
+    # silence maps are blank: the reference convention counts the empty positives as full overlap
+    assert silence["posneg_iou_reference"] == silence["both_empty"] >= 0
+    assert silence["posneg_iou"] in (0.0, None)
+    md = (out / "report.md").read_text()
+    assert "headline θ = maxq3" in md and "percentile bootstrap interval (300 resamples" in md
+    assert "pos–neg IoU @median" not in md
+    assert "negatives @maxq3 (headline θ)" in result.output and "percentile bootstrap" in result.output
+    again = tmp_path / "eg-again"
+    assert cli(*args[:-3], again, "--gallery", "0", "--bootstrap", "300", "--bootstrap-seed", "4").exit_code == 0
+    assert report(again)["headline"] == h
+    none = tmp_path / "eg-none"
+    assert cli(*args[:-3], none, "--gallery", "0", "--bootstrap", "0").exit_code == 0
+    assert report(none)["headline"]["bootstrap"] is None and "bootstrap disabled" in (none / "report.md").read_text()
+
+
 def test_predictions_rescored_give_the_same_report_and_random_is_deterministic(cli, eval_build, tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     assert cli("eval", eval_build, "--model", "random", "-o", a, "--gallery", "0", "--batch", "5").exit_code == 0

@@ -696,6 +696,19 @@ def plain_report(samples, roles, thresholds):
         for n, vals in others.items():
             per[n].append((i, vals, max(max(r) for r in s["others"][n])))
     col = lambda n, label, k: [v[label][k] for _, v, _ in per[n]]  # noqa: E731
+
+    def posneg(n, label):  # pos–neg IoU over non-empty positives, and the reference convention over all pairs
+        pos_pia = {i: v[label][2] for i, v, _ in per["positive"]}
+        pairs = [(v[label][3], pos_pia[i], v[label][2]) for i, v, _ in per[n]]
+        kept = [s for s, p, _ in pairs if p > 0]
+        return {
+            "posneg_iou": mean(kept) if kept else None,
+            "posneg_pairs": len(kept),
+            "posneg_excluded": len(pairs) - len(kept),
+            "both_empty": mean([p == 0 and q == 0 for _, p, q in pairs]),
+            "posneg_iou_reference": mean([s for s, _, _ in pairs]),
+        }
+
     groups = [s["group"] for s in samples]
     out = {"positive": {}, "negatives": {n: {} for n in negatives}, "f_scores": {}, "hearing_impairment": {}}
     out["noisy_positives"] = {n: {} for n in names if roles[n] == "noisy_positive"}
@@ -713,7 +726,7 @@ def plain_report(samples, roles, thresholds):
                 "pia": mean(pias),
                 "auc_n": plain_grid_auc(pias, at_most=True),
                 "pia_success": mean([v < 0.5 for v in pias]),
-                "posneg_iou": mean(pairs),
+                **posneg(n, label),
                 "gt_iou": mean(gt_ious),
                 "gt_success": mean([v >= 0.5 for v in gt_ious]),
             }
@@ -723,7 +736,7 @@ def plain_report(samples, roles, thresholds):
                 "success": mean([v >= 0.5 for v in n_ious]),
                 "miou": mean(n_ious),
                 "auc": plain_grid_auc(n_ious),
-                "posneg_iou": mean(col(n, label, 3)),
+                **posneg(n, label),
             }
         neg = out["negatives"]
         spec = {n: 100 - 100 * neg[n][label]["pia"] for n in negatives}

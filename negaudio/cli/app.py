@@ -14,6 +14,7 @@ from rich.table import Table
 
 from negaudio import __version__
 from negaudio.cli.common import err, fail, interruptible, note, os_failure, out
+from negaudio.cli.compare import compare_command
 from negaudio.cli.eval import eval_command
 from negaudio.cli.progress import ProgressReporter
 from negaudio.core.errors import NegaudioError
@@ -165,6 +166,13 @@ def _print_summary(root: Path, rows: list[dict]) -> None:
             str(r["digital_silence"]),
         )
     out.print(table)
+    for r in rows:
+        if "group_changed" in r:
+            out.print(
+                f"{escape(r['name'])}: exclusion groups {escape(str(r['exclude_groups']))} changed "
+                f"{r['group_changed']} of {r['items']} draws",
+                highlight=False,
+            )
 
 
 @app.command("plan")
@@ -210,6 +218,7 @@ def plan_cmd(
 
 
 app.command("eval")(eval_command)
+app.command("compare")(compare_command)
 
 
 @app.command()

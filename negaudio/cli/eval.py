@@ -26,24 +26,32 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 
 
 def _print_summary(report: dict, out_dir: Path) -> None:
-    from negaudio.eval.report_md import headline_label, partial_note, pct
+    from negaudio.eval.report_md import ci_note, headline_label, partial_note, with_ci
 
     label = headline_label(report)
-    m = report["metrics"]
-    pos = m["positive"][label]
+    h = report["headline"]
+    pos = h["positive"]
     out.print(
-        f"positives @{label}: cIoU {pct(pos['success'])}, mIoU {pct(pos['miou'])}, AUC {pct(pos['auc'])}",
+        f"positives @{label}: cIoU {with_ci(pos['success'])}, mIoU {with_ci(pos['miou'])}, AUC {with_ci(pos['auc'])}",
         highlight=False,
     )
-    if m["negatives"]:
-        table = Table(title=f"negatives @{label}")
-        for column in ("negative", "mean pIA", "AUC-N", "pos-neg IoU", "separability"):
+    if h["negatives"]:
+        table = Table(title=f"negatives @{label} (headline θ)")
+        columns = ("negative", "mean pIA", "AUC-N", "pos-neg IoU", "excluded", "both empty", "separability")
+        for column in columns:
             table.add_column(column, justify="left" if column == "negative" else "right")
-        for name, by_thr in m["negatives"].items():
-            v = by_thr[label]
-            sep = f"{m['separability'][name]:.2f}"
-            table.add_row(name, pct(v["pia"]), pct(v["auc_n"]), pct(v["posneg_iou"]), sep)
+        for name, e in h["negatives"].items():
+            table.add_row(
+                name,
+                with_ci(e["pia"]),
+                with_ci(e["auc_n"]),
+                with_ci(e["posneg_iou"]),
+                str(e["posneg_excluded"]),
+                with_ci(e["both_empty"]),
+                with_ci(e["separability"], percent=False),
+            )
         out.print(table)
+    out.print(escape(ci_note(report)), highlight=False)
     if report["calibration"].get("in_sample"):
         err.print("note: universal thresholds calibrated in-sample (on this build): optimistic", highlight=False)
     if note := partial_note(report):
@@ -85,6 +93,11 @@ def eval_command(
     batch: Annotated[int, typer.Option(help="Items per model batch; samples per scoring batch.")] = 16,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (torch adapters).")] = "auto",
     gallery: Annotated[int, typer.Option(help="Samples shown in gallery.png (0: none).")] = 4,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the headline's confidence intervals (0: none).")
+    ] = 1000,
+    bootstrap_seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
+    ci_level: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
 ) -> None:
     """Score a model's maps on a build: positives, every negative type, thresholds with provenance, plots."""
     from negaudio.eval.pipeline import DEFAULT_THRESHOLDS
@@ -109,6 +122,9 @@ def eval_command(
                 save_calibration=save_calibration,
                 batch=batch,
                 gallery=gallery,
+                bootstrap=bootstrap,
+                bootstrap_seed=bootstrap_seed,
+                ci_level=ci_level,
                 progress=progress.update,
             )
     except NegaudioError as exc:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from negaudio.eval import bootstrap as bs
 from negaudio.eval.metrics_avs import (
     avs_fmeasure,
     avs_fmeasure_curves,
@@ -83,6 +84,7 @@ __all__ = [
     "pia_auc",
     "pia_success",
     "pos_neg_f_scores",
+    "posneg_summary",
     "separability_auc",
     "slavc_confidence",
     "slavc_precision_recall",
@@ -192,6 +194,28 @@ def mask_pair_iou(a, b) -> np.ndarray:
     a, b = check_masks(a, "first masks"), check_masks(b, "second masks")
     check_same_shape(a, "first masks", b, "second masks")
     return _pair_iou(a, b)
+
+
+def posneg_summary(pair_ious, pos_pias, other_pias) -> dict:
+    """Pos–neg IoU of paired items, without rewarding emptiness (docs/metrics.md §3).
+
+    Per pair i: s_i = mask_pair_iou(B_i, B̃_i) (1 when both are empty), p_i / q_i the pIA of the positive and of
+    the other map. Returns ``posneg_iou`` = mean_{i: p_i > 0} s_i (None when every positive map is empty),
+    ``posneg_pairs`` = #{i: p_i > 0}, ``posneg_excluded`` = #{i: p_i = 0}, ``both_empty`` = mean_i 1[p_i = 0 ∧
+    q_i = 0] and ``posneg_iou_reference`` = mean_i s_i (the reference code's convention: both empty counts 1).
+    """
+    s = check_values(pair_ious, "pair_ious")
+    p, q = check_values(pos_pias, "pos_pias"), check_values(other_pias, "other_pias")
+    if not s.shape == p.shape == q.shape:
+        raise ValueError(f"shape mismatch: pair_ious {s.shape}, pos_pias {p.shape}, other_pias {q.shape}")
+    kept = p > 0
+    return {
+        "posneg_iou": float(s[kept].mean()) if kept.any() else None,
+        "posneg_pairs": int(kept.sum()),
+        "posneg_excluded": int((~kept).sum()),
+        "both_empty": float(np.mean(~kept & (q == 0))),
+        "posneg_iou_reference": float(s.mean()),
+    }
 
 
 # ---------------------------------------------------------------- combined scores
@@ -434,7 +458,8 @@ class NegativeAudioEvaluator:
         """Every aggregate, nested by section, item type and threshold label (rates as fractions).
 
         ``positive``: success, miou, auc (+ iiou, iauc with shared groups); ``negatives``: pia, auc_n,
-        pia_success, posneg_iou, gt_iou, gt_success; ``noisy_positives``: success, miou, auc, posneg_iou;
+        pia_success, the posneg_summary keys, gt_iou, gt_success; ``noisy_positives``: success, miou, auc and the
+        posneg_summary keys;
         ``f_scores`` (percent, when there are negatives); ``hearing_impairment`` (mismatched types): HI,
         mean_s, HI_F, pairs; ``maxima``: maxima_stats per type; ``separability`` per negative type and ``all``.
         """
@@ -464,7 +489,7 @@ class NegativeAudioEvaluator:
                     "pia": float(pias.mean()),
                     "auc_n": pia_auc(pias),
                     "pia_success": pia_success(pias),
-                    "posneg_iou": float(v[n][f"posneg_iou{at}"].mean()),
+                    **self._posneg(v, n, at),
                     "gt_iou": mean_iou(gt_ious),
                     "gt_success": success_rate(gt_ious),
                 }
@@ -474,7 +499,7 @@ class NegativeAudioEvaluator:
                     "success": success_rate(n_ious),
                     "miou": mean_iou(n_ious),
                     "auc": iou_auc(n_ious),
-                    "posneg_iou": float(v[n][f"posneg_iou{at}"].mean()),
+                    **self._posneg(v, n, at),
                 }
             negs = {n: out["negatives"][n][label] for n in negatives}
             if negs:
@@ -491,6 +516,85 @@ class NegativeAudioEvaluator:
         if negatives:
             out["separability"]["all"] = separability_auc(pos_max, np.concatenate([v[n]["max"] for n in negatives]))
         return out
+
+    def bootstrap(self, label: str, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+        """Percentile intervals of the headline metrics at threshold ``label`` (docs/metrics.md §8).
+
+        Resamples units with replacement: the groups when ``groups`` were given (IS3: one image's samples),
+        else the samples; an item goes with its sample, so pairs stay paired. Returns ``unit``, ``units`` and
+        the intervals [lo, hi] (None when no resample defines the value), nested as in ``compute``:
+        ``positive`` (success, miou, auc; iiou, iauc with shared groups), ``negatives`` (pia, auc_n,
+        posneg_iou, both_empty), ``noisy_positives`` (success, miou), ``separability`` (per type and
+        ``all``) and ``hearing_impairment`` (HI).
+        """
+        if label not in {t.label for t in self.thresholds}:
+            raise ValueError(f"unknown threshold label {label!r}")
+        if not self._samples:
+            raise ValueError("no batch was added")
+        v, at = self.per_item(), f"@{label}"
+        groups = [g for n, cols in self._blocks if n == POSITIVE for g in cols["group"]]
+        if self._grouped:
+            _, unit_of = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+        else:
+            unit_of = np.arange(self._samples)
+        n_units = int(unit_of.max()) + 1
+        shared = n_units < self._samples
+
+        def weights(name: str):
+            return lambda w: w[:, unit_of[v[name]["sample"]]]
+
+        stats: dict[str, bs.Statistic] = {}
+        pos_w, ious = weights(POSITIVE), v[POSITIVE][f"iou{at}"]
+        stats["positive/success"] = lambda w: bs.weighted_mean(pos_w(w), ious >= 0.5)
+        stats["positive/miou"] = lambda w: bs.weighted_mean(pos_w(w), ious)
+        stats["positive/auc"] = lambda w: bs.weighted_grid_auc(pos_w(w), ious)
+        if shared:
+            gmin = _group_min(ious, unit_of)  # one value per unit, in unit order
+            stats["positive/iiou"] = lambda w: bs.weighted_mean(w, gmin >= 0.5)
+            stats["positive/iauc"] = lambda w: bs.weighted_grid_auc(w, gmin)
+        pos_pia, pos_max = v[POSITIVE][f"pia{at}"], v[POSITIVE]["max"]
+        negatives = [n for n, r in self.types.items() if r != NOISY_POSITIVE]
+        for n, role in self.types.items():
+            w_n, cols = weights(n), v[n]
+            pias, pairs = cols[f"pia{at}"], cols[f"posneg_iou{at}"]
+            kept = pos_pia[cols["sample"]] > 0
+            sec = f"negatives/{n}" if role != NOISY_POSITIVE else f"noisy_positives/{n}"
+            if role == NOISY_POSITIVE:
+                n_ious = cols[f"iou{at}"]
+                stats[f"{sec}/success"] = lambda w, w_n=w_n, x=n_ious: bs.weighted_mean(w_n(w), x >= 0.5)
+                stats[f"{sec}/miou"] = lambda w, w_n=w_n, x=n_ious: bs.weighted_mean(w_n(w), x)
+                continue
+            stats[f"{sec}/pia"] = lambda w, w_n=w_n, x=pias: bs.weighted_mean(w_n(w), x)
+            stats[f"{sec}/auc_n"] = lambda w, w_n=w_n, x=pias: bs.weighted_grid_auc(w_n(w), x, at_most=True)
+            stats[f"{sec}/posneg_iou"] = lambda w, w_n=w_n, x=pairs, k=kept: bs.weighted_mean(w_n(w) * k, x)
+            empty = ~kept & (pias == 0)
+            stats[f"{sec}/both_empty"] = lambda w, w_n=w_n, x=empty: bs.weighted_mean(w_n(w), x)
+            stats[f"separability/{n}"] = lambda w, w_n=w_n, x=cols["max"]: bs.weighted_separability(
+                pos_w(w), pos_max, w_n(w), x
+            )
+        if negatives:
+            neg_max = np.concatenate([v[n]["max"] for n in negatives])
+            neg_units = np.concatenate([unit_of[v[n]["sample"]] for n in negatives])
+            stats["separability/all"] = lambda w: bs.weighted_separability(pos_w(w), pos_max, w[:, neg_units], neg_max)
+        mismatched = [n for n, r in self.types.items() if r == MISMATCHED]
+        if mismatched:
+            heard = np.concatenate([v[n][f"iou{at}"] for n in mismatched]) >= 0.5
+            hi_units = np.concatenate([unit_of[v[n]["sample"]] for n in mismatched])
+            stats["hearing_impairment/HI"] = lambda w: bs.weighted_mean(w[:, hi_units], heard)
+        out: dict = {"unit": "group" if shared else "sample", "units": n_units}
+        for key, ci in bs.bootstrap(stats, n_units, resamples, seed, level).items():
+            *path, last = key.split("/")
+            node = out
+            for part in path:
+                node = node.setdefault(part, {})
+            node[last] = ci
+        return out
+
+    @staticmethod
+    def _posneg(v: dict, name: str, at: str) -> dict:
+        """posneg_summary of one type's items against their samples' positives (positives are samples 0..N-1)."""
+        pos_pia = v[POSITIVE][f"pia{at}"][v[name]["sample"]]
+        return posneg_summary(v[name][f"posneg_iou{at}"], pos_pia, v[name][f"pia{at}"])
 
     def pia_curves(self, grid) -> dict[str, dict[str, list[float]]]:
         """frac(pIA <= t) for t in ``grid``, per threshold label and negative type (the AUC-N integrand)."""

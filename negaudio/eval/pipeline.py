@@ -19,6 +19,7 @@ from negaudio.eval.calibration import (
     save_calibration,
     split_name,
 )
+from negaudio.eval.headline import headline
 from negaudio.eval.media import read_image, read_mask
 from negaudio.eval.metrics import (
     MISMATCHED,
@@ -54,6 +55,9 @@ class EvalConfig:
     save_calibration: Path | None = None
     batch: int = 16
     gallery: int = 4
+    bootstrap: int = 1000
+    bootstrap_seed: int = 0
+    ci_level: float = 0.95
     model: dict | None = None
     progress: Progress | None = field(default=None, repr=False)
 
@@ -256,6 +260,10 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
         raise InputError("give --calibration FILE or --calibrate-on BUILD, not both")
     if config.batch < 1:
         raise InputError(f"--batch must be >= 1, got {config.batch}")
+    if config.bootstrap < 0:
+        raise InputError(f"--bootstrap must be >= 0 (0: no intervals), got {config.bootstrap}")
+    if not 0 < config.ci_level < 1:
+        raise InputError(f"--ci-level must be in (0, 1), got {config.ci_level}")
     build = Build(build_root)
     index = index_build(build)
     preds = Predictions(predictions)
@@ -286,6 +294,7 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
             "counts": {"samples": index.n_samples, "items": len(index.items)}
             | {n: v["max"].size for n, v in evaluator.per_item().items()},
             "types": index.types,
+            "headline": headline(metrics, evaluator, config.bootstrap, config.bootstrap_seed, config.ci_level),
             "metrics": metrics,
         }
     finally:

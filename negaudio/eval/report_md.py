@@ -5,17 +5,39 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-HEADLINE_ORDER = ("maxq3", "maxq3_separate", "max10", "max", "median")
+from negaudio.eval.headline import headline_threshold
 
 
 def headline_label(report: dict) -> str:
-    """The threshold of the at-a-glance table and gallery: the calibrated Q3 of negative maxima when present."""
-    labels = [t["label"] for t in report["thresholds"]]
-    return next((k for k in HEADLINE_ORDER if k in labels), labels[0])
+    """The one headline threshold (at a glance, console, gallery): report.json's ``headline.threshold``."""
+    if "headline" in report:
+        return report["headline"]["threshold"]
+    return headline_threshold([t["label"] for t in report["thresholds"]])
 
 
 def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
+
+
+def with_ci(entry: dict, percent: bool = True) -> str:
+    """A headline entry as ``value [lo, hi]`` (percent, or 2 decimals), or the value alone without interval."""
+
+    def fmt(x: float | None) -> str:
+        return pct(x) if percent else ("–" if x is None else f"{x:.2f}")
+
+    ci = entry.get("ci")
+    return fmt(entry["value"]) + ("" if ci is None else f" [{fmt(ci[0])}, {fmt(ci[1])}]")
+
+
+def ci_note(report: dict) -> str:
+    """One sentence on the intervals of the headline."""
+    b = report["headline"]["bootstrap"]
+    if b is None:
+        return "No confidence intervals (bootstrap disabled)."
+    return (
+        f"[lo, hi]: {100 * b['level']:g}% percentile bootstrap interval ({b['resamples']} resamples of the "
+        f"{b['units']} {b['unit']}s, seed {b['seed']}; a {b['unit']} is resampled with all its items)."
+    )
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -94,30 +116,51 @@ def _header(report: dict) -> list[str]:
 
 
 def _glance(report: dict) -> list[str]:
-    m, label = report["metrics"], headline_label(report)
+    m, h = report["metrics"], report["headline"]
+    label = h["threshold"]
     if not m["negatives"]:
         return []
-    per_image = "median" if "median" in m["positive"] else label
     rows = []
-    for n, by_thr in m["negatives"].items():
-        sep, same = m["separability"][n], by_thr[per_image]["posneg_iou"]
-        rows.append([n, report["counts"][n], f"{sep:.2f}", pct(same), pct(by_thr[label]["pia"]), reading(sep, same)])
+    for n, e in h["negatives"].items():
+        sep, same = e["separability"]["value"], e["posneg_iou"]["value"]
+        rows.append(
+            [
+                n,
+                report["counts"][n],
+                with_ci(e["separability"], percent=False),
+                with_ci(e["posneg_iou"]),
+                e["posneg_excluded"],
+                with_ci(e["both_empty"]),
+                with_ci(e["pia"]),
+                reading(sep, 1.0 if same is None else same),
+            ]
+        )
     header = [
         "negative",
         "items",
         "separability ROC-AUC ↑",
-        f"pos–neg IoU @{per_image} ↓",
-        f"mean pIA @{label} ↓",
+        "pos–neg IoU ↓",
+        "pairs excluded (empty positive)",
+        "both empty",
+        "mean pIA ↓",
         "reading",
     ]
-    lines = ["", "## At a glance: does the model listen?", "", *table(header, rows), ""]
+    pos = h["positive"]
+    lines = ["", f"## At a glance: does the model listen? (headline θ = {label})", "", *table(header, rows), ""]
     lines.append(
-        f"Positives @{label}: cIoU {pct(m['positive'][label]['success'])}, mIoU {pct(m['positive'][label]['miou'])}; "
-        f"pooled separability {m['separability']['all']:.2f}. Separability = P(max of a positive map > max of the "
-        "negative's map), 0.5 when the peak ignores the audio. Pos–neg IoU = overlap of the regions painted for "
-        "the real sound and for the negative (100: the same region whatever is heard). Reading: separability "
-        "≥ 0.9 and pos–neg IoU < 50 reacts; ≥ 0.7 partly; ≤ 0.3 the negative peaks higher than the real sound."
+        f"Positives @{label}: cIoU {with_ci(pos['success'])}, mIoU {with_ci(pos['miou'])}; "
+        f"pooled separability {with_ci(h['pooled_separability'], percent=False)}. {ci_note(report)}"
     )
+    lines += [
+        "",
+        f"Headline θ: {h['rule']}. Separability = P(max of a positive map > max of the negative's map), 0.5 when "
+        "the peak ignores the audio. Pos–neg IoU = overlap of the regions painted for the real sound and for the "
+        "negative (100: the same region whatever is heard), over the pairs whose positive map is non-empty at θ; "
+        "pairs with an empty positive map are excluded and counted, and 'both empty' is the fraction of all pairs "
+        "with both maps empty (the reference code counts those as IoU 100: `posneg_iou_reference` in "
+        "report.json). Reading: separability ≥ 0.9 and pos–neg IoU < 50 reacts; ≥ 0.7 partly; ≤ 0.3 the "
+        "negative peaks higher than the real sound.",
+    ]
     return lines
 
 
@@ -156,7 +199,9 @@ def _negatives(report: dict) -> list[str]:
         ("pia", "Mean pIA (percentage of image area above θ) ↓"),
         ("auc_n", "AUC-N: area under frac(pIA ≤ t) ↑"),
         ("pia_success", "pIA success: fraction of items with pIA < 50% ↑"),
-        ("posneg_iou", "Pos–neg IoU: overlap of binarised positive and negative maps ↓"),
+        ("posneg_iou", "Pos–neg IoU: overlap of binarised positive and negative maps, non-empty positives ↓"),
+        ("both_empty", "Both maps empty: fraction of pairs"),
+        ("posneg_iou_reference", "Pos–neg IoU, reference convention (both empty = 100) ↓"),
         ("gt_success", "Negatives still localising the object: fraction with IoU(map, GT) ≥ 0.5 ↓"),
     ]
     for key, title in parts:

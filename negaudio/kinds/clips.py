@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from pydantic import Field, model_serializer
 
 from negaudio.core.cache import resolve_media
 from negaudio.core.errors import InputError
 from negaudio.core.model import Strict
 from negaudio.core.paths import check_relative
-from negaudio.kinds.base import Signal
+from negaudio.kinds.base import Negative, Signal
 from negaudio.media.audio import center_crop, fit_length, load_audio
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
@@ -46,21 +47,110 @@ class ClipPool:
             self.heard[label].update(heard or (label,))
         self.by_class = {label: sorted(items) for label, items in sorted(by_class.items())}
 
+    def _allowed(self, exclude: set[str]) -> list[str]:
+        return [c for c in self.by_class if c not in exclude and not self.heard[c] & exclude]
+
     def draw(self, rng: np.random.Generator, exclude: set[str], count: int) -> list[tuple[str, str, str]]:
         """``count`` clips of distinct classes outside ``exclude``: a class uniformly, then a clip in it."""
-        allowed = [c for c in self.by_class if c not in exclude and not self.heard[c] & exclude]
-        if len(allowed) < count:
+        return self.draw_outside_groups(rng, exclude, exclude, count)[0]
+
+    def draw_outside_groups(
+        self, rng: np.random.Generator, exclude: set[str], widened: set[str], count: int
+    ) -> tuple[list[tuple[str, str, str]], bool]:
+        """``draw`` with ``widened`` ⊇ ``exclude`` (the excluded classes and their whole groups): the classes are
+        drawn as ``draw`` does, then each one inside ``widened`` is redrawn uniformly among the classes outside it
+        (distinct ones), before the clips are picked. A draw with no class inside ``widened`` is therefore the
+        plain draw, clip and all. Returns the draws and whether any class was redrawn."""
+        allowed, narrow = self._allowed(exclude), self._allowed(widened)
+        if len(narrow) < count:
+            what = "classes" if widened == exclude else "classes and their exclusion groups"
             raise ValueError(
-                f"no off-screen candidate: the pool ({self.origin}) has {len(allowed)} class(es) outside "
-                f"the image's classes {sorted(exclude)}, {count} needed"
+                f"no off-screen candidate: the pool ({self.origin}) has {len(narrow)} class(es) outside "
+                f"the image's {what} {sorted(widened)}, {count} needed"
             )
-        picks = rng.choice(len(allowed), size=count, replace=False)
+        labels = [allowed[int(k)] for k in rng.choice(len(allowed), size=count, replace=False)]
+        outside = set(narrow)
+        inside = [i for i, c in enumerate(labels) if c not in outside]
+        if inside:
+            rest = [c for c in narrow if c not in labels]
+            for i, k in zip(inside, rng.choice(len(rest), size=len(inside), replace=False), strict=True):
+                labels[i] = rest[int(k)]
         out = []
-        for k in picks:
-            label = allowed[int(k)]
+        for label in labels:
             clip_id, audio = self.by_class[label][int(rng.integers(len(self.by_class[label])))]
             out.append((clip_id, audio, label))
+        return out, bool(inside)
+
+
+DATA = Path(__file__).parent / "data"
+BUNDLED_GROUPS = {"vggsound-supercategories": DATA / "vggsound-supercategories.csv"}
+"""Class -> group maps shipped with negaudio, by the name a recipe gives in ``exclude_groups``."""
+EXCLUDE_GROUPS_HELP = (
+    "Exclude whole groups: every class sharing a group with a visible class (mismatched: or the sample's own) is "
+    "left out of the draw. A bundled map ('vggsound-supercategories') or a csv (class,group) / JSON file. "
+    "Default: only the classes themselves."
+)
+
+
+class ExclusionGroups:
+    """A class -> group map: a draw that excludes a class also excludes every class of its group."""
+
+    def __init__(self, group_of: dict[str, str], origin: str):
+        self.origin = origin
+        self.group_of = dict(group_of)
+        self.members: dict[str, set[str]] = defaultdict(set)
+        for label, group in self.group_of.items():
+            self.members[group].add(label)
+
+    def expand(self, classes) -> set[str]:
+        """``classes`` and every class sharing a group with one of them (classes without a group stay alone)."""
+        out = set(classes)
+        for label in classes:
+            if label in self.group_of:
+                out |= self.members[self.group_of[label]]
         return out
+
+
+class GroupedDraw(Negative):
+    """A negative drawing clips of other classes, with optional exclusion groups (``exclude_groups``)."""
+
+    exclude_groups: str | None = Field(None, description=EXCLUDE_GROUPS_HELP)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_groups(self, handler):
+        # without groups, the recipe dumps (plan headers) stay those of before the field existed
+        data = handler(self)
+        if self.exclude_groups is None and isinstance(data, dict):
+            data.pop("exclude_groups", None)
+        return data
+
+
+def load_groups(spec: str) -> ExclusionGroups:
+    """A bundled map by name (``vggsound-supercategories``) or a user file: csv with columns ``class,group``, or
+    JSON {class: group}."""
+    path = BUNDLED_GROUPS.get(spec, Path(spec))
+    if not path.is_file():
+        known = ", ".join(BUNDLED_GROUPS)
+        raise InputError(f"exclude_groups {spec!r}: neither a bundled map ({known}) nor a file")
+    if path.suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise InputError(f"{path}: expected a JSON object class -> group")
+        return ExclusionGroups(data, spec)
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"class", "group"} <= set(rows[0]):
+        raise InputError(f"{path}: expected a csv with columns class,group")
+    return ExclusionGroups({r["class"].strip(): r["group"].strip() for r in rows}, spec)
+
+
+def excluded_draw(pool: ClipPool, rng: np.random.Generator, exclude: set[str], count: int, groups: str | None, plan):
+    """``pool.draw`` excluding ``exclude``, and with ``groups`` (a map's name) every class of their groups: returns
+    the draws and, with groups, whether the groups changed them (``ClipPool.draw_outside_groups``), else None."""
+    if groups is None:
+        return pool.draw(rng, exclude, count), None
+    mapping = plan.memo(("exclude-groups", groups), lambda: load_groups(groups))
+    return pool.draw_outside_groups(rng, exclude, mapping.expand(exclude), count)
 
 
 def same_pool(samples: list) -> ClipPool:
@@ -112,6 +202,11 @@ def audio_files(folder: Path) -> list[str]:
 def offset_fraction(policy: str, rng: np.random.Generator) -> float:
     """Where a clip window starts, as a fraction of the room left: 0 = start, 0.5 = centre, random = U[0,1)."""
     return OFFSET_FRACTION[policy] if policy in OFFSET_FRACTION else float(rng.random())
+
+
+def group_params(groups: str | None, changed: bool | None) -> dict:
+    """Recorded with a draw made under exclusion groups: the map's name and whether the groups changed the draw."""
+    return {} if groups is None else {"exclude_groups": groups, "group_changed": bool(changed)}
 
 
 def clip_params(pool: str, clip_id: str, audio: str, label: str, offset: str, rng: np.random.Generator) -> dict:

@@ -7,11 +7,19 @@ from typing import Literal
 from pydantic import Field
 
 from negaudio.core.errors import SampleError
-from negaudio.kinds.base import Drawn, Negative, PlanContext, generator, item_seed
-from negaudio.kinds.clips import Offset, PoolClip, clip_params, same_pool
+from negaudio.kinds.base import Drawn, PlanContext, generator, item_seed
+from negaudio.kinds.clips import (
+    GroupedDraw,
+    Offset,
+    PoolClip,
+    clip_params,
+    excluded_draw,
+    group_params,
+    same_pool,
+)
 
 
-class Mismatched(PoolClip, Negative):
+class Mismatched(PoolClip, GroupedDraw):
     """The "Un-X" sets: the image paired with audio of another class of the same dataset."""
 
     kind: Literal["mismatched"]
@@ -28,10 +36,16 @@ class Mismatched(PoolClip, Negative):
         rng = generator(seed)
         pool = plan.memo("same-pool", lambda: same_pool(plan.samples))
         try:
-            draws = pool.draw(rng, set(sample.image_classes) | {sample.label}, self.count)
+            exclude = set(sample.image_classes) | {sample.label}
+            draws, changed = excluded_draw(pool, rng, exclude, self.count, self.exclude_groups, plan)
         except ValueError as exc:
             raise SampleError(sample.sample_id, str(exc)) from None
         return [
-            Drawn(item, clip_params("same", clip_id, audio, label, self.offset, rng), seed)
+            Drawn(
+                item,
+                clip_params("same", clip_id, audio, label, self.offset, rng)
+                | group_params(self.exclude_groups, changed),
+                seed,
+            )
             for item, (clip_id, audio, label) in zip(self.item_names(name), draws, strict=True)
         ]

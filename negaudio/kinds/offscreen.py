@@ -7,11 +7,21 @@ from typing import Literal
 import numpy as np
 
 from negaudio.core.errors import SampleError
-from negaudio.kinds.base import Negative, PlanContext
-from negaudio.kinds.clips import FolderPool, Offset, PoolClip, clip_params, folder_pool, same_pool
+from negaudio.kinds.base import PlanContext
+from negaudio.kinds.clips import (
+    FolderPool,
+    GroupedDraw,
+    Offset,
+    PoolClip,
+    clip_params,
+    excluded_draw,
+    folder_pool,
+    group_params,
+    same_pool,
+)
 
 
-class Offscreen(PoolClip, Negative):
+class Offscreen(PoolClip, GroupedDraw):
     """A clip whose class is absent from the image (every visible class excluded)."""
 
     kind: Literal["offscreen"]
@@ -24,10 +34,12 @@ class Offscreen(PoolClip, Negative):
         else:
             pool, origin = plan.memo(("folder-pool", self.pool), lambda: folder_pool(self.pool)), str(self.pool.folder)
         try:
-            ((clip_id, audio, label),) = pool.draw(rng, set(sample.image_classes), 1)
+            ((clip_id, audio, label),), changed = excluded_draw(
+                pool, rng, set(sample.image_classes), 1, self.exclude_groups, plan
+            )
         except ValueError as exc:
             raise SampleError(sample.sample_id, str(exc)) from None
-        return clip_params(origin, clip_id, audio, label, self.offset, rng)
+        return clip_params(origin, clip_id, audio, label, self.offset, rng) | group_params(self.exclude_groups, changed)
 
     def folders(self) -> list[str]:
         return [] if self.pool == "same" else [str(self.pool.folder)]

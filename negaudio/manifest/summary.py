@@ -8,13 +8,17 @@ from negaudio.manifest.reader import Build
 
 
 def summarize(root: Path) -> list[dict]:
-    """Per-kind counts, durations and levels of a build (what ``negaudio inspect`` prints)."""
+    """Per-kind counts, durations and levels of a build (what ``negaudio inspect`` prints); for items drawn under
+    exclusion groups, the map (``exclude_groups``) and how many draws the groups changed (``group_changed``)."""
     stats: dict[str, dict] = {}
     for record in Build(root):
         s = stats.setdefault(
             record.name, {"kind": record.kind, "items": 0, "seconds": 0.0, "rms": [], "digital_silence": 0}
         )
         s["items"] += 1
+        if "group_changed" in record.params:  # drawn under exclusion groups (docs/recipes.md)
+            s["exclude_groups"] = record.params.get("exclude_groups")
+            s["group_changed"] = s.get("group_changed", 0) + bool(record.params["group_changed"])
         s["seconds"] += record.audio.duration_s
         if record.audio.rms_dbfs is None:
             s["digital_silence"] += 1
@@ -34,5 +38,6 @@ def summarize(root: Path) -> list[dict]:
                 "rms_dbfs_max": rms[-1] if rms else None,
                 "digital_silence": s["digital_silence"],
             }
+            | ({k: s[k] for k in ("exclude_groups", "group_changed")} if "group_changed" in s else {})
         )
     return rows

@@ -1,0 +1,103 @@
+"""``negaudio compare``: one table across evaluations of a build, paired bootstrap differences, refused mixes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from negaudio.builder import BuildOptions, build
+from negaudio.eval import bootstrap as bs
+from negaudio.eval.compare import compare, load_evaluation, statistics
+from negaudio.recipe.io import validate_data
+from negaudio.recipe.models import Recipe
+
+RECIPE = {
+    "name": "compare-test",
+    "version": "1.0.0",
+    "seed": 5,
+    "source": {"kind": "folder"},
+    "audio": {"sample_rate": 16000, "channels": 1, "duration": {"policy": "match"}, "format": "wav_pcm16"},
+    "negatives": [{"kind": "silence"}, {"kind": "offscreen", "pool": "same"}],
+}
+
+
+@pytest.fixture(scope="module")
+def runs(demo_root, tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from negaudio.cli.app import app
+
+    root = tmp_path_factory.mktemp("compare")
+    builds = {}
+    for seed in (5, 6):
+        builds[seed] = root / f"build{seed}"
+        build(validate_data(Recipe, {**RECIPE, "seed": seed}), builds[seed], source=demo_root, options=BuildOptions())
+    out = {}
+    for model, seed in (("oracle", 5), ("energy-gated", 5), ("random", 5), ("oracle", 6)):
+        out[(model, seed)] = root / f"{model}-{seed}"
+        args = ["eval", str(builds[seed]), "--model", model, "-o", str(out[(model, seed)]), "--gallery", "0"]
+        result = CliRunner().invoke(app, [*args, "--bootstrap", "200"])
+        assert result.exit_code == 0, result.output
+    return out
+
+
+def test_compare_writes_one_table_in_every_format(cli, runs, tmp_path):
+    out = tmp_path / "cmp"
+    dirs = [runs[("energy-gated", 5)], runs[("oracle", 5)], runs[("random", 5)]]
+    result = cli("compare", *dirs, "-o", out, "--bootstrap", "200", "--baseline", "energy-gated-5")
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "compare.json").read_text())
+    assert data["baseline"] == "energy-gated-5" and data["threshold"] == "maxq3"
+    assert [r["name"] for r in data["rows"]] == ["energy-gated-5", "oracle-5", "random-5"]
+    assert data["bootstrap"]["resamples"] == 200
+    md = (out / "compare.md").read_text()
+    assert "| energy-gated-5 (baseline) |" in md and "Δ oracle-5 − energy-gated-5" in md
+    tex = (out / "compare.tex").read_text()
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "oracle-5" in tex
+    assert "p<" not in tex and "$\\Delta$" in tex  # math-mode symbols, not text-mode glyphs
+    with (out / "compare.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["model"] for r in rows} == {"energy-gated-5", "oracle-5", "random-5"}
+    sep = next(r for r in rows if r["model"] == "oracle-5" and r["metric"] == "negatives/silence/separability")
+    assert float(sep["value"]) == 1.0 and float(sep["diff"]) == 0.0  # energy-gated is perfect on silence too
+    assert float(sep["diff_ci_lo"]) == float(sep["diff_ci_hi"]) == 0.0 and float(sep["diff_p"]) == 1.0
+    for name in ("compare.png", "compare.pdf"):
+        assert (out / name).stat().st_size > 5000
+
+
+def test_a_model_against_itself_differs_by_exactly_zero(runs, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(runs[("random", 5)], copy)
+    result = compare([runs[("random", 5)], copy], resamples=100)
+    for key, entry in result["rows"][1]["metrics"].items():
+        if entry["value"] is not None:
+            assert entry["diff"]["value"] == 0.0 and entry["diff"]["ci"] == [0.0, 0.0], key
+
+
+def test_paired_differences_match_a_plain_resampling_reference(runs):
+    """Δ mIoU on each resample equals the plain difference of the two means over the drawn samples."""
+    a, b = load_evaluation(runs[("energy-gated", 5)]), load_evaluation(runs[("random", 5)])
+    _, unit_of = np.unique(np.asarray(a.groups, dtype=str), return_inverse=True)
+    sa, sb = statistics(a, unit_of), statistics(b, unit_of)
+    w = bs.resample_counts(int(unit_of.max()) + 1, 20, np.random.default_rng(0))
+    got = sa["positive/miou"](w) - sb["positive/miou"](w)
+    ia, ib = a.per_item["positive"]["iou"], b.per_item["positive"]["iou"]
+    for r in range(20):
+        drawn = [i for i in range(len(ia)) for _ in range(int(w[r, unit_of[i]]))]
+        assert got[r] == pytest.approx(np.mean(ia[drawn]) - np.mean(ib[drawn]))
+
+
+def test_mixed_builds_are_refused_unless_asked(cli, runs, tmp_path):
+    dirs = [runs[("oracle", 5)], runs[("oracle", 6)]]
+    result = cli("compare", *dirs, "-o", tmp_path / "x")
+    assert result.exit_code == 2 and "different builds" in result.output
+    result = cli("compare", *dirs, "-o", tmp_path / "y", "--allow-mixed-builds")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "y" / "compare.json").read_text())
+    assert data["bootstrap"] is None and all("diff" not in e for e in data["rows"][1]["metrics"].values())
+    result = cli("compare", dirs[0], "-o", tmp_path / "z", "--baseline", "nope")
+    assert result.exit_code == 2 and "not one of" in result.output
