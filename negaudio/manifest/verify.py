@@ -42,34 +42,35 @@ def verify(root: Path) -> list[Problem]:
     info = build.info
     if "build_sha256" in info and build_sha256(info) != info["build_sha256"]:
         problems.append(Problem("altered", BUILD_INFO, "its content does not match its build_sha256"))
-    listed = _check_files(build, problems)
-    _check_decoded(build, problems)
-    _check_info(build, problems)
-    if listed is not None:
-        problems.extend(_extra_files(build.root, listed))
+    hashed = _check_files(build, problems)
+    counts = _check_decoded(build, problems, hashed or {})
+    _check_info(build, problems, counts)
+    if hashed is not None:
+        problems.extend(_extra_files(build.root, set(hashed)))
     return problems
 
 
-def _check_files(build: Build, problems: list[Problem]) -> set[str] | None:
-    """Every file of ``SHA256SUMS`` against its sha256; the table against ``files_sha256``. None: no table
-    (a build of schema 1.0, checked by its decoded hashes only)."""
+def _check_files(build: Build, problems: list[Problem]) -> dict[str, str | None] | None:
+    """Every file of ``SHA256SUMS`` against its sha256; the table against ``files_sha256``. Returns each listed
+    path with the sha256 its file has (None when absent or unreadable), or None without a table (a build of
+    schema 1.0, checked by its decoded hashes only)."""
     table_path = build.root / CHECKSUMS
     if "files_sha256" not in build.info:
         problems.append(Problem("missing", CHECKSUMS, "a build of schema 1.0: files checked by decoded hashes only"))
         return None
     if not table_path.is_file():
         problems.append(Problem("missing", CHECKSUMS))
-        return set()
+        return {}
     table = table_path.read_bytes()
     if hashlib.sha256(table).hexdigest() != build.info["files_sha256"]:
         problems.append(Problem("altered", CHECKSUMS, f"does not match files_sha256 of {BUILD_INFO}"))
-    listed = set()
+    listed: dict[str, str | None] = {}
     for line_no, line in enumerate(table.decode("utf-8", "replace").splitlines(), start=1):
         digest, sep, rel = line.partition("  ")
         if not sep or len(digest) != 64:
             problems.append(Problem("altered", CHECKSUMS, f"line {line_no} is not '<sha256>  <path>'"))
             continue
-        listed.add(rel)
+        listed[rel] = None
         try:
             path = build.path(rel)
         except InputError as exc:
@@ -77,16 +78,21 @@ def _check_files(build: Build, problems: list[Problem]) -> set[str] | None:
             continue
         if not path.is_file():
             problems.append(Problem("missing", rel))
-        elif file_sha256(path) != digest:
+            continue
+        listed[rel] = file_sha256(path)
+        if listed[rel] != digest:
             problems.append(Problem("altered", rel))
     return listed
 
 
-def _check_decoded(build: Build, problems: list[Problem]) -> None:
-    """Decoded audio and masks against the manifest's hashes; item hashes; ``content_sha256``."""
+def _check_decoded(build: Build, problems: list[Problem], hashed: dict[str, str | None]) -> Counter:
+    """Decoded audio and masks against the manifest's hashes; item hashes; ``content_sha256``. Images already
+    hashed for ``SHA256SUMS`` are not read again. Returns the items per kind."""
     seen: set[str] = set()
     content = hashlib.sha256()
+    counts: Counter = Counter()
     for record in build:
+        counts[record.kind] += 1
         content.update(content_line(record.item_id, record.item_sha256))
         if item_sha256(record.audio.pcm_sha256, record.image.sha256, record.mask and record.mask.sha256) != (
             record.item_sha256
@@ -95,7 +101,9 @@ def _check_decoded(build: Build, problems: list[Problem]) -> None:
         checks = [
             (record.audio.path, record.audio.pcm_sha256, lambda p, r=record: pcm_sha256_of_file(p, r.audio.format))
         ]
-        checks.append((record.image.path, record.image.sha256, file_sha256))
+        checks.append(
+            (record.image.path, record.image.sha256, lambda p, rel=record.image.path: hashed.get(rel) or file_sha256(p))
+        )
         if record.composite is not None and record.kind == "positive":
             _check_composite(record, problems)
         if record.mask is not None:
@@ -121,6 +129,7 @@ def _check_decoded(build: Build, problems: list[Problem]) -> None:
                 problems.append(Problem("altered", rel, f"item {record.item_id}"))
     if content.hexdigest() != build.info.get("content_sha256"):
         problems.append(Problem("altered", MANIFEST, f"its items do not match content_sha256 of {BUILD_INFO}"))
+    return counts
 
 
 def _check_composite(record, problems: list[Problem]) -> None:
@@ -159,10 +168,9 @@ def _check_composite(record, problems: list[Problem]) -> None:
         problems.append(Problem("inconsistent", MANIFEST, f"{where}: its mask is not its target's visible mask"))
 
 
-def _check_info(build: Build, problems: list[Problem]) -> None:
-    """``build.json``'s counts and identity against the manifest, the failures and the plan."""
+def _check_info(build: Build, problems: list[Problem], counts: Counter) -> None:
+    """``build.json``'s counts and identity against the manifest (``counts``), the failures and the plan."""
     info = build.info
-    counts = Counter(record.kind for record in build)
     found = {"counts": dict(sorted(counts.items())), "items": sum(counts.values())}
     failures = build.root / FAILURES
     if failures.is_file():

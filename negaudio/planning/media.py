@@ -17,6 +17,7 @@ from negaudio.kinds.clips import locate
 from negaudio.planning.rows import PlanRow
 
 SHOWN = 20
+Key = tuple[str | None, str]  # a file a plan reads: (pool or recordings folder, or None: the source root; path)
 
 
 class MediaCheck:
@@ -25,24 +26,23 @@ class MediaCheck:
     def __init__(self, root: Path, folders: set[str] = frozenset()):
         self.root = root
         self.folders = set(folders)  # the pool and recordings folders the plan's recipe names
-        self.missing: dict[str, str] = {}  # path -> first item that needed it
+        self.missing: dict[Key, str] = {}  # (folder or None for the source root, path) -> first item needing it
         self.failures: list[dict] = []
         self.planned: Counter = Counter()  # item name -> rows in the plan
         self.dropped: Counter = Counter()  # item name -> rows dropped
         self.sample_drops: Counter = Counter()  # item name -> rows dropped with their whole sample
         self.samples_dropped = 0
-        self._exists: dict[str, bool] = {}
+        self._exists: dict[Key, bool] = {}
 
-    def _present(self, rel: str) -> bool:
-        if rel not in self._exists:
-            self._exists[rel] = self._path(rel).is_file()
-        return self._exists[rel]
+    def _present(self, key: Key) -> bool:
+        if key not in self._exists:
+            self._exists[key] = self._path(key).is_file()
+        return self._exists[key]
 
-    def _path(self, key: str) -> Path:
-        folder, _, rel = key.rpartition("\x00")
-        return locate(self.root, folder or None, rel)
+    def _path(self, key: Key) -> Path:
+        return locate(self.root, *key)
 
-    def _absent(self, paths: list[str], item_id: str, sample_id: str) -> bool:
+    def _absent(self, paths: list[Key], item_id: str, sample_id: str) -> bool:
         gone = [p for p in paths if not self._present(p)]
         for p in gone:
             self.missing.setdefault(p, item_id)
@@ -59,9 +59,12 @@ class MediaCheck:
             if first.composite is not None:
                 from negaudio.media.compose import spec_files
 
-                needed = [first.audio, *spec_files(first.composite)]
+                needed = [(None, first.audio), *((None, rel) for rel in spec_files(first.composite))]
             else:
-                needed = [first.image, first.audio, *(r["mask"] for r in first.regions if r.get("mask"))]
+                needed = [
+                    (None, rel)
+                    for rel in (first.image, first.audio, *(r["mask"] for r in first.regions if r.get("mask")))
+                ]
             if self._absent(needed, sample_id, sample_id):
                 self.samples_dropped += 1
                 self.dropped.update(r.name for r in group)
@@ -73,7 +76,7 @@ class MediaCheck:
                     continue
                 yield row
 
-    def _reads(self, row: PlanRow) -> list[str]:
+    def _reads(self, row: PlanRow) -> list[Key]:
         """The keys of the extra files an item reads, each checked to lie under a root the plan may read."""
         keys = []
         for folder, rel in kind_class(row.kind).reads(row.params):
@@ -83,7 +86,7 @@ class MediaCheck:
                     "or recordings folder"
                 )
             locate(self.root, folder, rel)  # refuses absolute paths and '..'
-            keys.append(rel if folder is None else f"{folder}\x00{rel}")
+            keys.append((folder, rel))
         return keys
 
     def raise_unless(self, allow_missing: bool) -> None:
@@ -115,7 +118,7 @@ class MediaCheck:
                 for name in self.planned
                 if self.dropped[name]
             },
-            "paths": sorted(p.replace("\x00", "/") for p in self.missing),
+            "paths": sorted(rel if folder is None else f"{folder}/{rel}" for folder, rel in self.missing),
         }
 
 
