@@ -111,7 +111,7 @@ def _open_source(source, given: dict):
         from negaudio.export.hub import is_export
 
         if not is_export(folder):
-            raise InputError(f"{folder}: neither a negaudio build ({BUILD_INFO}) nor a negaudio export (README.md, data/)")
+            raise InputError(f"{folder}: neither a negaudio build ({BUILD_INFO}) nor a negaudio export")
         try:
             import datasets
         except ImportError:
