@@ -117,10 +117,12 @@ def _open_source(source, given: dict):
         except ImportError:
             raise InputError(f"{folder}: reading an export needs the datasets package: pip install datasets") from None
         return _ExportItems(datasets.load_dataset(str(folder), split="test"), folder, **given)
+    if hasattr(source, "cast_column") and hasattr(source, "keys"):  # a DatasetDict: an export has one split
+        if len(source) != 1:
+            raise InputError(f"the dataset has the splits {', '.join(source)}: pass one, e.g. dataset['test']")
+        source = next(iter(source.values()))
     if hasattr(source, "cast_column") and hasattr(source, "features"):
         return _ExportItems(source, "the dataset", **given)
-    if hasattr(source, "keys") and "test" in source:
-        raise InputError("got a DatasetDict: pass one split, e.g. dataset['test']")
     raise InputError(f"cannot read items from a {type(source).__name__}: give a build, its folder or an export")
 
 

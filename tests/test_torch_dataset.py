@@ -147,13 +147,19 @@ from tests.test_torch_dataset import KINDS, _summary
 
 folder = sys.argv[1]
 out = {}
-for label, source in (("folder", folder), ("dataset", datasets.load_dataset(folder, split="test"))):
+sources = {"folder": folder, "dataset": datasets.load_dataset(folder, split="test")}
+sources["dict"] = datasets.load_dataset(folder)  # a DatasetDict of the one split
+for label, source in sources.items():
     ds = ItemDataset(source, kind=KINDS)
     out[label] = {ds[i]["record"]["item_id"]: _summary(ds[i]) for i in range(len(ds))}
 try:
     ItemDataset(folder, kind="nope")
 except InputError as exc:
     out["error"] = str(exc)
+try:
+    ItemDataset(datasets.DatasetDict({"test": sources["dataset"], "train": sources["dataset"]}))
+except InputError as exc:
+    out["splits"] = str(exc)
 print(json.dumps(out))
 """
 
@@ -170,6 +176,7 @@ def test_items_of_an_export_equal_those_of_its_build(built, tmp_path):
     ds = ItemDataset(built, kind=KINDS)
     expected = {ds[i]["record"]["item_id"]: _summary(ds[i]) for i in range(len(ds))}
     assert len(expected) == 36
-    assert loaded["folder"] == expected and loaded["dataset"] == expected
+    assert loaded["folder"] == expected and loaded["dataset"] == expected and loaded["dict"] == expected
     known = "noise, offscreen, positive, silence"
     assert loaded["error"] == f"{tmp_path / 'hf'}: unknown kind nope; the kinds here: {known}"
+    assert loaded["splits"] == "the dataset has the splits test, train: pass one, e.g. dataset['test']"

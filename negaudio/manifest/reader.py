@@ -209,7 +209,8 @@ class Build:
         by_item = tuple((f, v) for f, v in self._where if f != "group")
         for sample in group_samples(self._records(), self.manifest):
             if matches(by_sample, sample.positive):
-                sample.others = {n: r for n, r in sample.others.items() if matches(by_item, r)}
+                if by_item:
+                    sample.others = {n: r for n, r in sample.others.items() if matches(by_item, r)}
                 yield sample
 
     def path(self, rel: str) -> Path:
