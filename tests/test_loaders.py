@@ -53,6 +53,17 @@ def test_items_by_id_are_the_records_iteration_gives(built):
     assert build.item_ids() == [r.item_id for r in records]
 
 
+def test_a_manifest_changed_after_indexing_is_an_error_not_a_wrong_record(copy):
+    build = negaudio.open_build(copy)
+    first, last = build.item_ids()[0], build.item_ids()[-1]
+    _rewrite(copy, lambda rows: rows[::-1])
+    with pytest.raises(InputError, match=f"item '{first}' is no longer where it was indexed"):
+        build[first]
+    (copy / "manifest.jsonl").write_text("")
+    with pytest.raises(InputError, match=f"item '{last}' is no longer where it was indexed"):
+        build[last]
+
+
 def test_an_item_id_twice_is_refused(copy):
     _rewrite(copy, lambda rows: [*rows, rows[0]])
     with pytest.raises(InputError, match=r"manifest.jsonl:61: item .* appears twice"):

@@ -157,15 +157,15 @@ class Build:
         entry = self._entries().get(item_id)
         if entry is None or not matches(self._where, entry):
             raise KeyError(f"no item {item_id!r} in {self.root}" + (" (in this filtered view)" if entry else ""))
+        changed = f"{self.manifest}: item {item_id!r} is no longer where it was indexed; was the manifest changed?"
         try:
             with self._open_bytes() as fh:
                 fh.seek(entry.offset)
                 record = parse_record(fh.readline(MAX_LINE + 1))
         except (OSError, EOFError, ValueError) as exc:
-            record, problem = None, exc
-        if record is None or record.item_id != item_id:
-            why = f" ({problem})" if record is None else ""
-            raise InputError(f"{self.manifest}: item {item_id!r} is no longer where it was indexed{why}")
+            raise InputError(f"{changed} ({exc})") from None
+        if record.item_id != item_id:
+            raise InputError(changed)
         return record
 
     def __contains__(self, item_id: object) -> bool:
