@@ -103,7 +103,7 @@ def _bytes(row: dict, column: str) -> bytes:
 
 def _open_source(source, given: dict):
     if isinstance(source, Build):
-        return _BuildItems(source.filter(**given) if any(v is not None for v in given.values()) else source)
+        return _BuildItems(source.filter(**given))
     if isinstance(source, str | Path):
         folder = Path(source)
         if (folder / BUILD_INFO).is_file() or not folder.is_dir():

@@ -98,6 +98,12 @@ def test_items_of_a_build_are_its_media_as_tensors(built):
         ds[len(ds)]
     with pytest.raises(InputError, match="unknown name nope; the names here: noise-pink-rms-30"):
         ItemDataset(built, name="nope")
+    with pytest.raises(InputError, match="neither a negaudio build"):
+        ItemDataset(built.parent)
+    with pytest.raises(InputError, match="build folder not found"):
+        ItemDataset(built.parent / "nowhere")
+    with pytest.raises(InputError, match="cannot read items from a int"):
+        ItemDataset(3)
 
 
 def test_collate_pads_audio_and_stacks_or_lists_images(built):
