@@ -137,3 +137,12 @@ def test_docstring_roles_become_links_or_code():
         '<autoref identifier="negaudio.manifest.Build" optional><code>Build</code></autoref>):\n\n'
         "    negaudio.open_build(p)\n"
     )
+
+
+def test_readme_links_point_to_files():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    local = [t for t in targets if "://" not in t]
+    assert "docs/metrics.md" in local and "docs/index.md" in local
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
