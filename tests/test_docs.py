@@ -74,9 +74,9 @@ def test_site_builds_without_anything_from_elsewhere(site):
 def test_formulas_render_as_mathml(site):
     for page in site.rglob("*.html"):
         assert 'class="arithmatex"' not in page.read_text(encoding="utf-8"), f"{page}: a formula was left as LaTeX"
-    metrics = (site / "metrics" / "index.html").read_text(encoding="utf-8")
+    metrics = (site / "metrics.html").read_text(encoding="utf-8")
     assert metrics.count("<math ") >= 40
-    assert (site / "protocols" / "index.html").read_text(encoding="utf-8").count("<math ") >= 15
+    assert (site / "protocols.html").read_text(encoding="utf-8").count("<math ") >= 15
     # the IoU formula of docs/metrics.md, as MathML: a sum over B_i G_i
     assert "<mo>&#x02211;</mo><msub><mi>B</mi><mi>i</mi></msub><msub><mi>G</mi><mi>i</mi></msub>" in metrics
 
@@ -93,7 +93,7 @@ def test_formula_that_does_not_convert_is_refused():
 def test_cli_reference_lists_every_command_and_option(site):
     from negaudio.cli.app import app
 
-    page = (site / "reference" / "cli" / "index.html").read_text(encoding="utf-8")
+    page = (site / "reference" / "cli.html").read_text(encoding="utf-8")
     names = [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands]
     names += [g.name for g in app.registered_groups]
     assert {"build", "plan", "eval", "verify", "schema"} <= set(names)
