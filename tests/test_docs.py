@@ -16,7 +16,9 @@ import typer
 from negaudio.manifest import manifest_json_schema
 from negaudio.recipe.models import recipe_json_schema
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "schema"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "schema"
+HOOKS = ROOT / "docs" / "hooks"
 
 
 def test_exported_schemas_are_current():
@@ -30,9 +32,6 @@ def test_exported_schemas_are_current():
 
 # --- the documentation site (mkdocs.yml) -----------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
-HOOKS = ROOT / "docs" / "hooks"
-
 
 def _hook(name: str):
     pytest.importorskip("mkdocs", reason="the documentation tools are not installed (pip install '.[docs]')")
@@ -44,8 +43,8 @@ def _hook(name: str):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """The site built with ``mkdocs build --strict``: a broken link or anchor, a docstring or formula that does not
-    render, or a page missing from the nav fails it."""
+    """The site built with ``mkdocs build --strict``: a broken link or anchor, a nav entry without its file, an API
+    object that no longer exists or a formula that does not render fails it (a page left out of the nav does not)."""
     pytest.importorskip("mkdocs", reason="the documentation tools are not installed (pip install '.[docs]')")
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
