@@ -164,6 +164,14 @@ class ZooAdapter:
         """[C, N] at 16 kHz -> [1, M]: the model's mono mix and window, the same for every item."""
         return self.window(self.mono(wave))[None].astype(np.float32)
 
+    def audio_inputs(self, waves: np.ndarray, records=None) -> np.ndarray:
+        """Windowed waves [B, 1, M] -> the network's audio input [B, 1, F, T]; with ``--compat vssl_eval``
+        the silence and noise records skip the log/dB step (where the reference did)."""
+        raw = None
+        if self.compat == "vssl_eval" and self.spec.compat_raw and records is not None:
+            raw = np.array([r.kind in RAW_KINDS for r in records])
+        return self.features(waves[:, 0].astype(np.float64), raw)
+
     def setup(self, build, device: str) -> None:
         import torch
 
@@ -184,12 +192,8 @@ class ZooAdapter:
         """Images [B, 3, 224, 224] in [0, 1], windowed waves [B, 1, M] (``fit_wave``) -> maps [B, h, w] float32."""
         import torch
 
-        raw = None
-        if self.compat == "vssl_eval" and self.spec.compat_raw and records is not None:
-            raw = np.array([r.kind in RAW_KINDS for r in records])
-        feats = self.features(waves[:, 0].astype(np.float64), raw)
         image = self._tensor(fe.normalize_images(images))
-        spec = self._tensor(feats)
+        spec = self._tensor(self.audio_inputs(waves, records))
         amp = self.amp and self.device.type == "cuda"
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.float16, enabled=amp):
             maps = self.net(image, spec)

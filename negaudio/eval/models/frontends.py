@@ -70,7 +70,7 @@ def window_ssltie(x: np.ndarray) -> np.ndarray:
 
 def centre_crop_start(total: int, size: int) -> int:
     """Left index of a centred crop as torchvision's CenterCrop computes it: round((total - size) / 2)."""
-    return int(round((total - size) / 2.0))
+    return round((total - size) / 2.0)
 
 
 @dataclass(frozen=True)
