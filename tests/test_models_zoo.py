@@ -161,7 +161,8 @@ def test_object_guided_maps_blend_the_imagenet_object_map(model, checkpoints, tm
     if model == "ezvsl":  # same 7x7 grid: the object map itself, from the trunk's features
         from negaudio.eval.models.frontends import normalize_images
 
-        feats = guided.object_net(torch.from_numpy(normalize_images(images)))
+        with torch.no_grad():
+            feats = guided.object_net(torch.from_numpy(normalize_images(images)))
         np.testing.assert_allclose(obj.numpy(), feats.abs().mean(1).numpy(), rtol=1e-4, atol=1e-5)
     with pytest.raises(InputError, match="not torchvision's ImageNet resnet18 checkpoint"):
         load_adapter(model, {"checkpoint": str(checkpoints[model]), "ogl": str(checkpoints[model])})
