@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 from rich.markup import escape
-from rich.table import Table
 
 from negaudio.cli.common import out
 
 
 def models_command() -> None:
-    """List the zoo models (--model NAME --checkpoint FILE): map, checkpoint layout, where to get the weights."""
+    """List the zoo models (--model NAME --checkpoint FILE): input, map, checkpoint layout, where to get it."""
+    from negaudio.eval.models.adapter import frontend_text
     from negaudio.eval.models.registry import ZOO
     from negaudio.eval.paper_calibrations import PAPER
 
-    table = Table(title="negaudio eval BUILD --model NAME --checkpoint FILE (docs/models.md)")
-    for column in ("model", "map", "checkpoint it loads", "published at", "--calibration"):
-        table.add_column(column)
+    out.print("negaudio eval BUILD --model NAME --checkpoint FILE [--compat vssl_eval] (docs/models.md)")
     for name, m in ZOO.items():
-        table.add_row(
-            f"{name}\n{escape(m.title)}",
-            escape(m.map),
-            escape(m.checkpoint),
-            escape(m.published),
-            f"paper:{name}" if name in PAPER else "",
-        )
-    out.print(table)
+        out.print(f"\n[bold]{name}[/]  {escape(m.title)}")
+        rows = {
+            "input": frontend_text(m, "none"),
+            "map": m.map,
+            "checkpoint": m.checkpoint,
+            "published": m.published,
+            "calibration": f"--calibration paper:{name}" if name in PAPER else "-",
+        }
+        for key, value in rows.items():
+            out.print(f"  {key:<11} {escape(value)}", highlight=False)
     out.print(
-        "Object-guided maps: --model-opt ogl=resnet18-f37072fd.pth (torchvision's ImageNet ResNet-18) "
-        "[--model-opt ogl_alpha=0.4]"
+        "\nObject-guided maps (any model): --model-opt ogl=FILE with torchvision's ImageNet ResNet-18 checkpoint "
+        "(resnet18-f37072fd.pth) [--model-opt ogl_alpha=0.4]"
     )

@@ -29,7 +29,9 @@ class ZooModel:
     ignore_unexpected: bool = False  # the reference loads with strict=False
 
 
-_DUAL_CKPT = "{'model': state_dict} with DataParallel 'module.' prefixes; imgnet.*, audnet.* (torchvision ResNet-18)"
+_DUAL_CKPT = (
+    "{'model': state_dict} (DataParallel 'module.' prefixes accepted); imgnet.*, audnet.* (torchvision ResNet-18)"
+)
 _LVS_KEYS = "imgnet.*, audnet.* (LVS ResNet-18: conv1, conv1_a, conv1_flow, layer1-4, fc)"
 
 ZOO: dict[str, ZooModel] = {
