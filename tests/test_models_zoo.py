@@ -121,6 +121,19 @@ def test_lvs_family_loads_a_partial_checkpoint_of_the_keys_the_map_reads(tmp_pat
     )  # fc.weight, fc.bias, conv1_flow.weight, both trunks
 
 
+def test_training_metadata_beside_the_weights_loads_as_data(tmp_path):
+    """EZ-VSL-style checkpoints keep the run's args and best scores (numpy scalars) next to the state dict."""
+    import argparse
+
+    saved = wrap("ezvsl", random_state(layout("ezvsl"))) | {
+        "args": argparse.Namespace(lr=1e-4, out_dim=32),
+        "best_cIoU": np.float64(0.38),
+        "best_Auc": np.float32(0.39),
+    }
+    torch.save(saved, tmp_path / "ezvsl.pth")
+    assert load_adapter("ezvsl", {"checkpoint": str(tmp_path / "ezvsl.pth")}).net.heads == [""]
+
+
 def test_a_checkpoint_of_another_model_names_it(checkpoints):
     with pytest.raises(
         InputError, match=r"not a lvs checkpoint: .*closest model by key overlap: ezvsl or fnac \(100%\)"

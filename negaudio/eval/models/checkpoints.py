@@ -27,16 +27,29 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def safe_globals() -> list:
+    """Plain-data types that training scripts save beside the weights: argparse.Namespace, numpy scalars."""
+    import argparse
+
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    dtypes = {type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32, np.bool_)}
+    return [argparse.Namespace, core.multiarray.scalar, np.dtype, *dtypes]
+
+
 def read_state_dict(path: Path, key_map: Callable[[str], str | None] | None = None) -> dict:
     """A checkpoint's tensors, unwrapped from nested {'model'|'state_dict'|'model_state_dict': ...}, keys
     mapped by ``key_map`` (default: ``module.`` stripped; a key mapped to None is dropped).
 
-    Read with ``torch.load(weights_only=True)``: a checkpoint cannot run code.
+    Read with ``torch.load(weights_only=True)``: a checkpoint cannot run code. Besides tensors it may hold the
+    training script's ``argparse.Namespace`` and numpy scalars (an epoch's best score), which load as data.
     """
     import torch
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(safe_globals()):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InputError(f"{path}: checkpoint not found") from None
     except IsADirectoryError:
