@@ -105,6 +105,10 @@ def test_a_wrong_checkpoint_is_one_line_naming_the_closest_model(cli, small_demo
     both = ["--checkpoint", checkpoints["ezvsl"], "--model-opt", f"checkpoint={checkpoints['ezvsl']}"]
     result = cli("eval", small_demo, "--model", "ezvsl", *both, "-o", tmp_path / "o")
     assert result.exit_code == 2 and "give --checkpoint or --model-opt checkpoint=..., not both" in result.output
+    result = cli(
+        "eval", small_demo, "--predictions", "p.npz", "--checkpoint", checkpoints["ezvsl"], "-o", tmp_path / "o"
+    )
+    assert result.exit_code == 2 and "--checkpoint and --compat apply to --model" in result.output
     assert not (tmp_path / "o").exists()
 
 

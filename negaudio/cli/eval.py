@@ -25,9 +25,11 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
-def model_options(pairs: list[str], checkpoint: Path | None, compat: str | None) -> dict[str, str]:
+def model_options(model: str | None, pairs: list[str], checkpoint: Path | None, compat: str | None) -> dict[str, str]:
     """--model-opt pairs with --checkpoint and --compat added as the adapter options of the same names."""
     options = parse_options(pairs)
+    if (checkpoint is not None or compat is not None) and model is None:
+        raise InputError("--checkpoint and --compat apply to --model: give the model they are for")
     for key, value in (("checkpoint", checkpoint), ("compat", compat)):
         if value is not None:
             if key in options:
@@ -139,7 +141,7 @@ def eval_command(
                 output,
                 predictions=predictions or None,
                 model=model,
-                model_options=model_options(model_opt or [], checkpoint, compat),
+                model_options=model_options(model, model_opt or [], checkpoint, compat),
                 device=device,
                 thresholds=threshold or DEFAULT_THRESHOLDS,
                 calibration=calibration,
