@@ -18,11 +18,21 @@ from negaudio.eval.models.registry import ZOO, ZooModel
 
 COMPAT = ("none", "vssl_eval")
 RAW_KINDS = ("silence", "noise")
-COMPAT_NOTE = (
-    "BUG REPRODUCTION (--compat vssl_eval): silence and noise items skip the log/dB step of the front-end, "
-    "as in the reference code (docs/protocols.md, bug 2); FNAC hears the first 3 s rolled, not the centred 3 s. "
-    "Use only to reproduce published numbers."
-)
+
+
+def compat_note(spec: ZooModel) -> str:
+    """The report's line for ``--compat vssl_eval``: what of the reference code's front-end it reproduces."""
+    what = (
+        "silence and noise items skip the log/dB step of the front-end, as in the reference code "
+        "(docs/protocols.md, bug 2)"
+        if spec.compat_raw
+        else "the reference code's front-end, which for this model treats every item alike"
+    )
+    if spec.window != spec.compat_window:
+        what += "; the clip's first 3 s, rolled, as the reference fed this model, not its centred 3 s"
+    return f"BUG REPRODUCTION (--compat vssl_eval): {what}. Use only to reproduce published numbers."
+
+
 WINDOWS = {
     "rolled10": (
         lambda x: fe.window_rolled(x, 10.0),
@@ -142,7 +152,9 @@ class ZooAdapter:
             "frontend": frontend_text(spec, compat),
             "map": spec.map + (f"; OGL: {self.alpha} * map + {1 - self.alpha:g} * object map" if ogl else ""),
             "ogl": None if ogl is None else {"path": str(ogl), "sha256": file_sha256(Path(ogl)), "alpha": self.alpha},
-            "compat": None if compat == "none" else {"mode": compat, "bug_reproduction": True, "note": COMPAT_NOTE},
+            "compat": None
+            if compat == "none"
+            else {"mode": compat, "bug_reproduction": True, "note": compat_note(spec)},
         }
 
     def _load(self, state: dict, path: Path) -> dict:
