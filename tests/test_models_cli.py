@@ -70,6 +70,10 @@ def test_compat_is_labelled_a_bug_reproduction(cli, small_demo, checkpoints, tmp
         silence = [k for k in maps.files if k.endswith("silence")]
         noise = [k for k in maps.files if k.endswith("noise-pink-rms-30")]
         np.testing.assert_allclose(maps[silence[0]], maps[noise[0]], atol=1e-3)
+    fair = tmp_path / "fair"
+    assert cli("eval", small_demo, *args[:4], *FAST, "-o", fair).exit_code == 0
+    with np.load(fair / "predictions.npz") as maps:  # by default both take the log: quiet noise is not silence
+        assert np.abs(maps[silence[0]] - maps[noise[0]]).max() > 1e-3
     bad = cli("eval", small_demo, "--model", "fnac", "--checkpoint", checkpoints["fnac"], "--compat", "x", "-o", out)
     assert bad.exit_code == 2 and "expected one of none, vssl_eval" in bad.output
 
