@@ -16,6 +16,7 @@ from negaudio import __version__
 from negaudio.cli.common import err, fail, interruptible, note, os_failure, out
 from negaudio.cli.compare import compare_command
 from negaudio.cli.eval import eval_command
+from negaudio.cli.models import models_command
 from negaudio.cli.progress import ProgressReporter
 from negaudio.core.errors import NegaudioError
 
@@ -219,6 +220,7 @@ def plan_cmd(
 
 app.command("eval")(eval_command)
 app.command("compare")(compare_command)
+app.command("models")(models_command)
 
 
 @app.command()

@@ -101,6 +101,8 @@ def _header(report: dict) -> list[str]:
     if report.get("model"):
         m = report["model"]
         lines.append(f"- **Model** `{m['spec']}` on {m['device']} (options {m.get('options') or {}})")
+        if m.get("compat"):
+            lines.append(f"  - **{m['compat']['note']}**")
     for f in report["predictions"]["files"]:
         lines.append(f"- **Predictions** `{f['path']}`, sha256 `{f['sha256']}`")
     if report["predictions"]["unknown_items"]:
