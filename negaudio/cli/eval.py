@@ -26,7 +26,7 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 
 
 def _print_summary(report: dict, out_dir: Path) -> None:
-    from negaudio.eval.report_md import ci_note, headline_label, partial_note, with_ci
+    from negaudio.eval.report_md import ci_note, console_lines, headline_label, partial_note, with_ci
 
     label = headline_label(report)
     h = report["headline"]
@@ -52,6 +52,8 @@ def _print_summary(report: dict, out_dir: Path) -> None:
             )
         out.print(table)
     out.print(escape(ci_note(report)), highlight=False)
+    for line in console_lines(report):
+        out.print(escape(line), highlight=False)
     if report["calibration"].get("in_sample"):
         err.print("note: universal thresholds calibrated in-sample (on this build): optimistic", highlight=False)
     if note := partial_note(report):

@@ -11,6 +11,7 @@ import numpy as np
 
 from negaudio import __version__
 from negaudio.core.errors import InputError
+from negaudio.eval.benchmark_metrics import BenchmarkMetrics
 from negaudio.eval.calibration import (
     build_identity,
     calibrate,
@@ -210,8 +211,10 @@ def score(
     maxima: dict,
     thresholds: list[Threshold],
     config: EvalConfig,
+    benchmark: BenchmarkMetrics | None = None,
 ) -> tuple[NegativeAudioEvaluator, list[dict]]:
-    """Stream the build's samples in frame batches, resize every map to its frame and score it."""
+    """Stream the build's samples in frame batches, resize every map to its frame and score it (and feed
+    ``benchmark`` the same batches)."""
     evaluator = NegativeAudioEvaluator(thresholds, item_roles(index))
     picks = gallery_picks(index.n_samples, config.gallery)
     gallery: list[dict] = []
@@ -230,16 +233,19 @@ def score(
                 others.setdefault(name, []).append(resize_bilinear(preds.load(r.item_id), h, w))
                 present.setdefault(name, []).append(i)
                 ids.setdefault(name, []).append(r.item_id)
+        stacked = {name: np.stack(maps) for name, maps in others.items()}
         evaluator.update(
             pos,
             gt,
-            {name: np.stack(maps) for name, maps in others.items()},
+            stacked,
             present=present,
             maxima={name: [maxima[i] for i in item_ids] for name, item_ids in ids.items()},
             item_ids=ids,
             sample_ids=[s.sample_id for s in batch],
             groups=[s.positive.group or s.sample_id for s in batch],
         )
+        if benchmark is not None:
+            benchmark.update(batch, pos, gt, stacked, present)
         for i, s in enumerate(batch):
             if done + i in picks:
                 maps = {POSITIVE: pos[i]} | {n: m[present[n].index(i)] for n, m in others.items() if i in present[n]}
@@ -272,8 +278,9 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
         maxima = raw_maxima(preds, index.items, config.progress, "reading maps")
         calibration = resolve_calibration(config, build, index, maxima)
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
-        evaluator, gallery = score(build, index, preds, maxima, thresholds, config)
-        metrics = evaluator.compute()
+        benchmark = BenchmarkMetrics(item_roles(index), build.info.get("source", {}).get("kind", ""))
+        evaluator, gallery = score(build, index, preds, maxima, thresholds, config, benchmark)
+        metrics = evaluator.compute() | benchmark.compute(evaluator)
         report = {
             "negaudio_version": __version__,
             "build": build_identity(build)
