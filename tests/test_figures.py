@@ -187,3 +187,27 @@ def test_recordings_without_classes_plan_as_before(write_recipe, tmp_path):
     recipe = validate_file(Recipe, write_recipe(negatives=[{"kind": "recording", "folder": str(tmp_path)}]))
     assert "classes" not in recipe.model_dump(mode="json")["negatives"][0]
     assert recipe.item_names() == ["positive", f"recording-{tmp_path.name}"]
+
+
+def test_the_gallery_draws_samples_of_different_frame_sizes(monkeypatch):
+    """One row per sample, each in its own frame (VGG-SS mixes 4:3 and 16:9 frames)."""
+    from types import SimpleNamespace
+
+    figures = captured(monkeypatch)
+    entries, rows = [], {}
+    for k, (h, w) in enumerate(((12, 16), (9, 16))):
+        pos = SimpleNamespace(item_id=f"s{k}-p", kind="positive")
+        neg = SimpleNamespace(item_id=f"s{k}-n", kind="silence")
+        sample = SimpleNamespace(sample_id=f"s{k}", positive=pos, others={"silence": neg})
+        maps = {"positive": np.random.default_rng(k).random((h, w)), "silence": np.zeros((h, w))}
+        gt = np.zeros((h, w))
+        gt[2:5, 3:8] = 1
+        entries.append({"sample": sample, "gt": gt, "maps": maps, "image": np.full((h, w, 3), 128.0)})
+        entries[-1] |= {"margin": float(k), "rank": ("worst", "best")[k]}
+        for item, kind_max in ((pos, 1.0), (neg, 0.0)):
+            rows[item.item_id] = {"theta@t": 0.5, "iou@t": 0.3, "pia@t": 0.0, "max": kind_max}
+    plots.gallery(entries, rows, "t", Path("unused.png"))
+    (fig,) = figures
+    images = [ax.get_images()[0].get_array().shape[:2] for ax in fig.axes if ax.get_images()]
+    assert images == [(9, 2 * 16 + 2), (12, 2 * 16 + 2)]  # best first; two panels and a gap per row
+    assert [ax.get_ylabel().split("\n")[0] for ax in fig.axes if ax.get_images()] == ["best", "worst"]

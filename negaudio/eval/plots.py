@@ -167,14 +167,15 @@ def gallery(entries: Sequence[dict], rows_by_id: Mapping[str, dict], label: str,
     for e in entries[1:]:
         names += [n for n in e["maps"] if n not in names]
     cols, rows = len(names), len(entries)
-    h, w = entries[0]["gt"].shape
-    gap = max(2, w // 24)
-    width, height = cols * (1.85 * w / h + 0.12) + 1.6, 2.3 * rows + 0.5
+    aspect = max(e["gt"].shape[1] / e["gt"].shape[0] for e in entries)  # the widest frame sets the width
+    width, height = cols * (1.85 * aspect + 0.12) + 1.6, 2.3 * rows + 0.5
     fig = Figure(figsize=(width, height))
     spacing = _margins(width, height, left=0.45, right=1.05, top=0.85, bottom=0.1, hspace=0.42)
     axes = fig.subplots(rows, 1, squeeze=False, gridspec_kw=spacing)[:, 0]
     for ax, entry in zip(axes, entries, strict=True):
         sample, image, maps = entry["sample"], entry["image"], entry["maps"]
+        h, w = entry["gt"].shape  # frames may differ between samples
+        gap = max(2, w // 24)
         norm = Normalize(min(float(m.min()) for m in maps.values()), max(float(m.max()) for m in maps.values()))
         if norm.vmax - norm.vmin < 1e-9:
             norm.vmax = norm.vmin + 1.0
@@ -204,7 +205,7 @@ def gallery(entries: Sequence[dict], rows_by_id: Mapping[str, dict], label: str,
         rank = "" if "rank" not in entry else f"{entry['rank']}\n"
         margin = "" if "margin" not in entry else f"\nmargin {entry['margin']:.2f}"
         ax.set_ylabel(f"{rank}{sample.sample_id}{margin}", fontsize=7)
-        cax = ax.inset_axes((1.01, 0.0, 0.012 * cols, 1.0))
+        cax = ax.inset_axes((1.005, 0.0, 0.015, 1.0))
         bar = fig.colorbar(ScalarMappable(norm, CMAP), cax=cax)
         bar.ax.tick_params(labelsize=7)
         bar.set_label("map value", fontsize=7)
