@@ -39,7 +39,7 @@ def model_options(model: str | None, pairs: list[str], checkpoint: Path | None, 
 
 
 def _print_summary(report: dict, out_dir: Path) -> None:
-    from negaudio.eval.report_md import ci_note, headline_label, partial_note, with_ci
+    from negaudio.eval.report_md import ci_note, console_lines, headline_label, partial_note, with_ci
 
     label = headline_label(report)
     h = report["headline"]
@@ -65,6 +65,8 @@ def _print_summary(report: dict, out_dir: Path) -> None:
             )
         out.print(table)
     out.print(escape(ci_note(report)), highlight=False)
+    for line in console_lines(report):
+        out.print(escape(line), highlight=False)
     if (report.get("model") or {}).get("compat"):
         err.print(f"note: {escape(report['model']['compat']['note'])}", highlight=False)
     if report["calibration"].get("in_sample"):

@@ -11,6 +11,7 @@ import numpy as np
 
 from negaudio import __version__
 from negaudio.core.errors import InputError
+from negaudio.eval.benchmark_metrics import BenchmarkMetrics
 from negaudio.eval.calibration import (
     build_identity,
     calibrate,
@@ -143,8 +144,11 @@ class Calibration:
     record: dict | None = None
 
 
-def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, maxima: dict) -> Calibration:
-    """Universal thresholds from a saved file, another build, or this build (in-sample, optimistic)."""
+def resolve_calibration(
+    config: EvalConfig, build: Build, index: BuildIndex, maxima: dict, predictions: list[dict] | None = None
+) -> Calibration:
+    """Universal thresholds from a saved file, another build, or this build (in-sample, optimistic; its record
+    names ``predictions``, the files the maxima came from)."""
     identity = build_identity(build)
     if not any(s in UNIVERSAL_KINDS for s in config.thresholds):
         return Calibration(None, {"source": "none", "note": "no universal threshold requested"})
@@ -170,7 +174,7 @@ def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, max
         info = {"source": "build", "build": other_identity}
     else:
         universal = calibrate(index, maxima, split_name(identity))
-        record = calibration_record(universal, identity, [], config.model)
+        record = calibration_record(universal, identity, predictions or [], config.model)
         in_sample = True
         info = {"source": "in-sample", "build": identity}
     info |= {"split": universal.split, "in_sample": in_sample, "thresholds": universal.to_dict()}
@@ -182,11 +186,26 @@ def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, max
     return Calibration(universal, info, record)
 
 
-def gallery_picks(n_samples: int, count: int) -> set[int]:
-    """Evenly spaced sample indices for the gallery."""
-    if count <= 0:
-        return set()
-    return {int(i) for i in np.linspace(0, n_samples - 1, min(count, n_samples)).round()}
+def gallery_picks(margins: Sequence[float], count: int) -> dict[int, str]:
+    """Representative samples for the gallery, by separability margin (``sample_margins``): the best, the worst
+    and evenly spaced ranks between (the median for three). Returns sample index -> its rank, in words."""
+    n = len(margins)
+    if count <= 0 or n == 0:
+        return {}
+    order = np.argsort(-np.asarray(margins, dtype=np.float64), kind="stable")
+    names = {(n - 1) // 2: "median", n // 2: "median", 0: "best", n - 1: "worst"}
+    ranks = np.linspace(0, n - 1, min(count, n)).round().astype(int)
+    return {int(order[r]): names.get(int(r), f"rank {r + 1} of {n}") for r in ranks}
+
+
+def sample_margins(build: Build, maxima: dict, roles: dict[str, str]) -> list[float]:
+    """Per sample, in stream order: the positive map's max minus the highest max of its negatives (raw maps;
+    the positive's max alone without negatives)."""
+    out = []
+    for s in iter_samples(build):
+        negs = [maxima[r.item_id] for n, r in s.others.items() if roles[n] != NOISY_POSITIVE]
+        out.append(maxima[s.positive.item_id] - max(negs, default=0.0))
+    return out
 
 
 def item_roles(index: BuildIndex) -> dict[str, str]:
@@ -210,10 +229,13 @@ def score(
     maxima: dict,
     thresholds: list[Threshold],
     config: EvalConfig,
+    benchmark: BenchmarkMetrics | None = None,
 ) -> tuple[NegativeAudioEvaluator, list[dict]]:
-    """Stream the build's samples in frame batches, resize every map to its frame and score it."""
+    """Stream the build's samples in frame batches, resize every map to its frame and score it (and feed
+    ``benchmark`` the same batches)."""
     evaluator = NegativeAudioEvaluator(thresholds, item_roles(index))
-    picks = gallery_picks(index.n_samples, config.gallery)
+    margins = sample_margins(build, maxima, item_roles(index)) if config.gallery > 0 else []
+    picks = gallery_picks(margins, config.gallery)
     gallery: list[dict] = []
     done = 0
     for batch in frame_batches(iter_samples(build), config.batch):
@@ -230,21 +252,27 @@ def score(
                 others.setdefault(name, []).append(resize_bilinear(preds.load(r.item_id), h, w))
                 present.setdefault(name, []).append(i)
                 ids.setdefault(name, []).append(r.item_id)
+        stacked = {name: np.stack(maps) for name, maps in others.items()}
         evaluator.update(
             pos,
             gt,
-            {name: np.stack(maps) for name, maps in others.items()},
+            stacked,
             present=present,
             maxima={name: [maxima[i] for i in item_ids] for name, item_ids in ids.items()},
             item_ids=ids,
             sample_ids=[s.sample_id for s in batch],
             groups=[s.positive.group or s.sample_id for s in batch],
         )
+        if benchmark is not None:
+            benchmark.update(batch, pos, gt, stacked, present)
         for i, s in enumerate(batch):
             if done + i in picks:
                 maps = {POSITIVE: pos[i]} | {n: m[present[n].index(i)] for n, m in others.items() if i in present[n]}
                 image = np.asarray(read_image(build, s.positive), dtype=np.float64)
-                gallery.append({"sample": s, "gt": gt[i], "maps": maps, "image": image})
+                gallery.append(
+                    {"sample": s, "gt": gt[i], "maps": maps, "image": image}
+                    | {"margin": margins[done + i], "rank": picks[done + i]}
+                )
         done += len(batch)
         if config.progress:
             config.progress("scoring", done, index.n_samples)
@@ -270,10 +298,11 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
     try:
         unknown = preds.check_items(index.items)
         maxima = raw_maxima(preds, index.items, config.progress, "reading maps")
-        calibration = resolve_calibration(config, build, index, maxima)
+        calibration = resolve_calibration(config, build, index, maxima, preds.identity())
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
-        evaluator, gallery = score(build, index, preds, maxima, thresholds, config)
-        metrics = evaluator.compute()
+        benchmark = BenchmarkMetrics(item_roles(index), build.info.get("source", {}).get("kind", ""))
+        evaluator, gallery = score(build, index, preds, maxima, thresholds, config, benchmark)
+        metrics = evaluator.compute() | benchmark.compute(evaluator)
         report = {
             "negaudio_version": __version__,
             "build": build_identity(build)
