@@ -111,7 +111,7 @@ def test_cli_reference_follows_the_app():
 
     @app.command()
     def models(limit: int = typer.Option(3, help="How many models *at most* | per row.")) -> None:
-        """List the models ($HOME is not a formula)."""
+        """List the models ($HOME is not a formula). Needs `pip install 'x\\[y]'` and `load_dataset(a_b)`."""
 
     @app.command(hidden=True)
     def secret() -> None:
@@ -127,6 +127,7 @@ def test_cli_reference_follows_the_app():
     assert "`--limit <int>`" in page
     assert r"How many models \*at most\* \| per row." in page
     assert r"List the models (\$HOME is not a formula)." in page
+    assert "`pip install 'x[y]'` and `load_dataset(a_b)`" in page  # code spans verbatim, Rich escapes undone
     assert "A path." in page
 
 

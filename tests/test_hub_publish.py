@@ -125,6 +125,7 @@ def test_publish_refuses_bad_input_before_any_call(small_build, cli, tmp_path):
 def test_publish_help_explains_token_and_tags(cli):
     text = " ".join(cli("publish", "--help").output.split())
     assert "HF_TOKEN" in text and "never prints" in text and "revision=TAG" in text
+    assert "negaudio[hf]" in text  # rich markup once swallowed "[hf]"
 
 
 def test_publish_to_the_real_hub(small_build):

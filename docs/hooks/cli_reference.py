@@ -16,13 +16,16 @@ from mkdocs.structure.files import File
 
 PAGE = "reference/cli.md"
 PROGRAM = "negaudio"
-# Characters that Markdown or arithmatex would read as markup in help text; backticks are left as code.
+# Characters that Markdown or arithmatex would read as markup in help text outside `code spans`.
 MARKUP = re.compile(r"([\\*_\[\]$|])")
+CODE = re.compile(r"(`[^`]*`)")
 
 
 def text(value: str) -> str:
-    """Help text shown as written."""
-    return MARKUP.sub(r"\\\1", html.escape(value, quote=False))
+    """Help text shown as the terminal shows it: Rich's escaped brackets (``\\[``) unescaped, code spans kept
+    verbatim, markup characters escaped elsewhere."""
+    parts = CODE.split(value.replace("\\[", "["))
+    return "".join(p if i % 2 else MARKUP.sub(r"\\\1", html.escape(p, quote=False)) for i, p in enumerate(parts))
 
 
 def commands(command, ctx: typer.Context, path: tuple[str, ...]):

@@ -375,7 +375,7 @@ def publish_cmd(
     Token: huggingface_hub's standard locations (the HF_TOKEN variable, or the file `hf auth login` writes);
     negaudio never prints or stores it. Tags: the upload is tagged v<version> (or --tag) so users can pin
     `load_dataset(REPO, revision=TAG)`; an existing tag is never moved: the same content is a no-op, different
-    content is refused (exit 2). Needs `pip install 'negaudio[hf]'`.
+    content is refused (exit 2). Needs `pip install 'negaudio\\[hf]'`.
     """
     from negaudio.export.publish import publish
 
