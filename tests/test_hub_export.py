@@ -143,7 +143,7 @@ def test_export_refuses_bad_input_with_exit_2(demo_build, cli, tmp_path):
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     result = cli("export", demo_build, "-o", foreign)
-    assert result.exit_code == 2 and "holds no negaudio export" in result.output
+    assert result.exit_code == 2 and "holds no earlier negaudio export" in result.output
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
 
     result = cli("export", tmp_path / "nowhere", "-o", tmp_path / "x")

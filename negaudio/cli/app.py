@@ -276,7 +276,10 @@ def inspect(
         info = Build(build_dir).info
         rows = summarize(build_dir)
         if gallery is not None:
+            from negaudio.core.outputs import refuse_inside_build
             from negaudio.manifest.gallery import gallery as draw_gallery
+
+            refuse_inside_build(gallery, "the contact sheet")
 
             shown = draw_gallery(build_dir, gallery, count=count)
     except NegaudioError as exc:

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from negaudio.cli.common import fail, os_failure, out
 from negaudio.core.errors import InputError, NegaudioError
+from negaudio.core.outputs import check_output_folder
 
 
 def compare_command(
@@ -34,6 +35,7 @@ def compare_command(
             raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
         if not 0 < ci_level < 1:
             raise InputError(f"--ci-level must be in (0, 1), got {ci_level}")
+        check_output_folder(output, "comparison", lambda folder: (folder / "compare.json").is_file())
         result = compare(eval_dirs, baseline, allow_mixed_builds, bootstrap, bootstrap_seed, ci_level)
         files = write_comparison(result, output)
     except NegaudioError as exc:

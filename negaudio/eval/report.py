@@ -15,6 +15,29 @@ from negaudio.eval.report_md import headline_label, render
 from negaudio.manifest import Build
 
 PIA_GRID = np.linspace(0.0, 1.0, 201)
+REPORT = "report.json"
+
+
+def earlier_report(folder: Path) -> dict | None:
+    """The report.json that ``negaudio eval`` wrote in ``folder`` before, or None when there is none."""
+    try:
+        report = json.loads((folder / REPORT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) and {"negaudio_version", "headline"} <= report.keys() else None
+
+
+def is_eval_folder(folder: Path) -> bool:
+    return earlier_report(folder) is not None
+
+
+def remove_stale(out_dir: Path, earlier: dict | None, written: list[str]) -> None:
+    """Delete the files an earlier evaluation in ``out_dir`` wrote that this one did not (a gallery of another
+    model must not sit beside this report). Only plain names listed in the earlier report are touched."""
+    listed = (earlier or {}).get("files") or []
+    for name in set(listed) - set(written):
+        if isinstance(name, str) and name == Path(name).name and not name.startswith("."):
+            (out_dir / name).unlink(missing_ok=True)
 
 
 def item_keys(labels: list[str]) -> list[str]:
@@ -62,8 +85,9 @@ def write_outputs(
     gallery: list[dict],
     calibration: dict | None,
 ) -> None:
+    earlier = earlier_report(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = ["report.json", "report.md", "items.csv"]
+    files = [REPORT, "report.md", "items.csv"]
     rows = evaluator.rows()
     write_items_csv(out_dir / "items.csv", rows, [t.label for t in evaluator.thresholds], report["types"])
     if calibration is not None:
@@ -71,5 +95,6 @@ def write_outputs(
         files.append("calibration.json")
     report["plots"] = write_plots(out_dir, report, evaluator, rows, gallery)
     report["files"] = files + [f for png in report["plots"] for f in (png, str(Path(png).with_suffix(".pdf")))]
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out_dir / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(render(report), encoding="utf-8")
+    remove_stale(out_dir, earlier, report["files"])

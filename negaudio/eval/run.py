@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from negaudio.core.errors import InputError
+from negaudio.core.outputs import check_output_folder
 
 
-def check_output(output: Path, build_dir: Path) -> None:
-    """The report folder is a folder of its own: never a file, never the build or a folder inside it."""
-    if output.exists() and not output.is_dir():
-        raise InputError(f"{output}: exists and is not a folder; give a folder for the report")
-    target, build = output.resolve(), build_dir.resolve()
-    if target == build or build in target.parents:
-        raise InputError(f"{output}: is inside the build {build_dir}; write the report to a folder of its own")
+def check_output(output: Path) -> None:
+    """The report folder is a folder of its own: not a file, not in any build, and new, empty or an earlier
+    report's folder (whose files the new report replaces)."""
+    from negaudio.eval.report import is_eval_folder
+
+    check_output_folder(output, "the report", is_eval_folder)
 
 
 def evaluate(
@@ -37,7 +37,7 @@ def evaluate(
 
     if (predictions is None) == (model is None):
         raise InputError("give --predictions PRED or --model SPEC (one of them)")
-    check_output(Path(output), Path(build_dir))
+    check_output(Path(output))
     settings = EvalConfig(**config)
     output = Path(output)
     if model is None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from negaudio.core.errors import InputError
+from negaudio.core.outputs import check_output_folder
 from negaudio.manifest.reader import Build
 from negaudio.manifest.schema import ManifestRecord
 
@@ -214,20 +215,11 @@ def _shards(build: Build, records: list[ManifestRecord], max_bytes: int) -> list
 
 
 def _check_output(build_root: Path, output: Path) -> None:
-    """Refuse an output that is the build, inside it or holding it, a file, or a non-empty folder that holds
+    """Refuse an output that is in a build, holds the build, is a file, or is a non-empty folder that holds
     something other than an earlier negaudio export."""
-    build_real = Path(os.path.realpath(build_root))
-    out_real = Path(os.path.realpath(output))
-    if out_real == build_real or build_real in out_real.parents:
-        raise InputError(f"{output}: is inside the build {build_root}; choose an output folder outside it")
-    if out_real in build_real.parents:
+    if Path(os.path.realpath(output)) in Path(os.path.realpath(build_root)).parents:
         raise InputError(f"{output}: holds the build {build_root}; choose an output folder outside it")
-    if output.exists() and not output.is_dir():
-        raise InputError(f"{output}: exists and is not a folder")
-    if output.is_dir() and any(output.iterdir()) and not is_export(output):
-        raise InputError(
-            f"{output}: the folder is not empty and holds no negaudio export; choose an empty or new folder"
-        )
+    check_output_folder(output, "negaudio export", is_export)
 
 
 def is_export(folder: Path) -> bool:

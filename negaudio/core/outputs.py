@@ -1,0 +1,46 @@
+"""Where a command may write what it makes: never into a build, never over files it did not write.
+
+Builds are refused as targets by ``negaudio build`` itself; this module is the rule for everything else that
+writes (eval reports, exports, comparisons, contact sheets).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from negaudio.core.errors import InputError
+
+# A finished build holds build.json; one being built holds .negaudio/state.json.
+BUILD_MARKERS = ("build.json", ".negaudio/state.json")
+
+
+def enclosing_build(path: str | Path) -> Path | None:
+    """The build folder that is ``path`` or holds it (symbolic links resolved), or None."""
+    real = Path(os.path.realpath(path))
+    for folder in (real, *real.parents):
+        if any((folder / marker).is_file() for marker in BUILD_MARKERS):
+            return folder
+    return None
+
+
+def refuse_inside_build(path: str | Path, what: str) -> None:
+    """An InputError when ``path`` is a build or lies inside one (a build's files are listed in its
+    SHA256SUMS; anything added breaks ``negaudio verify`` and a no-op rebuild)."""
+    build = enclosing_build(path)
+    if build is not None:
+        raise InputError(f"{path}: is inside the build {build}; write {what} to a folder outside every build")
+
+
+def check_output_folder(output: str | Path, what: str, owned: Callable[[Path], bool]) -> None:
+    """``output`` may receive ``what``: it is not a file, not in a build, and is absent, empty, or a folder that
+    ``owned`` recognises as written by the same command before."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output}: exists and is not a folder; give a folder for {what}")
+    refuse_inside_build(output, what)
+    if output.is_dir() and any(output.iterdir()) and not owned(output):
+        raise InputError(
+            f"{output}: the folder is not empty and holds no earlier {what}; choose an empty or new folder"
+        )

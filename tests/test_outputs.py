@@ -1,0 +1,87 @@
+"""Commands other than build write only where they may: never into a build, never over files they did not write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tree_digest
+
+
+@pytest.fixture(scope="module")
+def builds(demo_root, tmp_path_factory) -> tuple[Path, Path]:
+    """Two small builds of the demo source: the one scored and another one."""
+    import json
+
+    from tests.conftest import BASE_RECIPE
+
+    import negaudio
+
+    root = tmp_path_factory.mktemp("outputs")
+    recipe = root / "recipe.yaml"
+    recipe.write_text(json.dumps(BASE_RECIPE))
+    for name in ("scored", "other"):
+        negaudio.build(recipe, root / name, source=demo_root, limit=2)
+    return root / "scored", root / "other"
+
+
+@pytest.fixture(scope="module")
+def evaluation(builds, tmp_path_factory) -> Path:
+    import negaudio
+
+    out = tmp_path_factory.mktemp("eval") / "e"
+    negaudio.evaluate(builds[0], out, model="energy-gated", bootstrap=0)
+    return out
+
+
+@pytest.mark.parametrize("where", ["", "sub/folder"])
+@pytest.mark.parametrize("command", ["build", "eval", "export", "compare", "gallery"])
+def test_no_command_writes_into_a_build(cli, builds, evaluation, write_recipe, demo_root, command, where):
+    scored, other = builds
+    before = tree_digest(other)
+    target = other / where if where else other
+    args = {
+        "build": ("build", write_recipe(), "-o", target / "b", "--source", demo_root, "--limit", "1"),
+        "eval": ("eval", scored, "--model", "energy-gated", "-o", target),
+        "export": ("export", scored, "-o", target),
+        "compare": ("compare", evaluation, evaluation, "-o", target),
+        "gallery": ("inspect", scored, "--gallery", target / "sheet.png"),
+    }[command]
+    result = cli(*args)
+    assert result.exit_code == 2 and "is inside the build" in result.output, result.output
+    assert "Traceback" not in result.output
+    assert tree_digest(other) == before
+    assert not (other / "sub").exists() and not (other / "sheet.png").exists() and not (other / "b").exists()
+    assert cli("verify", other).exit_code == 0
+
+
+def test_eval_refuses_a_folder_it_did_not_write(cli, builds, tmp_path):
+    notes = tmp_path / "project"
+    notes.mkdir()
+    (notes / "report.md").write_text("my notes")
+    result = cli("eval", builds[0], "--model", "energy-gated", "-o", notes)
+    assert result.exit_code == 2 and "not empty" in result.output
+    assert (notes / "report.md").read_text() == "my notes" and sorted(p.name for p in notes.iterdir()) == ["report.md"]
+
+
+def test_a_new_report_replaces_every_file_of_the_earlier_one(cli, builds, tmp_path):
+    out = tmp_path / "e"
+    assert cli("eval", builds[0], "--model", "energy-gated", "-o", out, "--bootstrap", "0").exit_code == 0
+    assert (out / "gallery.png").is_file()
+    (out / "mine.txt").write_text("kept")
+    result = cli("eval", builds[0], "--model", "random", "-o", out, "--gallery", "0", "--bootstrap", "0")
+    assert result.exit_code == 0, result.output
+    assert not (out / "gallery.png").exists() and not (out / "gallery.pdf").exists()
+    assert (out / "mine.txt").read_text() == "kept"
+
+
+def test_compare_refuses_a_folder_it_did_not_write(cli, evaluation, tmp_path):
+    folder = tmp_path / "paper"
+    folder.mkdir()
+    (folder / "table.tex").write_text("mine")
+    result = cli("compare", evaluation, evaluation, "-o", folder)
+    assert result.exit_code == 2 and "not empty" in result.output
+    assert (folder / "table.tex").read_text() == "mine"
+    assert cli("compare", evaluation, evaluation, "-o", tmp_path / "c").exit_code == 0
+    assert cli("compare", evaluation, evaluation, "-o", tmp_path / "c").exit_code == 0  # its own folder: replaced
