@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import tree_digest
+import negaudio
+from tests.conftest import BASE_RECIPE, tree_digest
 
 
 @pytest.fixture(scope="module")
 def builds(demo_root, tmp_path_factory) -> tuple[Path, Path]:
     """Two small builds of the demo source: the one scored and another one."""
-    import json
-
-    from tests.conftest import BASE_RECIPE
-
-    import negaudio
-
     root = tmp_path_factory.mktemp("outputs")
     recipe = root / "recipe.yaml"
     recipe.write_text(json.dumps(BASE_RECIPE))
@@ -28,8 +24,6 @@ def builds(demo_root, tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def evaluation(builds, tmp_path_factory) -> Path:
-    import negaudio
-
     out = tmp_path_factory.mktemp("eval") / "e"
     negaudio.evaluate(builds[0], out, model="energy-gated", bootstrap=0)
     return out
