@@ -163,11 +163,15 @@ class ZooAdapter:
         unexpected = [] if self.spec.ignore_unexpected else found.unexpected
         if found.missing or unexpected:
             names, overlap = closest_models(state)
+            closest = (
+                f"closest zoo model by key overlap: {' or '.join(names)} ({overlap:.0%})"
+                if overlap > 0
+                else "its keys match no zoo model"
+            )
             raise InputError(
-                f"{path}: not a {self.spec.name} checkpoint: {len(found.missing)} missing keys "
-                f"(e.g. {found.missing[:4]}), {len(unexpected)} unexpected (e.g. {unexpected[:4]}); closest model by "
-                f"key overlap: {' or '.join(names)} ({overlap:.0%}). Expected {self.spec.checkpoint}; rename keys "
-                "with --model-opt key_map=module:function"
+                f"{path}: does not match the {self.spec.name} model: {len(found.missing)} missing keys "
+                f"(e.g. {found.missing[:4]}), {len(unexpected)} unexpected (e.g. {unexpected[:4]}); {closest}. "
+                f"Expected {self.spec.checkpoint}; rename keys with --model-opt key_map=module:function"
             )
         load_matched(self.net, state, path, self.spec.name)
         return {"ignored_keys": len(found.unexpected), "absent_unused_keys": len(found.missing_optional)}

@@ -38,6 +38,20 @@ def safe_globals() -> list:
     return [argparse.Namespace, core.multiarray.scalar, np.dtype, *dtypes]
 
 
+def unreadable(path: Path, exc: Exception) -> str:
+    """Why ``torch.load`` refused a file, in a user's words: empty, not a PyTorch checkpoint, or unsafe to load."""
+    import zipfile
+
+    if path.stat().st_size == 0:
+        return "the checkpoint file is empty"
+    if isinstance(exc, __import__("pickle").UnpicklingError) and "weights_only" in str(exc):
+        first = str(exc).strip().splitlines()[-1][:200]
+        return f"the checkpoint holds objects other than tensors and plain data, refused unread ({first})"
+    if not zipfile.is_zipfile(path):
+        return "not a PyTorch checkpoint (neither a torch.save zip archive nor a legacy one it can read)"
+    return f"cannot read the checkpoint ({type(exc).__name__}: {str(exc)[:200]})"
+
+
 def read_state_dict(path: Path, key_map: Callable[[str], str | None] | None = None) -> dict:
     """A checkpoint's tensors, unwrapped from nested {'model'|'state_dict'|'model_state_dict': ...}, keys
     mapped by ``key_map`` (default: ``module.`` stripped; a key mapped to None is dropped).
@@ -55,7 +69,7 @@ def read_state_dict(path: Path, key_map: Callable[[str], str | None] | None = No
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, not a checkpoint file") from None
     except Exception as exc:  # torch raises many types for a file it cannot read
-        raise InputError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{path}: {unreadable(path, exc)}") from None
     while isinstance(obj, dict) and (key := next((k for k in WRAPPERS if isinstance(obj.get(k), dict)), None)):
         obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
