@@ -143,7 +143,14 @@ class Calibration:
     record: dict | None = None
 
 
-def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, maxima: dict) -> Calibration:
+def needs_maxima_first(config: EvalConfig) -> bool:
+    """True when universal thresholds are calibrated on this build: every map's maximum is needed before
+    scoring, so maps are read twice (a maxima pass, then the scoring pass); otherwise each map is read once."""
+    universal = any(s in UNIVERSAL_KINDS for s in config.thresholds)
+    return universal and config.calibration is None and config.calibrate_on is None
+
+
+def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, maxima: dict | None) -> Calibration:
     """Universal thresholds from a saved file, another build, or this build (in-sample, optimistic)."""
     identity = build_identity(build)
     if not any(s in UNIVERSAL_KINDS for s in config.thresholds):
@@ -207,11 +214,21 @@ def score(
     build: Build,
     index: BuildIndex,
     preds: Predictions,
-    maxima: dict,
+    maxima: dict | None,
     thresholds: list[Threshold],
     config: EvalConfig,
 ) -> tuple[NegativeAudioEvaluator, list[dict]]:
-    """Stream the build's samples in frame batches, resize every map to its frame and score it."""
+    """Stream the build's samples in frame batches, resize every map to its frame and score it; maxima are of
+    the raw maps (``maxima``, or taken here when None)."""
+    given = maxima is not None
+    maxima = maxima if given else {}
+
+    def load(item_id: str, h: int, w: int) -> np.ndarray:
+        m = preds.load(item_id)
+        if not given:
+            maxima[item_id] = float(m.max())
+        return resize_bilinear(m, h, w)
+
     evaluator = NegativeAudioEvaluator(thresholds, item_roles(index))
     picks = gallery_picks(index.n_samples, config.gallery)
     gallery: list[dict] = []
@@ -221,13 +238,13 @@ def score(
         gt = np.stack([load_gt(build, s) for s in batch])
         if ((gt == 0) | (gt == 1)).all():
             gt = gt.astype(bool)  # binary GT takes the metric core's integer fast path
-        pos = np.stack([resize_bilinear(preds.load(s.positive.item_id), h, w) for s in batch])
+        pos = np.stack([load(s.positive.item_id, h, w) for s in batch])
         others: dict[str, list[np.ndarray]] = {}
         present: dict[str, list[int]] = {}
         ids: dict[str, list[str]] = {POSITIVE: [s.positive.item_id for s in batch]}
         for i, s in enumerate(batch):
             for name, r in s.others.items():
-                others.setdefault(name, []).append(resize_bilinear(preds.load(r.item_id), h, w))
+                others.setdefault(name, []).append(load(r.item_id, h, w))
                 present.setdefault(name, []).append(i)
                 ids.setdefault(name, []).append(r.item_id)
         evaluator.update(
@@ -269,7 +286,7 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
     preds = Predictions(predictions)
     try:
         unknown = preds.check_items(index.items)
-        maxima = raw_maxima(preds, index.items, config.progress, "reading maps")
+        maxima = raw_maxima(preds, index.items, config.progress, "reading maps") if needs_maxima_first(config) else None
         calibration = resolve_calibration(config, build, index, maxima)
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
         evaluator, gallery = score(build, index, preds, maxima, thresholds, config)

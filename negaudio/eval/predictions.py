@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import mmap
+import struct
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -34,19 +37,21 @@ def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
 
 
 NPY_HEADER_SLACK = 1 << 16  # the .npy header (magic, dict, padding) is far below this
+LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip local file header: signature, ..., name and extra lengths
 
 
-def check_member(archive: np.lib.npyio.NpzFile, item_id: str, path: Path) -> None:
-    """Read one map's .npy header, not its data: refuse a shape over the pixel limit, or a member whose declared
-    size is not what its shape needs (a deflate bomb), before anything is decompressed."""
-    try:
-        info = archive.zip.getinfo(f"{item_id}.npy")
-        with archive.zip.open(info) as fh:
-            major, _ = np.lib.format.read_magic(fh)
-            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(fh)
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc})") from None
+def _read_header(fh, item_id: str, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
+    major, _ = np.lib.format.read_magic(fh)
+    read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read_header(fh)
+    if dtype.hasobject:
+        raise ValueError("object arrays are not maps")
+    return shape, fortran, dtype
+
+
+def _check_shape(info: zipfile.ZipInfo, shape, dtype: np.dtype, item_id: str, path: Path) -> None:
+    """Refuse a shape over the pixel limit, or a member whose declared size is not what its shape needs (a
+    deflate bomb), before anything is decompressed."""
     if len(shape) != 2:
         raise InputError(f"{path}: item {item_id!r}: map must be 2-D [h, w], got shape {shape}")
     check_pixels(shape[1], shape[0], f"{path}: item {item_id!r}")
@@ -54,22 +59,70 @@ def check_member(archive: np.lib.npyio.NpzFile, item_id: str, path: Path) -> Non
         raise InputError(f"{path}: item {item_id!r}: its archive entry is larger than a {shape} map; refused unread")
 
 
+class _Archive:
+    """One .npz: its zip directory and, for stored (uncompressed) members, a read-only memory map of the file,
+    so that a map is one header parse and a view (deflated members are inflated once per read)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.zip = zipfile.ZipFile(path)
+            self.members = {i.filename[:-4]: i for i in self.zip.infolist() if i.filename.endswith(".npy")}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{path}: not a readable .npz file ({exc})") from None
+        self.mmap = None
+        if any(i.compress_type == zipfile.ZIP_STORED for i in self.members.values()):
+            with open(path, "rb") as fh:
+                try:
+                    self.mmap = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                except (OSError, ValueError):  # an empty or unmappable file: read through zipfile
+                    self.mmap = None
+
+    def read(self, item_id: str) -> np.ndarray:
+        """The member's array, its header checked first (see ``_check_shape``)."""
+        info = self.members[item_id]
+        if self.mmap is not None and info.compress_type == zipfile.ZIP_STORED:
+            signature, name_len, extra_len = LOCAL_HEADER.unpack_from(self.mmap, info.header_offset)
+            if signature != b"PK\x03\x04":
+                raise ValueError("bad local file header")
+            start = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
+            fh = io.BytesIO(self.mmap[start : start + min(info.file_size, NPY_HEADER_SLACK)])
+            shape, fortran, dtype = _read_header(fh, item_id, self.path)
+            _check_shape(info, shape, dtype, item_id, self.path)
+            count = int(np.prod(shape))
+            if fh.tell() + count * dtype.itemsize > info.file_size:
+                raise ValueError(f"member holds fewer bytes than a {shape} {dtype} array")
+            data = np.frombuffer(self.mmap, dtype=dtype, count=count, offset=start + fh.tell())
+        else:
+            with self.zip.open(info) as fh:
+                shape, fortran, dtype = _read_header(fh, item_id, self.path)
+                _check_shape(info, shape, dtype, item_id, self.path)
+                count = int(np.prod(shape))
+                raw = fh.read(count * dtype.itemsize)
+            if len(raw) != count * dtype.itemsize:
+                raise ValueError(f"member holds fewer bytes than a {shape} {dtype} array")
+            data = np.frombuffer(raw, dtype=dtype, count=count)
+        return data.reshape(shape[::-1]).T if fortran else data.reshape(shape)
+
+    def close(self) -> None:
+        self.zip.close()
+        if self.mmap is not None:
+            try:
+                self.mmap.close()
+            except BufferError:  # a map still viewed by the caller: closed when the last view goes
+                pass
+
+
 class Predictions:
     """Maps from one or more ``.npz`` files (or folders of them), read lazily by item id."""
 
     def __init__(self, paths: Sequence[str | Path]):
         self.files = expand_paths(paths)
-        self._archives = []
+        self._archives: list[_Archive] = []
         self._where: dict[str, int] = {}
         for i, path in enumerate(self.files):
-            try:
-                archive = np.load(path, allow_pickle=False)
-            except (OSError, ValueError, zipfile.BadZipFile) as exc:
-                raise InputError(f"{path}: not a readable .npz file ({exc})") from None
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise InputError(f"{path}: expected an .npz archive (item_id -> 2-D map), got a single array")
-            self._archives.append(archive)
-            for key in archive.files:
+            self._archives.append(_Archive(path))
+            for key in self._archives[-1].members:
                 if key in self._where:
                     raise InputError(f"item {key!r} has a map in both {self.files[self._where[key]]} and {path}")
                 self._where[key] = i
@@ -89,20 +142,21 @@ class Predictions:
         return [i for i in self._where if i not in known]
 
     def load(self, item_id: str) -> np.ndarray:
-        """The map of ``item_id`` as float32 [h, w]; reject other shapes and NaN/inf, naming item and file."""
+        """The map of ``item_id`` as float32 [h, w] (a read-only view when stored as float32); reject other
+        shapes and NaN/inf, naming item and file."""
         path = self.files[self._where[item_id]]
-        archive = self._archives[self._where[item_id]]
-        check_member(archive, item_id, path)
         try:
-            m = archive[item_id]
-        except ValueError as exc:
+            m = self._archives[self._where[item_id]].read(item_id)
+        except InputError:
+            raise
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error) as exc:
             raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc})") from None
         if m.ndim != 2 or m.size == 0:
             raise InputError(f"{path}: item {item_id!r}: map must be 2-D [h, w], got shape {m.shape}")
         if not (np.issubdtype(m.dtype, np.number) or m.dtype == bool) or np.iscomplexobj(m):
             raise InputError(f"{path}: item {item_id!r}: map must be real numeric, got dtype {m.dtype}")
-        m = m.astype(np.float32)
-        if not np.isfinite(m).all():
+        m = m.astype(np.float32, copy=False)
+        if not (np.isfinite(m.max()) and np.isfinite(m.min())):
             what = "NaN" if np.isnan(m).any() else "inf"
             raise InputError(f"{path}: item {item_id!r}: map contains {what}")
         return m
