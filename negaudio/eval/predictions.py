@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import mmap
 import struct
 import zipfile
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +73,7 @@ class _Archive:
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise InputError(f"{path}: not a readable .npz file ({exc})") from None
         self.mmap = None
+        self._headers: dict[bytes, tuple] = {}
         if any(i.compress_type == zipfile.ZIP_STORED for i in self.members.values()):
             with open(path, "rb") as fh:
                 try:
@@ -86,13 +89,12 @@ class _Archive:
             if signature != b"PK\x03\x04":
                 raise ValueError("bad local file header")
             start = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
-            fh = io.BytesIO(self.mmap[start : start + min(info.file_size, NPY_HEADER_SLACK)])
-            shape, fortran, dtype = _read_header(fh, item_id, self.path)
+            shape, fortran, dtype, offset = self._header(start, min(info.file_size, NPY_HEADER_SLACK), item_id)
             _check_shape(info, shape, dtype, item_id, self.path)
             count = int(np.prod(shape))
-            if fh.tell() + count * dtype.itemsize > info.file_size:
+            if offset + count * dtype.itemsize > info.file_size:
                 raise ValueError(f"member holds fewer bytes than a {shape} {dtype} array")
-            data = np.frombuffer(self.mmap, dtype=dtype, count=count, offset=start + fh.tell())
+            data = np.frombuffer(self.mmap, dtype=dtype, count=count, offset=start + offset)
         else:
             with self.zip.open(info) as fh:
                 shape, fortran, dtype = _read_header(fh, item_id, self.path)
@@ -104,13 +106,27 @@ class _Archive:
             data = np.frombuffer(raw, dtype=dtype, count=count)
         return data.reshape(shape[::-1]).T if fortran else data.reshape(shape)
 
+    def _header(self, start: int, size: int, item_id: str) -> tuple:
+        """(shape, fortran order, dtype, data offset) of the .npy member at ``start``; a header text seen before
+        (every map of one file usually has the same) is not parsed again."""
+        prefix = self.mmap[start : start + 12]
+        if len(prefix) < 10 or prefix[:6] != b"\x93NUMPY":
+            raise ValueError("not a .npy member")
+        size_bytes = 2 if prefix[6] == 1 else 4
+        length = int.from_bytes(prefix[8 : 8 + size_bytes], "little")
+        offset = 8 + size_bytes + length
+        if offset > size:
+            raise ValueError("npy header runs past the member")
+        key = self.mmap[start : start + offset]
+        if key not in self._headers:
+            self._headers[key] = _read_header(io.BytesIO(key), item_id, self.path)
+        return (*self._headers[key], offset)
+
     def close(self) -> None:
         self.zip.close()
         if self.mmap is not None:
-            try:
+            with contextlib.suppress(BufferError):  # a map still viewed: closed when the last view goes
                 self.mmap.close()
-            except BufferError:  # a map still viewed by the caller: closed when the last view goes
-                pass
 
 
 class Predictions:
@@ -126,6 +142,9 @@ class Predictions:
                 if key in self._where:
                     raise InputError(f"item {key!r} has a map in both {self.files[self._where[key]]} and {path}")
                 self._where[key] = i
+        # the report's file hashes, computed while the maps are scored (hashlib releases the GIL)
+        self._hashing = ThreadPoolExecutor(max_workers=1)
+        self._digests = [self._hashing.submit(file_sha256, p) for p in self.files]
 
     def __contains__(self, item_id: str) -> bool:
         return item_id in self._where
@@ -163,9 +182,10 @@ class Predictions:
 
     def identity(self) -> list[dict]:
         """Path and sha256 of every file, for the report."""
-        return [{"path": str(p), "sha256": file_sha256(p)} for p in self.files]
+        return [{"path": str(p), "sha256": d.result()} for p, d in zip(self.files, self._digests, strict=True)]
 
     def close(self) -> None:
+        self._hashing.shutdown(wait=True, cancel_futures=True)
         for archive in self._archives:
             archive.close()
 
