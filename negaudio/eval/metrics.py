@@ -354,8 +354,17 @@ class NegativeAudioEvaluator:
         - ``item_ids[t]``, ``sample_ids`` [B]: labels copied to ``rows()``; ``groups`` [B]: one key per sample
           (IS3: one image); give them with every batch or with none. iIoU/IAUC are computed when a group
           holds more than one sample.
+
+        Maps and GT may be torch tensors on one device (CPU or CUDA): they are then scored there by the torch
+        engine (engine_torch.py) and only per-item values come back.
         """
-        pos, gt = check_maps(pos, "positive maps", finite=False), check_gt(gt)
+        tensors = is_tensor(pos)
+        if tensors:
+            from negaudio.eval import engine_torch
+
+            pos, gt = engine_torch.check_maps(pos, "positive maps"), engine_torch.check_gt(gt)
+        else:
+            pos, gt = check_maps(pos, "positive maps", finite=False), check_gt(gt)
         check_same_shape(pos, "positive maps", gt, "ground truth")
         b = pos.shape[0]
         others, present, maxima = dict(others or {}), dict(present or {}), dict(maxima or {})
@@ -374,7 +383,10 @@ class NegativeAudioEvaluator:
 
         where = {}
         for name in list(others):
-            m = check_maps(others[name], f"{name} maps", finite=False)
+            if tensors:
+                m = engine_torch.check_maps(others[name], f"{name} maps")
+            else:
+                m = check_maps(others[name], f"{name} maps", finite=False)
             w = np.arange(b) if name not in present else np.asarray(present[name])
             if w.ndim != 1 or w.shape[0] != m.shape[0] or (w.size and not np.issubdtype(w.dtype, np.integer)):
                 raise ValueError(f"present[{name!r}] must hold one batch index per {name} map, got {w}")
@@ -387,7 +399,12 @@ class NegativeAudioEvaluator:
             else:
                 del others[name]
 
-        cols = self._score(pos, gt, others, where)
+        if tensors:
+            kinds, values = self._kinds()
+            own = {n: self.types[n] == NOISY_POSITIVE for n in others}
+            cols = engine_torch.score(pos, gt, {n: (m, where[n], own[n]) for n, m in others.items()}, kinds, values)
+        else:
+            cols = self._score(pos, gt, others, where)
         blocks = {POSITIVE: self._block(POSITIVE, cols, np.arange(b), maxima, item_ids, labels)}
         blocks |= {n: self._block(n, cols, where[n], maxima, item_ids, labels) for n in others}
         for name, values in cols.items():
@@ -399,10 +416,14 @@ class NegativeAudioEvaluator:
         self._samples += b
         self._grouped = groups is not None
 
+    def _kinds(self) -> tuple[list[str], list[float | None]]:
+        """Per threshold: how the engine resolves it (median, adaptive, else a constant) and its value."""
+        kinds = [t.kind if t.kind in ("median", "adaptive") else "fixed" for t in self.thresholds]
+        return kinds, [t.value for t in self.thresholds]
+
     def _score(self, pos: np.ndarray, gt: np.ndarray, others: dict, where: dict) -> dict[str, dict[str, np.ndarray]]:
         """θ, IoU, pIA (and pos–neg IoU) of every item at every threshold: one histogram per map (engine.py)."""
-        kinds = [t.kind if t.kind in ("median", "adaptive") else "fixed" for t in self.thresholds]
-        values = [t.value for t in self.thresholds]
+        kinds, values = self._kinds()
         k, b = len(kinds), pos.shape[0]
         keys = {POSITIVE: ("theta", "iou", "pia")} | {n: ("theta", "iou", "pia", "posneg_iou") for n in others}
         sizes = {POSITIVE: b} | {n: w.size for n, w in where.items()}
@@ -633,6 +654,11 @@ class NegativeAudioEvaluator:
             t.label: {n: fraction_at_most(v[n][f"pia@{t.label}"], grid).tolist() for n in negatives}
             for t in self.thresholds
         }
+
+
+def is_tensor(x) -> bool:
+    """True for a torch tensor (torch is not imported to find out)."""
+    return type(x).__module__ == "torch" and type(x).__name__ in ("Tensor", "Parameter")
 
 
 def finite_max(m: np.ndarray, maps: np.ndarray, name: str) -> float:
