@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
-import mmap
+import os
 import struct
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -62,30 +61,26 @@ def _check_shape(info: zipfile.ZipInfo, shape, dtype: np.dtype, item_id: str, pa
 
 
 class _Archive:
-    """One .npz: its zip directory and, for stored (uncompressed) members, a read-only memory map of the file,
-    so that a map is one header parse and a view (deflated members are inflated once per read)."""
+    """One .npz: its zip directory, and an open file from which stored (uncompressed) members are read with
+    ``pread`` straight into the array (deflated members are inflated through zipfile)."""
 
     def __init__(self, path: Path):
         self.path = path
         try:
             self.zip = zipfile.ZipFile(path)
             self.members = {i.filename[:-4]: i for i in self.zip.infolist() if i.filename.endswith(".npy")}
+            self.fd = os.open(path, os.O_RDONLY)
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise InputError(f"{path}: not a readable .npz file ({exc})") from None
-        self.mmap = None
         self._headers: dict[bytes, tuple] = {}
-        if any(i.compress_type == zipfile.ZIP_STORED for i in self.members.values()):
-            with open(path, "rb") as fh:
-                try:
-                    self.mmap = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-                except (OSError, ValueError):  # an empty or unmappable file: read through zipfile
-                    self.mmap = None
 
     def read(self, item_id: str) -> np.ndarray:
         """The member's array, its header checked first (see ``_check_shape``)."""
         info = self.members[item_id]
-        if self.mmap is not None and info.compress_type == zipfile.ZIP_STORED:
-            signature, name_len, extra_len = LOCAL_HEADER.unpack_from(self.mmap, info.header_offset)
+        if info.compress_type == zipfile.ZIP_STORED:
+            signature, name_len, extra_len = LOCAL_HEADER.unpack(
+                os.pread(self.fd, LOCAL_HEADER.size, info.header_offset)
+            )
             if signature != b"PK\x03\x04":
                 raise ValueError("bad local file header")
             start = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
@@ -94,7 +89,9 @@ class _Archive:
             count = int(np.prod(shape))
             if offset + count * dtype.itemsize > info.file_size:
                 raise ValueError(f"member holds fewer bytes than a {shape} {dtype} array")
-            data = np.frombuffer(self.mmap, dtype=dtype, count=count, offset=start + offset)
+            data = np.empty(count, dtype=dtype)
+            if os.preadv(self.fd, [memoryview(data).cast("B")], start + offset) != data.nbytes:
+                raise ValueError("the file ends inside the map")
         else:
             with self.zip.open(info) as fh:
                 shape, fortran, dtype = _read_header(fh, item_id, self.path)
@@ -109,7 +106,7 @@ class _Archive:
     def _header(self, start: int, size: int, item_id: str) -> tuple:
         """(shape, fortran order, dtype, data offset) of the .npy member at ``start``; a header text seen before
         (every map of one file usually has the same) is not parsed again."""
-        prefix = self.mmap[start : start + 12]
+        prefix = os.pread(self.fd, 12, start)
         if len(prefix) < 10 or prefix[:6] != b"\x93NUMPY":
             raise ValueError("not a .npy member")
         size_bytes = 2 if prefix[6] == 1 else 4
@@ -117,16 +114,14 @@ class _Archive:
         offset = 8 + size_bytes + length
         if offset > size:
             raise ValueError("npy header runs past the member")
-        key = self.mmap[start : start + offset]
+        key = os.pread(self.fd, offset, start)
         if key not in self._headers:
             self._headers[key] = _read_header(io.BytesIO(key), item_id, self.path)
         return (*self._headers[key], offset)
 
     def close(self) -> None:
         self.zip.close()
-        if self.mmap is not None:
-            with contextlib.suppress(BufferError):  # a map still viewed: closed when the last view goes
-                self.mmap.close()
+        os.close(self.fd)
 
 
 class Predictions:
@@ -161,8 +156,7 @@ class Predictions:
         return [i for i in self._where if i not in known]
 
     def load(self, item_id: str) -> np.ndarray:
-        """The map of ``item_id`` as float32 [h, w] (a read-only view when stored as float32); reject other
-        shapes and NaN/inf, naming item and file."""
+        """The map of ``item_id`` as float32 [h, w]; reject other shapes and NaN/inf, naming item and file."""
         path = self.files[self._where[item_id]]
         try:
             m = self._archives[self._where[item_id]].read(item_id)
