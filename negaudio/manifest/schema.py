@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import NotRequired  # pydantic validates these on Python < 3.12
 
 from typing_extensions import TypedDict
@@ -164,12 +164,23 @@ class ManifestRecord:
     def to_line(self) -> str:
         """The record's manifest line (sorted keys, compact, newline-terminated); ``composite`` (and its ``mix``)
         only when set."""
-        data = asdict(self)
+        data = _plain(self)
         if data["composite"] is None:
             del data["composite"]
         elif data["composite"]["mix"] is None:
             del data["composite"]["mix"]
         return json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def _plain(value):
+    """``dataclasses.asdict`` for JSON, without its deep copies: dataclasses to dicts, tuples to lists."""
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def item_sha256(pcm_sha256: str, image_sha256: str, mask_sha256: str | None) -> str:
