@@ -229,6 +229,15 @@ def score(
             maxima[item_id] = float(m.max())
         return resize_bilinear(m, h, w)
 
+    buffers: dict[str, np.ndarray] = {}
+
+    def stacked(name: str, maps: list[np.ndarray]) -> np.ndarray:
+        """``np.stack(maps)`` into a batch buffer reused from batch to batch (no allocation per batch)."""
+        shape = (max(len(maps), config.batch), *maps[0].shape)
+        if name not in buffers or buffers[name].shape != shape:
+            buffers[name] = np.empty(shape, dtype=np.float32)
+        return np.stack(maps, out=buffers[name][: len(maps)])
+
     evaluator = NegativeAudioEvaluator(thresholds, item_roles(index))
     picks = gallery_picks(index.n_samples, config.gallery)
     gallery: list[dict] = []
@@ -238,7 +247,7 @@ def score(
         gt = np.stack([load_gt(build, s) for s in batch])
         if ((gt == 0) | (gt == 1)).all():
             gt = gt.astype(bool)  # binary GT takes the metric core's integer fast path
-        pos = np.stack([load(s.positive.item_id, h, w) for s in batch])
+        pos = stacked(POSITIVE, [load(s.positive.item_id, h, w) for s in batch])
         others: dict[str, list[np.ndarray]] = {}
         present: dict[str, list[int]] = {}
         ids: dict[str, list[str]] = {POSITIVE: [s.positive.item_id for s in batch]}
@@ -250,7 +259,7 @@ def score(
         evaluator.update(
             pos,
             gt,
-            {name: np.stack(maps) for name, maps in others.items()},
+            {name: stacked(name, maps) for name, maps in others.items()},
             present=present,
             maxima={name: [maxima[i] for i in item_ids] for name, item_ids in ids.items()},
             item_ids=ids,
@@ -259,7 +268,8 @@ def score(
         )
         for i, s in enumerate(batch):
             if done + i in picks:
-                maps = {POSITIVE: pos[i]} | {n: m[present[n].index(i)] for n, m in others.items() if i in present[n]}
+                maps = {n: m[present[n].index(i)] for n, m in others.items() if i in present[n]}
+                maps = {POSITIVE: pos[i].copy()} | maps  # pos is a reused buffer
                 image = np.asarray(read_image(build, s.positive), dtype=np.float64)
                 gallery.append({"sample": s, "gt": gt[i], "maps": maps, "image": image})
         done += len(batch)

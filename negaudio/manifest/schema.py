@@ -164,7 +164,7 @@ class ManifestRecord:
     def to_line(self) -> str:
         """The record's manifest line (sorted keys, compact, newline-terminated); ``composite`` (and its ``mix``)
         only when set."""
-        data = _plain(self)
+        data = plain_json(self)
         if data["composite"] is None:
             del data["composite"]
         elif data["composite"]["mix"] is None:
@@ -172,14 +172,15 @@ class ManifestRecord:
         return json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
 
 
-def _plain(value):
-    """``dataclasses.asdict`` for JSON, without its deep copies: dataclasses to dicts, tuples to lists."""
+def plain_json(value):
+    """``dataclasses.asdict`` for JSON, without its deep copies: dataclasses and dicts to new dicts, tuples and
+    lists to new lists, other values as they are."""
     if is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        return {f.name: plain_json(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain_json(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain_json(v) for k, v in value.items()}
     return value
 
 
