@@ -35,12 +35,13 @@ def select(values: np.ndarray, ranks: Sequence[int]) -> np.ndarray:
     out = np.empty(len(ranks), dtype=values.dtype)
     for j, r in enumerate(ranks):
         at = int(r * (m - 1) / (n - 1))
-        lo, hi = sample[max(at - width, 0)], sample[min(at + width, m - 1)]
-        below = int(np.count_nonzero(values < lo)) if at - width > 0 else 0
-        low_ok = values >= lo if at - width > 0 else None
-        keep = values <= hi if at + width < m - 1 else low_ok
-        if low_ok is not None and keep is not low_ok:
-            keep &= low_ok
+        keep, below = None, 0
+        if at - width > 0:
+            keep = values >= sample[at - width]
+            below = n - int(np.count_nonzero(keep))
+        if at + width < m - 1:
+            upper = values <= sample[at + width]
+            keep = upper if keep is None else np.logical_and(keep, upper, out=keep)
         inside = values if keep is None else values[keep]
         if below <= r < below + inside.size:
             out[j] = np.partition(inside, r - below)[r - below]
@@ -133,9 +134,10 @@ def joint_counts(pos: np.ndarray, others: Sequence[np.ndarray], gt: np.ndarray, 
         size = 2 * nb ** (c + 1)
         dtype = code_dtype(size)
         code = pos.astype(dtype)
-        for j, b in enumerate(group, start=1):
-            code += b.astype(dtype) * dtype(nb**j)
-        code += g.astype(dtype) * dtype(nb ** (c + 1))
+        term = np.empty_like(code)
+        for j, b in enumerate([*group, g.view(np.uint8)], start=1):
+            np.multiply(b, dtype(nb**j), out=term, casting="unsafe")
+            code += term
         shape = (2, *([nb] * c), nb)  # axes: g, other c .. other 1, positive
         hists = [np.bincount(code, minlength=size).reshape(shape)]
         if soft:
