@@ -175,12 +175,14 @@ class ManifestRecord:
 def plain_json(value):
     """``dataclasses.asdict`` for JSON, without its deep copies: dataclasses and dicts to new dicts, tuples and
     lists to new lists, other values as they are."""
-    if is_dataclass(value):
-        return {f.name: plain_json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, str | int | float) or value is None:
+        return value
     if isinstance(value, list | tuple):
         return [plain_json(v) for v in value]
     if isinstance(value, dict):
         return {k: plain_json(v) for k, v in value.items()}
+    if is_dataclass(value):
+        return {f.name: plain_json(getattr(value, f.name)) for f in fields(value)}
     return value
 
 
