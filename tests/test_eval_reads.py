@@ -36,23 +36,25 @@ def small_build(demo_root, tmp_path_factory):
     return out
 
 
-def write_maps(build_dir, path, compression):
+def write_maps(build_dir, path, compression, frame_sized=False):
+    """One random map per item: 12x9, or of its image's size (read straight into the batch buffer)."""
     rng = np.random.default_rng(5)
-    ids = [json.loads(line)["item_id"] for line in (build_dir / "manifest.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (build_dir / "manifest.jsonl").read_text().splitlines()]
     with zipfile.ZipFile(path, "w", compression=compression) as zf:
-        for item_id in ids:
-            with zf.open(f"{item_id}.npy", "w") as fh:
-                np.lib.format.write_array(fh, rng.random((12, 9), dtype=np.float32))
-    return ids
+        for r in records:
+            shape = (r["image"]["height"], r["image"]["width"]) if frame_sized else (12, 9)
+            with zf.open(f"{r['item_id']}.npy", "w") as fh:
+                np.lib.format.write_array(fh, rng.random(shape, dtype=np.float32))
+    return [r["item_id"] for r in records]
 
 
 def count_loads(monkeypatch):
     counts: dict[str, int] = {}
     original = Predictions.load
 
-    def load(self, item_id):
+    def load(self, item_id, out=None):
         counts[item_id] = counts.get(item_id, 0) + 1
-        return original(self, item_id)
+        return original(self, item_id, out)
 
     monkeypatch.setattr(Predictions, "load", load)
     return counts
@@ -69,9 +71,10 @@ def test_each_map_is_read_once_unless_calibrated_in_sample(small_build, tmp_path
     assert counts == dict.fromkeys(ids, reads)
 
 
-def test_stored_and_deflated_files_score_alike_and_the_gallery_keeps_its_maps(small_build, tmp_path):
-    write_maps(small_build, tmp_path / "stored.npz", zipfile.ZIP_STORED)
-    write_maps(small_build, tmp_path / "deflated.npz", zipfile.ZIP_DEFLATED)
+@pytest.mark.parametrize("frame_sized", [False, True])
+def test_stored_and_deflated_files_score_alike_and_the_gallery_keeps_its_maps(small_build, tmp_path, frame_sized):
+    write_maps(small_build, tmp_path / "stored.npz", zipfile.ZIP_STORED, frame_sized)
+    write_maps(small_build, tmp_path / "deflated.npz", zipfile.ZIP_DEFLATED, frame_sized)
     b = Build(small_build)
     index = index_build(b)
     config = pipeline.EvalConfig(thresholds=("0.5", "median"), batch=2, gallery=5)

@@ -223,20 +223,20 @@ def score(
     given = maxima is not None
     maxima = maxima if given else {}
 
-    def load(item_id: str, h: int, w: int) -> np.ndarray:
-        m = preds.load(item_id)
-        if not given:
-            maxima[item_id] = float(m.max())
-        return resize_bilinear(m, h, w)
-
     buffers: dict[str, np.ndarray] = {}
 
-    def stacked(name: str, maps: list[np.ndarray]) -> np.ndarray:
-        """``np.stack(maps)`` into a batch buffer reused from batch to batch (no allocation per batch)."""
-        shape = (max(len(maps), config.batch), *maps[0].shape)
+    def load(name: str, j: int, item_id: str, h: int, w: int) -> None:
+        """Read map ``item_id`` (its raw max noted) into row j of the batch buffer of type ``name``; buffers are
+        reused from batch to batch, and a stored map of the frame's size is read straight into its row."""
+        shape = (config.batch, h, w)
         if name not in buffers or buffers[name].shape != shape:
             buffers[name] = np.empty(shape, dtype=np.float32)
-        return np.stack(maps, out=buffers[name][: len(maps)])
+        row = buffers[name][j]
+        m = preds.load(item_id, out=row)
+        if not given:
+            maxima[item_id] = float(m.max())
+        if m is not row:
+            row[...] = resize_bilinear(m, h, w)
 
     evaluator = NegativeAudioEvaluator(thresholds, item_roles(index))
     picks = gallery_picks(index.n_samples, config.gallery)
@@ -247,19 +247,21 @@ def score(
         gt = np.stack([load_gt(build, s) for s in batch])
         if ((gt == 0) | (gt == 1)).all():
             gt = gt.astype(bool)  # binary GT takes the metric core's integer fast path
-        pos = stacked(POSITIVE, [load(s.positive.item_id, h, w) for s in batch])
-        others: dict[str, list[np.ndarray]] = {}
+        for j, s in enumerate(batch):
+            load(POSITIVE, j, s.positive.item_id, h, w)
+        pos = buffers[POSITIVE][: len(batch)]
         present: dict[str, list[int]] = {}
         ids: dict[str, list[str]] = {POSITIVE: [s.positive.item_id for s in batch]}
         for i, s in enumerate(batch):
             for name, r in s.others.items():
-                others.setdefault(name, []).append(load(r.item_id, h, w))
-                present.setdefault(name, []).append(i)
+                load(name, len(present.setdefault(name, [])), r.item_id, h, w)
+                present[name].append(i)
                 ids.setdefault(name, []).append(r.item_id)
+        others = {name: buffers[name][: len(where)] for name, where in present.items()}
         evaluator.update(
             pos,
             gt,
-            {name: stacked(name, maps) for name, maps in others.items()},
+            others,
             present=present,
             maxima={name: [maxima[i] for i in item_ids] for name, item_ids in ids.items()},
             item_ids=ids,
@@ -268,8 +270,8 @@ def score(
         )
         for i, s in enumerate(batch):
             if done + i in picks:
-                maps = {n: m[present[n].index(i)] for n, m in others.items() if i in present[n]}
-                maps = {POSITIVE: pos[i].copy()} | maps  # pos is a reused buffer
+                maps = {n: m[present[n].index(i)].copy() for n, m in others.items() if i in present[n]}
+                maps = {POSITIVE: pos[i].copy()} | maps  # copies: the buffers are reused
                 image = np.asarray(read_image(build, s.positive), dtype=np.float64)
                 gallery.append({"sample": s, "gt": gt[i], "maps": maps, "image": image})
         done += len(batch)

@@ -74,8 +74,9 @@ class _Archive:
             raise InputError(f"{path}: not a readable .npz file ({exc})") from None
         self._headers: dict[bytes, tuple] = {}
 
-    def read(self, item_id: str) -> np.ndarray:
-        """The member's array, its header checked first (see ``_check_shape``)."""
+    def read(self, item_id: str, out: np.ndarray | None = None) -> np.ndarray:
+        """The member's array, its header checked first (see ``_check_shape``); read straight into ``out`` (and
+        ``out`` returned) when the member is stored with ``out``'s shape and dtype."""
         info = self.members[item_id]
         if info.compress_type == zipfile.ZIP_STORED:
             signature, name_len, extra_len = LOCAL_HEADER.unpack(
@@ -89,9 +90,17 @@ class _Archive:
             count = int(np.prod(shape))
             if offset + count * dtype.itemsize > info.file_size:
                 raise ValueError(f"member holds fewer bytes than a {shape} {dtype} array")
-            data = np.empty(count, dtype=dtype)
+            direct = (
+                out is not None
+                and (out.dtype, out.shape) == (dtype, tuple(shape))
+                and out.flags.c_contiguous
+                and not fortran
+            )
+            data = out.reshape(-1) if direct else np.empty(count, dtype=dtype)
             if os.preadv(self.fd, [memoryview(data).cast("B")], start + offset) != data.nbytes:
                 raise ValueError("the file ends inside the map")
+            if direct:
+                return out
         else:
             with self.zip.open(info) as fh:
                 shape, fortran, dtype = _read_header(fh, item_id, self.path)
@@ -155,11 +164,12 @@ class Predictions:
         known = set(wanted)
         return [i for i in self._where if i not in known]
 
-    def load(self, item_id: str) -> np.ndarray:
-        """The map of ``item_id`` as float32 [h, w]; reject other shapes and NaN/inf, naming item and file."""
+    def load(self, item_id: str, out: np.ndarray | None = None) -> np.ndarray:
+        """The map of ``item_id`` as float32 [h, w]; reject other shapes and NaN/inf, naming item and file.
+        A stored float32 map of ``out``'s shape is read into ``out`` (a float32 [h, w] buffer), which is returned."""
         path = self.files[self._where[item_id]]
         try:
-            m = self._archives[self._where[item_id]].read(item_id)
+            m = self._archives[self._where[item_id]].read(item_id, out)
         except InputError:
             raise
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error) as exc:

@@ -245,6 +245,7 @@ _LAST_IMAGE: dict = {}  # the samples of one image follow each other in a plan: 
 def _composite(root: Path, spec: dict, mix: CompositeMix | None = None) -> _Made:
     """Render a composite image spec (:mod:`negaudio.media.compose`) and its masks for one sample."""
     from negaudio.media import compose  # scipy.ndimage: imported by the workers of composite builds only
+
     image_spec = {k: v for k, v in spec.items() if k not in ("targets", "mix")}
     key = (str(root), json.dumps(image_spec, sort_keys=True))
     if _LAST_IMAGE.get("key") != key:
@@ -271,6 +272,7 @@ def _composite(root: Path, spec: dict, mix: CompositeMix | None = None) -> _Made
 
 def _object_facts(obj: dict, amodal: np.ndarray, visible: np.ndarray) -> CompositeObject:
     from negaudio.media import compose
+
     amodal_area, visible_area = int(amodal.sum()), int(visible.sum())
     return CompositeObject(
         label=obj["label"],
