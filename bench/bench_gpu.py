@@ -1,6 +1,6 @@
 """Metric engine on a GPU: 20,000 maps (5,000 samples × 4) scored by the numpy engine on the CPU and by the torch
-engine on CUDA, from maps already on the device; values must be equal. Also the adapter's items/s on the device,
-through ``adapter_items_per_s`` (a hook for the batched model-adapter benchmark).
+engine on CUDA, from maps already on the device; values must be equal. Also a model adapter's items/s on each
+device, through ``adapter_items_per_s`` (``bench_adapters``).
 
 Not part of ``make bench`` (it needs a CUDA device). Run on a GPU machine:
 ``python bench/bench_gpu.py [--samples 5000] [--batch 250]``; exits 0 when the values agree, 1 when they do not,
@@ -24,13 +24,13 @@ from bench.bench_metrics import TYPES, make_batch, thresholds  # noqa: E402
 from negaudio.eval import metrics as M  # noqa: E402
 
 
-def adapter_items_per_s(device: str) -> float | None:
-    """Items/s of a model adapter on ``device``, when a benchmark for it exists (``bench_adapters.items_per_s``);
-    None otherwise."""
+def adapter_items_per_s(device: str, model: str = "ezvsl") -> float | None:
+    """Items/s of a zoo model's adapter call on ``device`` (``bench_adapters``, random weights); None when it
+    cannot run (no torch)."""
     from bench import bench_adapters
 
-    hook = getattr(bench_adapters, "items_per_s", None)
-    return None if hook is None else float(hook(device))
+    figures = bench_adapters.main(["--models", model, "--devices", device, "--no-demo"])
+    return None if isinstance(figures, int) else figures.get(f"{model}_{device}_call")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  per-item values equal: {'yes' if equal else 'NO'}")
     for device in ("cpu", "cuda"):
         rate = adapter_items_per_s(device)
-        print(f"  adapter on {device}: {'no adapter benchmark yet' if rate is None else f'{rate:.1f} items/s'}")
+        print(f"  ezvsl adapter on {device}: {'not run' if rate is None else f'{rate:.1f} items/s'}")
     return 0 if equal else 1
 
 

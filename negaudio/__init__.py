@@ -6,7 +6,10 @@ The library does what the command line does::
     negaudio.plan("is3plus", "plan.jsonl")                 # negaudio plan is3plus -o plan.jsonl
     info = negaudio.build("is3plus", "demo-build")         # negaudio build is3plus -o demo-build
     report = negaudio.evaluate("demo-build", "eval-out", model="energy-gated")
-    for record in negaudio.open_build("demo-build"): ...
+    build = negaudio.open_build("demo-build")              # records, build[item_id], filter, samples, media
+    for sample in build.filter(kind="silence").samples(): ...
+
+PyTorch access (``negaudio[torch]``): :mod:`negaudio.torch`. See docs/loading.md.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -20,7 +23,9 @@ SCHEMA_VERSION = "1.1"
 
 
 def open_build(root):
-    """Open a rendered build lazily: ``for record in open_build(path): ...`` (see :mod:`negaudio.manifest`)."""
+    """Open a rendered build lazily (:class:`negaudio.manifest.Build`): ``for record in build``,
+    ``build[item_id]``, ``build.filter(kind=..., name=..., group=...)``, ``build.samples()``, and
+    ``build.load_audio``/``load_image``/``load_mask(record)`` for an item's media."""
     from negaudio.manifest import Build
 
     return Build(root)

@@ -25,6 +25,11 @@ def test_validate_and_list(cli, write_recipe):
     result = cli("validate", write_recipe())
     assert result.exit_code == 0 and "valid" in result.output and "offscreen" in result.output
     assert "is3plus" in cli("recipes").output
+    assert "s4-neg  1.0.0 1.1.0" in cli("recipes").output  # versions, oldest first; NAME alone is the last
+    assert "(s4-neg 1.0.0," in cli("validate", "s4-neg@1.0.0").output
+    assert "(s4-neg 1.1.0," in cli("validate", "s4-neg").output
+    result = cli("validate", "s4-neg@9.9.9")
+    assert result.exit_code == 2 and "s4-neg has no version 9.9.9 (versions: 1.0.0, 1.1.0)" in result.output
     result = cli("validate", "no-such-recipe")
     assert result.exit_code == 2 and "is3plus" in result.output
 
@@ -105,8 +110,8 @@ def test_bundled_recipe_with_source_renders_its_canonical_plan(cli, shared_data,
     source = shared_data / "samples" / "vggss"
     result = cli("build", "vggss-neg", "--source", source, "-o", tmp_path / "a")
     assert result.exit_code == 2 and "--allow-missing" in result.output
-    result = cli("build", "vggss-neg", "--source", source, "-o", tmp_path / "b", "--allow-missing")
-    assert result.exit_code == 0 and "canonical plan" in result.output
+    result = cli("build", "vggss-neg@1.0.0", "--source", source, "-o", tmp_path / "b", "--allow-missing")
+    assert result.exit_code == 0 and "canonical plan vggss-neg 1.0.0" in result.output
     _, rows = read_plan(Path(negaudio.__file__).parents[1] / "manifests/vggss-neg/1.0.0/plan.jsonl.gz")
     canonical = {r.item_id: {k: v for k, v in r.params.items() if k != "heard_label"} for r in rows}
     build = negaudio.open_build(tmp_path / "b")

@@ -14,6 +14,7 @@ import pytest
 
 import negaudio
 from negaudio.builder import BuildOptions, build
+from negaudio.eval.benchmark_metrics import BenchmarkMetrics
 from negaudio.eval.metrics import MISMATCHED, NEGATIVE, NOISY_POSITIVE, NegativeAudioEvaluator, Threshold
 from negaudio.eval.predictions import PredictionWriter
 from negaudio.eval.samples import iter_samples
@@ -117,6 +118,7 @@ def test_report_json_has_provenance_and_every_section(oracle_run, eval_build):
         "hearing_impairment",
         "maxima",
         "separability",
+        "slavc",  # the demo's boxes are no segmentation mask: no avsbench section
     }
     assert r["metrics"]["f_scores"]["maxq3"]["F_Pos_Neg"] == 100.0
     assert set(r["metrics"]["maxima"]["silence"]) == {"mean", "median", "q1", "q3", "min", "max"}
@@ -337,23 +339,26 @@ def test_report_numbers_are_the_evaluators_on_the_same_maps(cli, eval_build, tmp
     role = {"noisy_positive": NOISY_POSITIVE, "mismatched": MISMATCHED}
     roles = {n: role.get(k, NEGATIVE) for n, k in r["types"].items() if k != "positive"}
     evaluator = NegativeAudioEvaluator(thresholds, roles)
+    benchmark = BenchmarkMetrics(roles, "folder")
     build = Build(eval_build)
     with np.load(pred) as maps:
         for s in iter_samples(build):  # one sample per update: not the command's batching
             h, w = s.frame
             gt = build.load_mask(s.positive)
             gt = np.zeros((h, w), dtype=np.float32) if gt is None else gt
+            others = {n: resize_bilinear(maps[x.item_id], h, w)[None] for n, x in s.others.items()}
+            benchmark.update([s], resize_bilinear(maps[s.positive.item_id], h, w)[None], gt[None], others, {})
             evaluator.update(
                 resize_bilinear(maps[s.positive.item_id], h, w)[None],
                 gt[None],
-                {n: resize_bilinear(maps[x.item_id], h, w)[None] for n, x in s.others.items()},
+                others,
                 maxima={n: [float(maps[x.item_id].max())] for n, x in {"positive": s.positive, **s.others}.items()},
                 item_ids={n: [x.item_id] for n, x in {"positive": s.positive, **s.others}.items()},
                 sample_ids=[s.sample_id],
                 groups=[s.positive.group or s.sample_id],
             )
-    metrics = evaluator.compute()
-    assert metrics == r["metrics"]
+    metrics = evaluator.compute() | benchmark.compute(evaluator)
+    assert metrics == r["metrics"] and "slavc" in metrics
     assert 0 < metrics["positive"]["median"]["miou"] < 1 and 0 < metrics["separability"]["all"] < 1
     rows = items(out)
     assert len(rows) == len(evaluator.rows()) == 72

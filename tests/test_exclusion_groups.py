@@ -89,7 +89,7 @@ def test_draws_never_share_a_group_with_a_visible_class(kind, samples, group_fil
 
 
 def test_the_default_leaves_recipe_hashes_unchanged():
-    recipe = validate_file(Recipe, recipes_dir() / "vggss-neg.yaml")
+    recipe = validate_file(Recipe, recipes_dir() / "archive" / "vggss-neg@1.0.0.yaml")
     before = recipe.sha256()
     data = recipe.model_dump(mode="json")
     assert "exclude_groups" not in data["negatives"][2]  # plan headers keep the dump of before the field

@@ -95,11 +95,12 @@ def test_a_flat_folder_pool_is_refused_with_the_accepted_layouts(cli, write_reci
 
 
 def test_plan_of_a_bundled_recipe_is_the_canonical_plan_build_renders(cli, tmp_path):
-    result = cli("plan", "vggss-neg", "-o", tmp_path / "p.jsonl")
-    assert result.exit_code == 0 and "canonical plan" in result.output
-    committed = canonical_plan("vggss-neg", "1.0.0", negaudio.builder.load_recipe("vggss-neg")[0].sha256())
-    (h1, rows1), (h2, rows2) = read_plan(committed), read_plan(tmp_path / "p.jsonl")
-    assert h1 == h2 and list(rows1) == list(rows2)
+    for spec, version in (("vggss-neg", "1.1.0"), ("vggss-neg@1.0.0", "1.0.0"), ("vggss-neg@1.1.0", "1.1.0")):
+        result = cli("plan", spec, "-o", tmp_path / "p.jsonl")
+        assert result.exit_code == 0 and f"canonical plan vggss-neg {version}" in result.output
+        committed = canonical_plan("vggss-neg", version, negaudio.builder.load_recipe(spec)[0].sha256())
+        (h1, rows1), (h2, rows2) = read_plan(committed), read_plan(tmp_path / "p.jsonl")
+        assert h1 == h2 and list(rows1) == list(rows2)
 
 
 def test_plan_reports_what_the_source_left_out(cli, shared_data, tmp_path):

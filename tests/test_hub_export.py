@@ -13,7 +13,7 @@ import pytest
 
 import negaudio
 from negaudio.export import hub
-from tests.conftest import tree_digest
+from tests.conftest import BASE_RECIPE, tree_digest
 
 # Run in a fresh interpreter: HF_HUB_OFFLINE is read when datasets is imported, and a fresh HF_HOME keeps a
 # stale cache from answering.
@@ -173,3 +173,42 @@ def test_export_of_a_folder_source_build(cli, write_recipe, demo_root, tmp_path)
     digest = hashlib.sha256((tmp_path / "hf" / "README.md").read_bytes()).hexdigest()
     assert cli("export", tmp_path / "b", "-o", tmp_path / "hf").exit_code == 0
     assert hashlib.sha256((tmp_path / "hf" / "README.md").read_bytes()).hexdigest() == digest
+
+
+def _real_build(which: str, shared_data: Path, cli, write_recipe, out: Path):
+    """A small build of real benchmark media: IS3 (1024-px JPEGs, 224-px boxes, float WAV output) or the
+    canonical VGG-SS plan on the clips present (frames of several sizes, 44.1 kHz float audio resampled)."""
+    if which == "is3":
+        annotations = shared_data / "annotations" / "is3_synthetic3240_bbox.json"
+        recipe = write_recipe(
+            source={"kind": "is3", "annotations": str(annotations)},
+            audio={**BASE_RECIPE["audio"], "format": "wav_float32"},
+        )
+        return cli("build", recipe, "-o", out, "--source", shared_data / "samples" / "is3plus", "--limit", "6")
+    return cli("build", "vggss-neg", "-o", out, "--source", shared_data / "samples" / "vggss", "--allow-missing")
+
+
+@pytest.mark.parametrize("which", ["is3", "vggss"])
+def test_export_of_real_media_loads_with_the_manifest_hashes(which, shared_data, cli, write_recipe, tmp_path):
+    pytest.importorskip("datasets", reason="the datasets package is not installed (pip install negaudio[dev])")
+    result = _real_build(which, shared_data, cli, write_recipe, tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    result = cli("export", tmp_path / "b", "-o", tmp_path / "hf")
+    assert result.exit_code == 0, result.output
+    loaded = load_offline(tmp_path / "hf", "all", tmp_path / "hf-home")
+    records = {r.item_id: r for r in negaudio.open_build(tmp_path / "b")}
+    assert len(records) >= 30 and set(loaded["rows"]) == set(records)
+    assert sum(r.mask is not None for r in records.values()) == len(records)
+    sizes = set()
+    for item_id, row in loaded["rows"].items():
+        record = records[item_id]
+        assert row["pcm"] == record.audio.pcm_sha256, item_id
+        assert row["mask"] == record.mask.sha256, item_id
+        assert row["image_size"] == [record.image.width, record.image.height]
+        assert row["regions"] == [{"label": r.label, "box": r.box, "weight": r.weight} for r in record.regions]
+        sizes.add(tuple(row["image_size"]))
+    formats = {r.audio.format for r in records.values()}
+    if which == "is3":
+        assert sizes == {(1024, 1024)} and formats == {"wav_float32"}
+    else:
+        assert len(sizes) > 1 and formats == {"wav_pcm16"}

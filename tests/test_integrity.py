@@ -15,7 +15,7 @@ import soundfile as sf
 import negaudio
 from negaudio.core.errors import InputError
 from negaudio.planning.planfile import read_plan
-from negaudio.recipe.bundled import canonical_plan
+from negaudio.recipe.bundled import canonical_plan, resolve_recipe
 from negaudio.recipe.io import validate_file
 from negaudio.recipe.models import Recipe
 
@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("plan", sorted((ROOT / "manifests").glob("*/*/plan.jsonl.gz")), ids=lambda p: p.parts[-3])
 def test_every_canonical_plan_belongs_to_its_bundled_recipe(plan):
     name, version = plan.parts[-3], plan.parts[-2]
-    recipe = validate_file(Recipe, ROOT / "recipes" / f"{name}.yaml")
+    recipe = validate_file(Recipe, resolve_recipe(f"{name}@{version}")[0])
+    assert recipe.version == version
     assert canonical_plan(name, version, recipe.sha256()) == plan, "regenerate: scripts/make_canonical_plans.py"
 
 

@@ -26,12 +26,13 @@ PROBE = """
 import json, sys
 import negaudio
 from negaudio.builder import load_recipe
-from negaudio.recipe.bundled import canonical_plan, recipe_names, recipes_dir
+from negaudio.recipe.bundled import bundled_versions, canonical_plan, recipe_names, recipes_dir
 
 plans = {}
 for name in recipe_names():
-    recipe, _ = load_recipe(name)
-    plans[name] = str(canonical_plan(recipe.name, recipe.version, recipe.sha256()) or "")
+    for version in bundled_versions(name):
+        recipe, _ = load_recipe(f"{name}@{version}")
+        plans[f"{name}@{version}"] = str(canonical_plan(recipe.name, recipe.version, recipe.sha256()) or "")
 found = {"file": negaudio.__file__, "recipes": str(recipes_dir()), "plans": plans}
 json.dump({**found, "open_build": callable(negaudio.open_build)}, sys.stdout)
 """
@@ -116,10 +117,10 @@ def test_the_wheel_ships_recipes_plans_and_scoring_dependencies(wheel):
     with zipfile.ZipFile(wheel[0]) as whl:
         names = set(whl.namelist())
         metadata = whl.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
-    recipes = {p.name for p in (REPO / "recipes").glob("*.yaml")}
+    recipes = {p.relative_to(REPO / "recipes").as_posix() for p in (REPO / "recipes").rglob("*.yaml")}
     plans = {p.relative_to(REPO / "manifests").as_posix() for p in (REPO / "manifests").rglob("plan.jsonl.gz")}
-    assert recipes and plans
-    assert {n.split("/")[-1] for n in names if re.fullmatch(r"negaudio/[^/]+/[^/]+\.yaml", n)} >= recipes
+    assert recipes and plans and any(r.startswith("archive/") for r in recipes)
+    assert {n.split("/", 2)[2] for n in names if n.startswith("negaudio/_recipes/") and n.endswith(".yaml")} == recipes
     assert {n.split("/", 2)[2] for n in names if n.endswith("/plan.jsonl.gz")} == plans
     requires = re.findall(r"^Requires-Dist: (.*)$", metadata, re.MULTILINE)
     for core in ("matplotlib", "scipy"):
@@ -141,8 +142,10 @@ def test_the_wheel_runs_outside_the_checkout_like_the_editable_install(wheel_ven
         assert bool(plan) == bool(editable["plans"][name]), name
         assert not plan or Path(plan).resolve().is_relative_to(venv)
 
-    listed = run([negaudio, "recipes"], elsewhere, NEGAUDIO_CACHE=str(tmp_path / "cache")).stdout.split()
-    assert listed == sorted(p.stem for p in (REPO / "recipes").glob("*.yaml"))
+    listed = run([negaudio, "recipes"], elsewhere, NEGAUDIO_CACHE=str(tmp_path / "cache")).stdout.splitlines()
+    assert [line.split()[0] for line in listed] == sorted(p.stem for p in (REPO / "recipes").glob("*.yaml"))
+    archived = {p.stem for p in (REPO / "recipes" / "archive").glob("*.yaml")}
+    assert {f"{line.split()[0]}@{v}" for line in listed for v in line.split()[1:-1]} == archived
 
     (elsewhere / "wheel").mkdir()
     (elsewhere / "editable").mkdir()

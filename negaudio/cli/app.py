@@ -16,6 +16,7 @@ from negaudio import __version__
 from negaudio.cli.common import err, fail, interruptible, note, os_failure, out
 from negaudio.cli.compare import compare_command
 from negaudio.cli.eval import eval_command
+from negaudio.cli.models import models_command
 from negaudio.cli.progress import ProgressReporter
 from negaudio.core.errors import NegaudioError
 
@@ -57,7 +58,9 @@ def main(
 
 @app.command()
 def build(
-    recipe: Annotated[str, typer.Argument(help="Recipe file, or the name of a bundled recipe (e.g. is3plus).")] = "",
+    recipe: Annotated[
+        str, typer.Argument(help="Recipe file, or a bundled recipe: NAME (latest version) or NAME@VERSION.")
+    ] = "",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Build folder.")] = None,
     source: Annotated[Path | None, typer.Option(help="Dataset root; overrides the recipe's source root.")] = None,
     plan: Annotated[Path | None, typer.Option(help="Render this plan file instead of planning a recipe.")] = None,
@@ -177,7 +180,7 @@ def _print_summary(root: Path, rows: list[dict]) -> None:
 
 @app.command("plan")
 def plan_cmd(
-    recipe: Annotated[str, typer.Argument(help="Recipe file or bundled recipe name.")],
+    recipe: Annotated[str, typer.Argument(help="Recipe file, or a bundled recipe: NAME or NAME@VERSION.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Plan file to write (.jsonl or .jsonl.gz).")],
     source: Annotated[Path | None, typer.Option(help="Dataset root; overrides the recipe's.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first K samples.")] = None,
@@ -219,6 +222,7 @@ def plan_cmd(
 
 app.command("eval")(eval_command)
 app.command("compare")(compare_command)
+app.command("models")(models_command)
 
 
 @app.command()
@@ -323,11 +327,11 @@ def verify(
 
 @app.command("recipes")
 def list_recipes() -> None:
-    """List the bundled recipes."""
-    from negaudio.recipe.bundled import recipe_names
+    """List the bundled recipes with their versions, oldest first; NAME alone selects the last, NAME@VERSION any."""
+    from negaudio.recipe.bundled import bundled_versions, recipe_names
 
     for name in recipe_names():
-        out.print(name)
+        out.print(f"{name}  {' '.join(bundled_versions(name))}", highlight=False)
 
 
 @app.command("export")

@@ -25,8 +25,21 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
+def model_options(model: str | None, pairs: list[str], checkpoint: Path | None, compat: str | None) -> dict[str, str]:
+    """--model-opt pairs with --checkpoint and --compat added as the adapter options of the same names."""
+    options = parse_options(pairs)
+    if (checkpoint is not None or compat is not None) and model is None:
+        raise InputError("--checkpoint and --compat apply to --model: give the model they are for")
+    for key, value in (("checkpoint", checkpoint), ("compat", compat)):
+        if value is not None:
+            if key in options:
+                raise InputError(f"give --{key} or --model-opt {key}=..., not both")
+            options[key] = str(value)
+    return options
+
+
 def _print_summary(report: dict, out_dir: Path) -> None:
-    from negaudio.eval.report_md import ci_note, headline_label, partial_note, with_ci
+    from negaudio.eval.report_md import ci_note, console_lines, headline_label, partial_note, with_ci
 
     label = headline_label(report)
     h = report["headline"]
@@ -52,6 +65,10 @@ def _print_summary(report: dict, out_dir: Path) -> None:
             )
         out.print(table)
     out.print(escape(ci_note(report)), highlight=False)
+    for line in console_lines(report):
+        out.print(escape(line), highlight=False)
+    if (report.get("model") or {}).get("compat"):
+        err.print(f"note: {escape(report['model']['compat']['note'])}", highlight=False)
     if report["calibration"].get("in_sample"):
         err.print("note: universal thresholds calibrated in-sample (on this build): optimistic", highlight=False)
     if note := partial_note(report):
@@ -67,7 +84,20 @@ def eval_command(
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option(help="visual-prior, energy-gated, random, oracle, ezvsl, module:callable or file.py:callable."),
+        typer.Option(
+            help="A baseline (visual-prior, energy-gated, random, oracle), a zoo model (ezvsl, slavc, fnac, lvs, "
+            "ssl-align, ssl-tie: see negaudio models), module:callable or file.py:callable."
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="The model's weights (a zoo model: the authors' released checkpoint).")
+    ] = None,
+    compat: Annotated[
+        str | None,
+        typer.Option(
+            help="vssl_eval: reproduce the reference code's front-end bug (silence and noise skip the log/dB), "
+            "to compare with published numbers; flagged in the report. Default: every item alike."
+        ),
     ] = None,
     model_opt: Annotated[
         list[str] | None, typer.Option("--model-opt", help="KEY=VALUE passed to the adapter (repeatable).")
@@ -113,7 +143,7 @@ def eval_command(
                 output,
                 predictions=predictions or None,
                 model=model,
-                model_options=parse_options(model_opt or []),
+                model_options=model_options(model, model_opt or [], checkpoint, compat),
                 device=device,
                 thresholds=threshold or DEFAULT_THRESHOLDS,
                 calibration=calibration,

@@ -8,7 +8,10 @@ An adapter is a callable ``adapter(images, waves, records) -> maps``:
   ``record.audio.num_samples`` gives each clip's own length at the build's rate.
 - ``records``: the batch's ``ManifestRecord``s (item_id, kind, name, ...).
 - returns [B, h, w] maps (numpy or torch) or a sequence of B 2-D maps of any resolution.
-Optional ``adapter.setup(build, device)`` runs once before the first batch. See docs/eval.md.
+Optional ``adapter.setup(build, device)`` runs once before the first batch; optional ``adapter.fit_wave(wave)``
+maps each clip ([C, N] at the adapter's rate) to the model's own window before batching. An exception raised by
+an adapter's code becomes one ``error:`` line (exit 1); ``NEGAUDIO_DEBUG=1`` prints its traceback too. The
+next batch is read on a thread while the model runs. See docs/eval.md and docs/models.md.
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 from PIL import Image
 
-from negaudio.core.errors import InputError
+from negaudio.core.errors import InputError, NegaudioError
 from negaudio.core.extras import require
 from negaudio.eval.media import check_files, read_audio, read_image
 from negaudio.eval.predictions import PredictionWriter
@@ -38,8 +44,32 @@ BUILTINS = {
     "energy-gated": "negaudio.eval.baselines:EnergyGated",
     "random": "negaudio.eval.baselines:RandomMaps",
     "oracle": "negaudio.eval.baselines:Oracle",
-    "ezvsl": "negaudio.eval.ezvsl:EzVsl",
+    "ezvsl": "negaudio.eval.models.adapter:Ezvsl",
+    "slavc": "negaudio.eval.models.adapter:Slavc",
+    "fnac": "negaudio.eval.models.adapter:Fnac",
+    "lvs": "negaudio.eval.models.adapter:Lvs",
+    "ssl-align": "negaudio.eval.models.adapter:SslAlign",
+    "ssl-tie": "negaudio.eval.models.adapter:SslTie",
 }
+DEBUG_ENV = "NEGAUDIO_DEBUG"
+
+
+class AdapterError(NegaudioError):
+    """The adapter's own code raised: a runtime failure (exit 1), not an invalid option."""
+
+
+def call_adapter(spec: str, what: str, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``; an exception other than negaudio's becomes one AdapterError line naming the
+    adapter, the step and the exception (its traceback printed first when ``$NEGAUDIO_DEBUG`` is set)."""
+    try:
+        return fn(*args, **kwargs)
+    except NegaudioError:
+        raise
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        hint = "" if os.environ.get(DEBUG_ENV) else f" (set {DEBUG_ENV}=1 for the traceback)"
+        raise AdapterError(f"--model {spec}: {what} raised {type(exc).__name__}: {exc}{hint}") from exc
 
 
 def resolve_object(target: str, what: str):
@@ -85,9 +115,11 @@ def load_adapter(spec: str, options: Mapping[str, str] | None = None):
         except ValueError:  # no signature available (builtins): let the call decide
             pass
         try:
-            target = target(**options)
-        except ValueError as exc:
-            raise InputError(f"--model {spec!r}: {exc}") from None
+            target = call_adapter(spec, "loading the adapter", target, **options)
+        except AdapterError as exc:
+            if isinstance(exc.__cause__, ValueError):  # a bad option value, as the adapter says
+                raise InputError(f"--model {spec!r}: {exc.__cause__}") from None
+            raise
     if not callable(target):
         raise InputError(f"--model {spec!r}: the adapter is not callable")
     return target
@@ -129,12 +161,14 @@ def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
 class BatchLoader:
     """Reads and prepares one batch of records for an adapter (decoded images are cached per path)."""
 
-    def __init__(self, build: Build, adapter):
+    def __init__(self, build: Build, adapter, spec: str = "adapter"):
         self.build = build
+        self.spec = spec
         self.image_size = tuple(getattr(adapter, "image_size", DEFAULT_IMAGE_SIZE))
         self.preprocess = getattr(adapter, "preprocess_image", None)
         self.sample_rate = getattr(adapter, "sample_rate", None)
         self.audio_seconds = getattr(adapter, "audio_seconds", None)
+        self.fit_wave = getattr(adapter, "fit_wave", None)
         self._images: dict[str, np.ndarray] = {}
 
     def _image(self, record: ManifestRecord) -> np.ndarray:
@@ -161,6 +195,8 @@ class BatchLoader:
             wave = np.ascontiguousarray(soxr.resample(wave.T, record.audio.sample_rate, self.sample_rate).T)
         if self.audio_seconds:
             wave = fit_length(wave, round(self.audio_seconds * (self.sample_rate or record.audio.sample_rate)))
+        if self.fit_wave is not None:
+            wave = call_adapter(self.spec, "fit_wave", self.fit_wave, wave)
         return wave.astype(np.float32)
 
     def __call__(self, records: Sequence[ManifestRecord]) -> tuple[np.ndarray, np.ndarray]:
@@ -216,17 +252,26 @@ def run_model(
         raise InputError(f"--batch must be >= 1, got {batch}")
     check_files(build)
     if hasattr(adapter, "setup"):
-        adapter.setup(build, device)
-    loader = BatchLoader(build, adapter)
+        call_adapter(spec, "setup", adapter.setup, build, device)
+    loader = BatchLoader(build, adapter, spec)
     done, total = 0, len(build)
     folder = out_path.parent
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        with PredictionWriter(out_path) as writer:
-            for records in chunks(build, batch):
-                images, waves = loader(records)
-                for r, m in zip(records, to_maps(adapter(images, waves, records), len(records), spec), strict=True):
+        with PredictionWriter(out_path) as writer, ThreadPoolExecutor(1) as reader:
+            batches = chunks(build, batch)
+
+            def read_next():
+                records = next(batches, None)
+                return None if records is None else (records, *loader(records))
+
+            ahead = reader.submit(read_next)
+            while (ready := ahead.result()) is not None:
+                ahead = reader.submit(read_next)
+                records, images, waves = ready
+                output = call_adapter(spec, "the model", adapter, images, waves, records)
+                for r, m in zip(records, to_maps(output, len(records), spec), strict=True):
                     writer.add(r.item_id, m)
                 done += len(records)
                 if progress:

@@ -63,7 +63,12 @@ def save_calibration(path: Path, record: dict) -> None:
 
 
 def load_calibration(path: Path) -> tuple[UniversalThresholds, dict]:
-    """Read a calibration JSON written by ``negaudio eval --save-calibration``; return thresholds and record."""
+    """Read a calibration JSON written by ``negaudio eval --save-calibration``; return thresholds and record.
+    ``paper:MODEL`` names the thresholds a paper hard-coded (negaudio.eval.paper_calibrations)."""
+    from negaudio.eval.paper_calibrations import is_paper, paper_calibration
+
+    if is_paper(path):
+        return paper_calibration(path)
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:

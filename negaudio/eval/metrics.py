@@ -658,7 +658,7 @@ class NegativeAudioEvaluator:
 
 def is_tensor(x) -> bool:
     """True for a torch tensor (torch is not imported to find out)."""
-    return type(x).__module__ == "torch" and type(x).__name__ in ("Tensor", "Parameter")
+    return type(x).__module__ == "torch" and type(x).__name__ == "Tensor"
 
 
 def finite_max(m: np.ndarray, maps: np.ndarray, name: str) -> float:

@@ -119,18 +119,24 @@ def avss_scores(ious, fscores, present, exclude_class: int | None = None) -> dic
     Classes never present count as 0, as in AVSBench. ``exclude_class`` (e.g. the background index
     read from label2idx.json) is left out of the class mean.
     """
+    per_class = avss_per_class(ious, fscores, present)
+    keep = np.ones(per_class["frames"].size, dtype=bool)
+    if exclude_class is not None:
+        if not 0 <= exclude_class < keep.size:
+            raise ValueError(f"exclude_class {exclude_class} outside [0, {keep.size})")
+        keep[exclude_class] = False
+    return {"miou": float(per_class["miou"][keep].mean()), "fscore": float(per_class["fscore"][keep].mean())}
+
+
+def avss_per_class(ious, fscores, present) -> dict[str, np.ndarray]:
+    """Per class c: ``frames`` = #frames with U > 0, ``miou``/``fscore`` = Σ_frames value / frames (0 when no
+    frame), each [n_classes]: the class values ``avss_scores`` averages."""
     ious, fscores, present = (np.asarray(a) for a in (ious, fscores, present))
     if not ious.shape == fscores.shape == present.shape or ious.ndim != 2:
         raise ValueError(f"shape mismatch: ious {ious.shape}, fscores {fscores.shape}, present {present.shape}")
-    keep = np.ones(ious.shape[1], dtype=bool)
-    if exclude_class is not None:
-        if not 0 <= exclude_class < ious.shape[1]:
-            raise ValueError(f"exclude_class {exclude_class} outside [0, {ious.shape[1]})")
-        keep[exclude_class] = False
     count = np.count_nonzero(present, axis=0)
 
     def class_mean(values):
-        per_class = np.divide(values.sum(axis=0), count, out=np.zeros(count.shape), where=count > 0)
-        return float(per_class[keep].mean())
+        return np.divide(values.sum(axis=0), count, out=np.zeros(count.shape), where=count > 0)
 
-    return {"miou": class_mean(ious), "fscore": class_mean(fscores)}
+    return {"frames": count, "miou": class_mean(ious), "fscore": class_mean(fscores)}

@@ -11,6 +11,7 @@ import numpy as np
 
 from negaudio import __version__
 from negaudio.core.errors import InputError
+from negaudio.eval.benchmark_metrics import BenchmarkMetrics
 from negaudio.eval.calibration import (
     build_identity,
     calibrate,
@@ -150,8 +151,11 @@ def needs_maxima_first(config: EvalConfig) -> bool:
     return universal and config.calibration is None and config.calibrate_on is None
 
 
-def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, maxima: dict | None) -> Calibration:
-    """Universal thresholds from a saved file, another build, or this build (in-sample, optimistic)."""
+def resolve_calibration(
+    config: EvalConfig, build: Build, index: BuildIndex, maxima: dict | None, predictions: list[dict] | None = None
+) -> Calibration:
+    """Universal thresholds from a saved file, another build, or this build (in-sample, optimistic; its record
+    names ``predictions``, the files the maxima came from)."""
     identity = build_identity(build)
     if not any(s in UNIVERSAL_KINDS for s in config.thresholds):
         return Calibration(None, {"source": "none", "note": "no universal threshold requested"})
@@ -177,7 +181,7 @@ def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, max
         info = {"source": "build", "build": other_identity}
     else:
         universal = calibrate(index, maxima, split_name(identity))
-        record = calibration_record(universal, identity, [], config.model)
+        record = calibration_record(universal, identity, predictions or [], config.model)
         in_sample = True
         info = {"source": "in-sample", "build": identity}
     info |= {"split": universal.split, "in_sample": in_sample, "thresholds": universal.to_dict()}
@@ -189,11 +193,26 @@ def resolve_calibration(config: EvalConfig, build: Build, index: BuildIndex, max
     return Calibration(universal, info, record)
 
 
-def gallery_picks(n_samples: int, count: int) -> set[int]:
-    """Evenly spaced sample indices for the gallery."""
-    if count <= 0:
-        return set()
-    return {int(i) for i in np.linspace(0, n_samples - 1, min(count, n_samples)).round()}
+def gallery_picks(margins: Sequence[float], count: int) -> dict[int, str]:
+    """Representative samples for the gallery, by separability margin (``sample_margins``): the best, the worst
+    and evenly spaced ranks between (the median for three). Returns sample index -> its rank, in words."""
+    n = len(margins)
+    if count <= 0 or n == 0:
+        return {}
+    order = np.argsort(-np.asarray(margins, dtype=np.float64), kind="stable")
+    names = {(n - 1) // 2: "median", n // 2: "median", 0: "best", n - 1: "worst"}
+    ranks = np.linspace(0, n - 1, min(count, n)).round().astype(int)
+    return {int(order[r]): names.get(int(r), f"rank {r + 1} of {n}") for r in ranks}
+
+
+def sample_margins(build: Build, maxima: dict, roles: dict[str, str]) -> list[float]:
+    """Per sample, in stream order: the positive map's max minus the highest max of its negatives (raw maps;
+    the positive's max alone without negatives)."""
+    out = []
+    for s in iter_samples(build):
+        negs = [maxima[r.item_id] for n, r in s.others.items() if roles[n] != NOISY_POSITIVE]
+        out.append(maxima[s.positive.item_id] - max(negs, default=0.0))
+    return out
 
 
 def item_roles(index: BuildIndex) -> dict[str, str]:
@@ -217,12 +236,13 @@ def score(
     maxima: dict | None,
     thresholds: list[Threshold],
     config: EvalConfig,
+    benchmark: BenchmarkMetrics | None = None,
 ) -> tuple[NegativeAudioEvaluator, list[dict]]:
-    """Stream the build's samples in frame batches, resize every map to its frame and score it; maxima are of
-    the raw maps (``maxima``, or taken here when None)."""
+    """Stream the build's samples in frame batches, resize every map to its frame and score it (and feed
+    ``benchmark`` the same batches); maxima are of the raw maps (``maxima``, or taken here when None)."""
     given = maxima is not None
     maxima = maxima if given else {}
-
+    roles = item_roles(index)
     buffers: dict[str, np.ndarray] = {}
 
     def load(name: str, j: int, item_id: str, h: int, w: int) -> None:
@@ -238,8 +258,9 @@ def score(
         if m is not row:
             row[...] = resize_bilinear(m, h, w)
 
-    evaluator = NegativeAudioEvaluator(thresholds, item_roles(index))
-    picks = gallery_picks(index.n_samples, config.gallery)
+    evaluator = NegativeAudioEvaluator(thresholds, roles)
+    margins = sample_margins(build, maxima, roles) if given and config.gallery > 0 else []
+    picks = gallery_picks(margins, config.gallery)
     gallery: list[dict] = []
     done = 0
     for batch in frame_batches(iter_samples(build), config.batch):
@@ -268,16 +289,42 @@ def score(
             sample_ids=[s.sample_id for s in batch],
             groups=[s.positive.group or s.sample_id for s in batch],
         )
+        if benchmark is not None:
+            benchmark.update(batch, pos, gt, others, present)
         for i, s in enumerate(batch):
             if done + i in picks:
                 maps = {n: m[present[n].index(i)].copy() for n, m in others.items() if i in present[n]}
                 maps = {POSITIVE: pos[i].copy()} | maps  # copies: the buffers are reused
-                image = np.asarray(read_image(build, s.positive), dtype=np.float64)
-                gallery.append({"sample": s, "gt": gt[i], "maps": maps, "image": image})
+                gallery.append(gallery_entry(build, s, gt[i], maps, margins[done + i], picks[done + i]))
         done += len(batch)
         if config.progress:
             config.progress("scoring", done, index.n_samples)
+    if not given and config.gallery > 0:
+        gallery = gallery_after_scoring(build, preds, maxima, roles, config.gallery)
     return evaluator, gallery
+
+
+def gallery_entry(build: Build, s: Sample, gt: np.ndarray, maps: dict, margin: float, rank: str) -> dict:
+    """One gallery sample: its GT, its maps in the frame, its image, its margin and rank."""
+    image = np.asarray(read_image(build, s.positive), dtype=np.float64)
+    return {"sample": s, "gt": gt, "maps": maps, "image": image, "margin": margin, "rank": rank}
+
+
+def gallery_after_scoring(build: Build, preds: Predictions, maxima: dict, roles: dict, count: int) -> list[dict]:
+    """The gallery of a single-pass score: picked from the maxima taken while scoring, so only the picked
+    samples' maps are read again."""
+    margins = sample_margins(build, maxima, roles)
+    picks = gallery_picks(margins, count)
+    gallery = []
+    for k, s in enumerate(iter_samples(build)):
+        if k in picks:
+            h, w = s.frame
+            gt = load_gt(build, s)
+            gt = gt.astype(bool) if ((gt == 0) | (gt == 1)).all() else gt
+            maps = {POSITIVE: s.positive.item_id} | {n: r.item_id for n, r in s.others.items()}
+            maps = {n: resize_bilinear(preds.load(item_id), h, w) for n, item_id in maps.items()}
+            gallery.append(gallery_entry(build, s, gt, maps, margins[k], picks[k]))
+    return gallery
 
 
 def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig) -> dict:
@@ -299,10 +346,11 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
     try:
         unknown = preds.check_items(index.items)
         maxima = raw_maxima(preds, index.items, config.progress, "reading maps") if needs_maxima_first(config) else None
-        calibration = resolve_calibration(config, build, index, maxima)
+        calibration = resolve_calibration(config, build, index, maxima, preds.identity())
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
-        evaluator, gallery = score(build, index, preds, maxima, thresholds, config)
-        metrics = evaluator.compute()
+        benchmark = BenchmarkMetrics(item_roles(index), build.info.get("source", {}).get("kind", ""))
+        evaluator, gallery = score(build, index, preds, maxima, thresholds, config, benchmark)
+        metrics = evaluator.compute() | benchmark.compute(evaluator)
         report = {
             "negaudio_version": __version__,
             "build": build_identity(build)

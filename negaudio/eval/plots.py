@@ -1,4 +1,7 @@
-"""Report figures with matplotlib's object API (Agg canvas, no pyplot state): maxima, pIA curves, gallery."""
+"""Report figures with matplotlib's object API (Agg canvas, no pyplot state): maxima, pIA curves, gallery.
+
+Each figure is written as a PNG and, beside it, a vector PDF of the same name. Maps use a perceptually uniform
+colormap (viridis); item types get the colour-blind-safe Okabe–Ito colours, with distinct dashes and markers."""
 
 from __future__ import annotations
 
@@ -11,19 +14,23 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from negaudio.eval.metrics import Threshold
 
-COLORS = ("#4c4c4c", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+COLORS = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442", "#999999")
 DPI = 110
-CMAP = "jet"
+CMAP = "viridis"
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 ALPHA = 0.55
 DASHES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
 
 
 def _save(fig: Figure, path: Path) -> None:
+    """``path`` (PNG) and a vector PDF beside it."""
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, pil_kwargs={"compress_level": 1})
+    fig.savefig(path.with_suffix(".pdf"))
 
 
 def _colors(names: Sequence[str]) -> dict[str, str]:
@@ -58,14 +65,15 @@ def max_histograms(
     axes = fig.subplots(len(names), 1, sharex=True, squeeze=False, gridspec_kw=grid)[:, 0]
     for ax, name in zip(axes, names, strict=True):
         if name != "positive":
-            ax.hist(values["positive"], bins=bins, histtype="step", color="#999999", linewidth=1.2)
-        ax.hist(values[name], bins=bins, color=colors[name], alpha=0.8)
+            ax.hist(values["positive"], bins=bins, histtype="step", color="#777777", linewidth=1.2, zorder=3)
+        ax.hist(values[name], bins=bins, histtype="stepfilled", color=colors[name], alpha=0.8)
         for j, t in enumerate(universal):
             ax.axvline(t.value, color="black", linestyle=DASHES[j % len(DASHES)], linewidth=1.0, label=t.label)
         sep = separability.get(name)
         extra = "" if sep is None else f", separability ROC-AUC vs positives {sep:.2f}"
         ax.set_title(f"{name} (n={values[name].size}{extra})", fontsize=9, loc="left")
         ax.set_ylabel("items", fontsize=8)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
         ax.tick_params(labelsize=8)
     if universal:
         labels = [f"{t.label} = {t.value:.3g}" for t in universal]
@@ -88,14 +96,28 @@ def pia_curves(
     fig = Figure(figsize=(width, height))
     spacing = _margins(width, height, right=2.2, top=0.95, bottom=0.65, wspace=0.25, hspace=0.5)
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True, gridspec_kw=spacing).ravel()
+    every = max(1, len(grid) // 8)
     for ax, label in zip(axes, labels, strict=False):
-        for name in names:
-            ax.step(grid, curves[label][name], where="post", color=colors[name], label=name, linewidth=1.4)
+        # curves often coincide (e.g. all negatives empty at a high θ): distinct dashes and markers at staggered
+        # positions keep each visible, the first drawn widest
+        for k, name in enumerate(names):
+            ax.step(
+                grid,
+                curves[label][name],
+                where="post",
+                color=colors[name],
+                label=name,
+                linewidth=2.4 - 1.6 * k / max(1, len(names) - 1),
+                linestyle=("-", *DASHES)[k % (len(DASHES) + 1)],
+                marker=MARKERS[k % len(MARKERS)],
+                markersize=4,
+                markevery=(k * every // max(1, len(names)), every),
+            )
         aucs = "/".join(f"{100 * summary['negatives'][n][label]['auc_n']:.0f}" for n in names)
         ax.set_title(f"θ = {label}\nAUC-N {aucs}", fontsize=8)
         ax.set_xlim(0, 1)
         ax.set_ylim(-0.02, 1.02)
-        ax.tick_params(labelsize=8, labelbottom=True)
+        ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
     for ax in axes[len(labels) :]:
         ax.set_visible(False)
@@ -135,39 +157,60 @@ def overlay(image: np.ndarray, heat: np.ndarray, norm: Normalize, gt: np.ndarray
 def gallery(entries: Sequence[dict], rows_by_id: Mapping[str, dict], label: str, path: Path):
     """Maps over their image (``entry["image"]``, RGB) for a few samples: one row per sample, one column per type.
 
-    Colour scale shared along a row (so positive and negatives compare); white: GT boundary; cyan: boundary of
-    the map binarised at θ = ``label``.
+    Rows go from the largest separability margin (``entry["margin"]``: the positive map's max minus the highest
+    max of its negatives) to the smallest, each labelled with its rank. Colour scale shared along a row (so
+    positive and negatives compare); white: GT boundary; cyan: boundary of the map binarised at θ = ``label``.
+    A row is one image (its panels side by side) in one axes, which keeps the figure cheap to draw.
     """
+    entries = sorted(entries, key=lambda e: -e.get("margin", 0.0))
     names = list(entries[0]["maps"])
     for e in entries[1:]:
         names += [n for n in e["maps"] if n not in names]
     cols, rows = len(names), len(entries)
-    aspect = entries[0]["gt"].shape[1] / entries[0]["gt"].shape[0]
-    width, height = cols * (1.85 * aspect + 0.25) + 1.1, 2.35 * rows + 0.5
+    aspect = max(e["gt"].shape[1] / e["gt"].shape[0] for e in entries)  # the widest frame sets the width
+    width, height = cols * (1.85 * aspect + 0.12) + 1.6, 2.3 * rows + 0.5
     fig = Figure(figsize=(width, height))
-    spacing = _margins(width, height, left=0.3, right=0.8, top=0.85, bottom=0.1, wspace=0.06, hspace=0.35)
-    axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw=spacing)
-    for r, entry in enumerate(entries):
+    spacing = _margins(width, height, left=0.45, right=1.05, top=0.85, bottom=0.1, hspace=0.42)
+    axes = fig.subplots(rows, 1, squeeze=False, gridspec_kw=spacing)[:, 0]
+    for ax, entry in zip(axes, entries, strict=True):
         sample, image, maps = entry["sample"], entry["image"], entry["maps"]
+        h, w = entry["gt"].shape  # frames may differ between samples
+        gap = max(2, w // 24)
         norm = Normalize(min(float(m.min()) for m in maps.values()), max(float(m.max()) for m in maps.values()))
         if norm.vmax - norm.vmin < 1e-9:
             norm.vmax = norm.vmin + 1.0
         records = {"positive": sample.positive, **sample.others}
+        strip = np.ones((h, cols * (w + gap) - gap, 3))
         for c, name in enumerate(names):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
             if name not in maps:
-                ax.set_visible(False)
                 continue
             row = rows_by_id[records[name].item_id]
             binary = maps[name] > row[f"theta@{label}"]
-            ax.imshow(overlay(image, maps[name], norm, entry["gt"], binary))
+            strip[:, c * (w + gap) : c * (w + gap) + w] = overlay(image, maps[name], norm, entry["gt"], binary)
             positive = records[name].kind in ("positive", "noisy_positive")
             score = f"IoU {row[f'iou@{label}']:.2f}" if positive else f"pIA {row[f'pia@{label}']:.0%}"
-            ax.set_title(f"{name}\nmax {row['max']:.2f} · {score}", fontsize=8)
-        axes[r, 0].set_ylabel(sample.sample_id, fontsize=7)
-        cax = axes[r, -1].inset_axes((1.04, 0.0, 0.05, 1.0))
-        fig.colorbar(ScalarMappable(norm, CMAP), cax=cax).ax.tick_params(labelsize=7)
-    fig.suptitle(f"Maps on positives vs negatives (white: GT; cyan: map > θ {label})", fontsize=10)
+            ax.text(
+                c * (w + gap) + w / 2,
+                -h * 0.03,
+                f"{name}\nmax {row['max']:.2f} · {score}",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
+        ax.imshow(strip, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_visible(False)
+        rank = "" if "rank" not in entry else f"{entry['rank']}\n"
+        margin = "" if "margin" not in entry else f"\nmargin {entry['margin']:.2f}"
+        ax.set_ylabel(f"{rank}{sample.sample_id}{margin}", fontsize=7)
+        cax = ax.inset_axes((1.005, 0.0, 0.015, 1.0))
+        bar = fig.colorbar(ScalarMappable(norm, CMAP), cax=cax)
+        bar.ax.tick_params(labelsize=7)
+        bar.set_label("map value", fontsize=7)
+    fig.suptitle(
+        f"Maps on positives vs negatives, best to worst separability margin (white: GT; cyan: map > θ {label})",
+        fontsize=10,
+    )
     _save(fig, path)

@@ -1,4 +1,4 @@
-"""Write an evaluation's folder: report.json, report.md, items.csv, calibration.json and the PNG plots."""
+"""Write an evaluation's folder: report.json, report.md, items.csv, calibration.json and the plots (PNG + PDF)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,6 @@ def write_outputs(
         save_calibration(out_dir / "calibration.json", calibration)
         files.append("calibration.json")
     report["plots"] = write_plots(out_dir, report, evaluator, rows, gallery)
-    report["files"] = files + report["plots"]
+    report["files"] = files + [f for png in report["plots"] for f in (png, str(Path(png).with_suffix(".pdf")))]
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(render(report), encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -40,12 +41,17 @@ def ci_note(report: dict) -> str:
     )
 
 
+NUMBER = re.compile(r"^(–|[-+]?\d[\d.,]*%?( \[[^]]*\])?)$")
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table: columns of numbers right-aligned, text columns left-aligned."""
+    numeric = [bool(rows) and all(NUMBER.match(str(r[i])) for r in rows) for i in range(len(header))]
     lines = [
         "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" if i == 0 else "--:" for i in range(len(header))) + "|",
+        "|" + "|".join("--:" if right else ":--" for right in numeric) + "|",
     ]
-    return lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return lines + ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
 
 
 def reading(separability: float, posneg: float) -> str:
@@ -101,6 +107,8 @@ def _header(report: dict) -> list[str]:
     if report.get("model"):
         m = report["model"]
         lines.append(f"- **Model** `{m['spec']}` on {m['device']} (options {m.get('options') or {}})")
+        if m.get("compat"):
+            lines.append(f"  - **{m['compat']['note']}**")
     for f in report["predictions"]["files"]:
         lines.append(f"- **Predictions** `{f['path']}`, sha256 `{f['sha256']}`")
     if report["predictions"]["unknown_items"]:
@@ -110,7 +118,7 @@ def _header(report: dict) -> list[str]:
     if cal["source"] != "none":
         lines.append(f"- **Universal thresholds** calibrated on split `{cal['split']}` ({cal['source']})")
         if cal["in_sample"]:
-            lines.append(f"  - **In-sample, optimistic**: {cal['note']}")
+            lines.append(f"  - **In-sample, optimistic**: {cal['note'].split('; ', 1)[-1]}")
     lines.append("- Rates are percent. ↑ higher is better, ↓ lower is better.")
     return lines
 
@@ -165,12 +173,19 @@ def _glance(report: dict) -> list[str]:
 
 
 def _thresholds(report: dict) -> list[str]:
+    """The thresholds; a provenance shared by several rows is written once, below the table."""
+    sources = [t["source"] for t in report["thresholds"]]
+    shared = list(dict.fromkeys(s for s in sources if sources.count(s) > 1))
+    marks = {s: "†" * (i + 1) for i, s in enumerate(shared)}
     rows = []
     for t in report["thresholds"]:
         value = "per image" if t["value"] is None else f"{t['value']:.4g}"
         label = f"{t['label']} ⚠" if t["size_prior"] else t["label"]
-        rows.append([label, t["kind"], value, t["source"]])
-    return ["", "## Thresholds", "", *table(["θ", "kind", "value", "provenance"], rows)]
+        rows.append([label, t["kind"], value, marks.get(t["source"], t["source"])])
+    lines = ["", "## Thresholds", "", *table(["θ", "kind", "value", "provenance"], rows)]
+    if shared:
+        lines += ["", *(f"{marks[s]} {s}" + ("  " if i < len(shared) - 1 else "") for i, s in enumerate(shared))]
+    return lines
 
 
 def _positives(report: dict) -> list[str]:
@@ -194,7 +209,7 @@ def _negatives(report: dict) -> list[str]:
     negs = report["metrics"]["negatives"]
     if not negs:
         return []
-    lines = ["", "## Negatives", ""]
+    lines = ["", "## Negatives"]
     parts = [
         ("pia", "Mean pIA (percentage of image area above θ) ↓"),
         ("auc_n", "AUC-N: area under frac(pIA ≤ t) ↑"),
@@ -263,10 +278,68 @@ def _maxima(report: dict) -> list[str]:
     return ["", "## Map maxima (raw maps)", "", *table(header, rows)]
 
 
+def _slavc(report: dict) -> list[str]:
+    slavc = report["metrics"].get("slavc")
+    if not slavc:
+        return []
+    label = headline_label(report)
+    rows = [[n, pct(v["AP"]), pct(v["max_F1"]), pct(v["Precision"])] for n, v in slavc[label].items()]
+    lines = ["", f"## SLAVC extended-set metrics (headline θ = {label})", ""]
+    lines += table(["negatives as non-sounding pairs", "AP ↑", "max-F1 ↑", "Precision ↑"], rows)
+    lines += [
+        "",
+        "Each row scores the positives together with the negatives of that type (all: every negative) as SLAVC "
+        "scores its extended sets: a pair is detected when its confidence (mean of the top quarter of the map) "
+        "reaches t; a detection is a true positive when the pair has a sounding object and IoU ≥ 0.5 at θ, else a "
+        "false positive. Every threshold: `slavc` in report.json.",
+    ]
+    return lines
+
+
+def _avsbench(report: dict) -> list[str]:
+    avs = report["metrics"].get("avsbench")
+    if not avs:
+        return []
+    pos, classes = avs["positive"], avs["classes"]
+    lines = ["", "## AVSBench metrics (segmentation ground truth; map > 0.5 as the mask)", ""]
+    rows = [["positive", pos["frames"], pct(pos["miou"]), pct(pos["fbeta"])]]
+    rows += [[n, report["counts"][n], pct(v["miou"]), "–"] for n, v in avs["noisy_positives"].items()]
+    rows += [[n, report["counts"][n], pct(v["miou"]), "–"] for n, v in avs["negatives"].items()]
+    lines += table(["items", "frames", "Jaccard (mIoU) ↑", "F_β ↑"], rows)
+    lines += [
+        "",
+        f"Class means over the {classes['count']} classes and the background (AVSS protocol): mIoU "
+        f"{pct(classes['miou'])}, F {pct(classes['fscore'])}. F_β: β² = 0.3, maximum over 255 thresholds of the "
+        "frame-averaged F curve. A negative has an empty target, so its Jaccard is the fraction of pixels left "
+        "empty (100: nothing painted).",
+        "",
+    ]
+    rows = [[c, v["frames"], pct(v["miou"]), pct(v["fscore"])] for c, v in avs["per_class"].items()]
+    return lines + table(["class", "frames", "IoU ↑", "F ↑"], rows)
+
+
+def console_lines(report: dict) -> list[str]:
+    """The benchmark metrics at the headline θ in one line each, for the console."""
+    m, label, lines = report["metrics"], headline_label(report), []
+    if m.get("slavc"):
+        pooled = m["slavc"][label].get("all") or next(iter(m["slavc"][label].values()))
+        lines.append(
+            f"SLAVC extended set @{label}: AP {pct(pooled['AP'])}, max-F1 {pct(pooled['max_F1'])}, "
+            f"Precision {pct(pooled['Precision'])}"
+        )
+    if avs := m.get("avsbench"):
+        lines.append(
+            f"AVSBench: mIoU {pct(avs['positive']['miou'])}, F_β {pct(avs['positive']['fbeta'])}; class-mean mIoU "
+            f"{pct(avs['classes']['miou'])}, F {pct(avs['classes']['fscore'])} ({avs['classes']['count']} classes)"
+        )
+    return lines
+
+
 def render(report: dict) -> str:
     """The whole Markdown report."""
     lines = _header(report)
-    for part in (_glance, _thresholds, _positives, _negatives, _noisy, _f_scores, _hearing, _maxima):
+    parts = (_glance, _thresholds, _positives, _negatives, _noisy, _f_scores, _hearing, _slavc, _avsbench, _maxima)
+    for part in parts:
         lines += part(report)
     lines += ["", "## Plots", ""]
     lines += [f"![{p}]({p})" for p in report.get("plots", [])]

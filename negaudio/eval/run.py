@@ -46,7 +46,7 @@ def evaluate(
     options = dict(model_options or {})
     adapter = load_adapter(model, options)
     used = resolve_device(device, uses_torch(adapter))
-    settings.model = {"spec": model, "options": options, "device": used}
+    settings.model = {"spec": model, "options": options, "device": used} | getattr(adapter, "provenance", {})
     build = Build(build_dir)
     maps = run_model(build, adapter, model, output / "predictions.npz", settings.batch, used, settings.progress)
     if settings.calibrate_on is not None:

@@ -1,33 +1,17 @@
-"""Group a build's items into samples: one positive and its other items (by item name), streamed in order."""
+"""What scoring knows of a build's samples: the one-pass index (item names, kinds, sample count, groups) and the
+samples streamed in order (grouped by :mod:`negaudio.manifest.samples`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from negaudio.core.errors import InputError
 from negaudio.kinds import NEGATIVE, NOISY_POSITIVE, POSITIVE, role_of
-from negaudio.manifest import Build, ManifestRecord
+from negaudio.manifest import Build
+from negaudio.manifest.samples import Sample
 
-
-@dataclass
-class Sample:
-    """A positive item and the other items of its sample, keyed by item name (``silence``, ``offscreen``, ...)."""
-
-    positive: ManifestRecord
-    others: dict[str, ManifestRecord] = field(default_factory=dict)
-
-    @property
-    def sample_id(self) -> str:
-        return self.positive.sample_id
-
-    @property
-    def frame(self) -> tuple[int, int]:
-        """(height, width) of the stored image: the frame every map of the sample is scored in."""
-        return self.positive.image.height, self.positive.image.width
-
-    def records(self) -> list[ManifestRecord]:
-        return [self.positive, *self.others.values()]
+__all__ = ["NEGATIVE", "NOISY_POSITIVE", "POSITIVE", "BuildIndex", "Sample", "index_build", "iter_samples"]
 
 
 @dataclass
@@ -49,38 +33,9 @@ class BuildIndex:
         return [n for n, k in self.types.items() if k == kind]
 
 
-def _finish(sample_id: str, items: list[ManifestRecord]) -> Sample:
-    positives = [r for r in items if r.kind == POSITIVE]
-    if len(positives) != 1:
-        raise InputError(f"sample {sample_id!r}: expected one positive item, found {len(positives)}")
-    sample = Sample(positives[0])
-    for r in items:
-        if r is sample.positive:
-            continue
-        if r.name in sample.others:
-            raise InputError(f"sample {sample_id!r}: two items named {r.name!r}")
-        if r.image.path != sample.positive.image.path:
-            raise InputError(f"item {r.item_id!r}: its image differs from its positive's ({r.image.path})")
-        sample.others[r.name] = r
-    return sample
-
-
 def iter_samples(build: Build) -> Iterator[Sample]:
-    """Samples in manifest order; a sample's items must be consecutive (as ``negaudio build`` writes them)."""
-    done: set[str] = set()
-    current: str | None = None
-    items: list[ManifestRecord] = []
-    for record in build:
-        if record.sample_id != current:
-            if current is not None:
-                yield _finish(current, items)
-                done.add(current)
-            if record.sample_id in done:
-                raise InputError(f"{build.manifest}: the items of sample {record.sample_id!r} are not consecutive")
-            current, items = record.sample_id, []
-        items.append(record)
-    if current is not None:
-        yield _finish(current, items)
+    """Samples in manifest order (the grouping rule of :mod:`negaudio.manifest.samples`)."""
+    return build.samples()
 
 
 def index_build(build: Build) -> BuildIndex:

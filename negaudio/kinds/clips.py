@@ -83,7 +83,10 @@ class ClipPool:
 
 
 DATA = Path(__file__).parent / "data"
-BUNDLED_GROUPS = {"vggsound-supercategories": DATA / "vggsound-supercategories.csv"}
+BUNDLED_GROUPS = {
+    "vggsound-supercategories": DATA / "vggsound-supercategories.csv",
+    "avsbench-is3-supercategories": DATA / "avsbench-is3-supercategories.csv",
+}
 """Class -> group maps shipped with negaudio, by the name a recipe gives in ``exclude_groups``."""
 EXCLUDE_GROUPS_HELP = (
     "Exclude whole groups: every class sharing a group with a visible class (mismatched: or the sample's own) is "

@@ -1,6 +1,7 @@
 """A contact sheet of a build (``negaudio inspect DIR --gallery FILE.png``): one tile per image, every object's
 visible mask outlined and labelled, sounding objects in colour with ``(S)``, distractors in grey with ``(D)``.
-Builds without composites show each positive's ground truth the same way."""
+Builds without composites show each positive's ground truth the same way. The sounding colours are steps of the
+perceptually uniform viridis colormap; a PDF of the sheet is written beside the PNG."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 from scipy.ndimage import binary_erosion
 
@@ -17,7 +19,7 @@ from negaudio.manifest.reader import Build
 from negaudio.media.images import open_image
 
 TILE = 256
-SOUNDING = ((255, 64, 64), (64, 160, 255), (80, 220, 80), (255, 200, 0), (230, 90, 255), (0, 230, 230))
+SOUNDING = tuple(tuple(round(255 * c) for c in colormaps["viridis"](x)[:3]) for x in (1.0, 0.5, 0.75, 0.3, 0.62, 0.88))
 DISTRACTOR = (200, 200, 200)
 
 
@@ -31,6 +33,12 @@ def _outline(mask: np.ndarray, width: int = 2) -> np.ndarray:
     return mask & ~binary_erosion(mask, iterations=width, border_value=0)
 
 
+def _draw_outline(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> None:
+    """A 2-pixel outline in ``colour`` with a black line inside it, visible on light and dark images alike."""
+    image[_outline(mask, 3)] = (0, 0, 0)
+    image[_outline(mask, 2)] = colour
+
+
 def _tile(build: Build, records: list) -> Image.Image:
     first = records[0]
     with open_image(build.path(first.image.path), first.image.path) as im:
@@ -42,14 +50,14 @@ def _tile(build: Build, records: list) -> Image.Image:
             colour = DISTRACTOR
             if obj.role == "sounding":
                 colour, n = SOUNDING[n % len(SOUNDING)], n + 1
-            image[_outline(_decode(obj.visible))] = colour
+            _draw_outline(image, _decode(obj.visible), colour)
             labels.append((f"{obj.label} ({'S' if obj.role == 'sounding' else 'D'})", colour, obj.box))
     else:
         for n, record in enumerate(records):
             if record.mask is None:
                 continue
             colour = SOUNDING[n % len(SOUNDING)]
-            image[_outline(build.load_mask(record) > 0.5)] = colour
+            _draw_outline(image, build.load_mask(record) > 0.5, colour)
             labels.append((f"{record.label} (S)", colour, record.regions[0].box if record.regions else None))
     tile = Image.fromarray(image, mode="RGB")
     scale = TILE / max(tile.size)
@@ -83,10 +91,11 @@ def gallery(root: Path, output: Path, count: int = 24, columns: int = 6) -> int:
     sheet = Image.new("RGB", (columns * (TILE + 4), rows * (TILE + 4)), (32, 32, 32))
     for k, tile in enumerate(tiles):
         sheet.paste(tile, ((k % columns) * (TILE + 4) + 2, (k // columns) * (TILE + 4) + 2))
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
     output = Path(output)
     if output.parent and not output.parent.is_dir():
         raise InputError(f"{output.parent}: folder not found")
-    write_bytes(output, buffer.getvalue())
+    for path, kind in ((output, "PNG"), (output.with_suffix(".pdf"), "PDF")):
+        buffer = io.BytesIO()
+        sheet.save(buffer, format=kind, **({"resolution": 96.0} if kind == "PDF" else {}))
+        write_bytes(path, buffer.getvalue())
     return len(tiles)

@@ -1,17 +1,29 @@
-"""Reading a finished build lazily: ``build.json`` and typed manifest records."""
+"""Reading a finished build lazily: ``build.json``, typed manifest records, random access by item id, views
+filtered by kind, name or group, samples, and the media of an item."""
 
 from __future__ import annotations
 
+import copy
 import gzip
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from negaudio.core.errors import InputError
-from negaudio.core.files import bounded_lines
+from negaudio.core.files import MAX_LINE, bounded_lines
 from negaudio.core.paths import inside
 from negaudio.manifest.schema import BuildInfo, ManifestRecord
 from negaudio.manifest.writer import BUILD_INFO, MANIFEST
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from negaudio.manifest.samples import Sample
+
+FILTER_FIELDS = ("kind", "name", "group")
+Criteria = tuple[tuple[str, frozenset[str]], ...]
+SHOW_KNOWN = 20
 
 
 @cache
@@ -40,8 +52,46 @@ def _first_error(exc: ValueError) -> str:
     return str(exc)
 
 
+def criteria(known: Mapping[str, Collection[str | None]], where: object, **given) -> Criteria:
+    """Filter criteria checked against what a build holds: for each of ``kind``, ``name`` and ``group`` given (not
+    None), one value or a collection of values, each among ``known[field]``; an unknown one is an InputError
+    naming ``where`` and the known values."""
+    out = []
+    for field in FILTER_FIELDS:
+        value = given.pop(field, None)
+        if value is None:
+            continue
+        values = frozenset([value] if isinstance(value, str) else value)
+        have = sorted(v for v in set(known[field]) if v is not None)
+        unknown = sorted(map(str, values - set(have)))
+        if not values or unknown:
+            listed = ", ".join(have[:SHOW_KNOWN]) + (f", ... ({len(have)} in all)" if len(have) > SHOW_KNOWN else "")
+            what = f"unknown {field} {', '.join(unknown)}" if unknown else f"an empty list of {field}s"
+            raise InputError(f"{where}: {what}; the {field}s here: {listed or 'none'}")
+        out.append((field, values))
+    if given:
+        raise TypeError(f"unknown filter field(s) {', '.join(sorted(given))}; filter by {', '.join(FILTER_FIELDS)}")
+    return tuple(out)
+
+
+def matches(where: Criteria, item) -> bool:
+    """True when ``item`` (a record or anything with ``kind``, ``name``, ``group``) meets every criterion."""
+    return all(getattr(item, field) in values for field, values in where)
+
+
+class _Entry(NamedTuple):
+    """Where a record's line starts in the (decompressed) manifest, and what a filter looks at."""
+
+    offset: int
+    kind: str
+    name: str
+    group: str | None
+
+
 class Build:
-    """A rendered build, read lazily: ``info`` (build.json) and iteration over typed records."""
+    """A rendered build, read lazily: ``info`` (build.json), iteration over typed records, ``build[item_id]``,
+    :meth:`filter` (a view of some items), :meth:`samples` and the media of an item (:meth:`load_audio`,
+    :meth:`load_image`, :meth:`load_mask`). Every file is reached through :meth:`path`."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -57,8 +107,14 @@ class Build:
         self.manifest = next((p for p in (self.root / MANIFEST, self.root / (MANIFEST + ".gz")) if p.is_file()), None)
         if self.manifest is None:
             raise InputError(f"{self.root}: {MANIFEST} not found")
+        self._where: Criteria = ()
+        self._index: dict[str, _Entry] = {}  # shared by the views of this build, filled once on first use
 
     def __iter__(self) -> Iterator[ManifestRecord]:
+        """The records in manifest order (those the view selects)."""
+        return (r for r in self._records() if matches(self._where, r))
+
+    def _records(self) -> Iterator[ManifestRecord]:
         opener = gzip.open if self.manifest.suffix == ".gz" else open
         with opener(self.manifest, "rt", encoding="utf-8") as fh:
             try:
@@ -71,8 +127,91 @@ class Build:
             except (OSError, EOFError, UnicodeDecodeError) as exc:
                 raise InputError(f"{self.manifest}: unreadable manifest ({exc})") from None
 
+    def _entries(self) -> dict[str, _Entry]:
+        """item id -> where its line starts, built in one pass on first use (each line validated)."""
+        if not self._index:
+            entries: dict[str, _Entry] = {}
+            offset = 0
+            try:
+                with self._open_bytes() as fh:
+                    for line_no, line in enumerate(bounded_lines(fh, str(self.manifest)), start=1):
+                        try:
+                            record = parse_record(line)
+                        except ValueError as exc:
+                            raise InputError(f"{self.manifest}:{line_no}: invalid manifest row ({exc})") from None
+                        if record.item_id in entries:
+                            raise InputError(f"{self.manifest}:{line_no}: item {record.item_id!r} appears twice")
+                        entries[record.item_id] = _Entry(offset, record.kind, record.name, record.group)
+                        offset += len(line)
+            except (OSError, EOFError) as exc:
+                raise InputError(f"{self.manifest}: unreadable manifest ({exc})") from None
+            self._index.update(entries)
+        return self._index
+
+    def _open_bytes(self):
+        return gzip.open(self.manifest, "rb") if self.manifest.suffix == ".gz" else open(self.manifest, "rb")
+
+    def __getitem__(self, item_id: str) -> ManifestRecord:
+        """The record of ``item_id`` (KeyError naming it when the build, or this view, has no such item). The first
+        call indexes the manifest; each lookup then reads one line."""
+        entry = self._entries().get(item_id)
+        if entry is None or not matches(self._where, entry):
+            raise KeyError(f"no item {item_id!r} in {self.root}" + (" (in this filtered view)" if entry else ""))
+        changed = f"{self.manifest}: item {item_id!r} is no longer where it was indexed; was the manifest changed?"
+        try:
+            with self._open_bytes() as fh:
+                fh.seek(entry.offset)
+                record = parse_record(fh.readline(MAX_LINE + 1))
+        except (OSError, EOFError, ValueError) as exc:
+            raise InputError(f"{changed} ({exc})") from None
+        if record.item_id != item_id:
+            raise InputError(changed)
+        return record
+
+    def __contains__(self, item_id: object) -> bool:
+        entry = self._entries().get(item_id) if isinstance(item_id, str) else None
+        return entry is not None and matches(self._where, entry)
+
     def __len__(self) -> int:
-        return int(self.info["items"])
+        """The number of items: build.json's count, or for a filtered view the items it selects."""
+        if not self._where:
+            return int(self.info["items"])
+        return sum(matches(self._where, e) for e in self._entries().values())
+
+    def item_ids(self) -> list[str]:
+        """The ids of the items (those the view selects), in manifest order."""
+        return [i for i, e in self._entries().items() if matches(self._where, e)]
+
+    def filter(
+        self,
+        *,
+        kind: str | Collection[str] | None = None,
+        name: str | Collection[str] | None = None,
+        group: str | Collection[str] | None = None,
+    ) -> Build:
+        """A view of the items whose kind, name and group are among those given (one value or a collection each;
+        None: any); a filter of a view narrows it. A kind, name or group the build does not hold is an InputError
+        naming those it holds. The view reads the same files: iteration, ``view[item_id]``, ``len``,
+        :meth:`samples` and the loaders all apply it."""
+        entries = self._entries().values()
+        known = {f: {getattr(e, f) for e in entries} for f in FILTER_FIELDS}
+        view = copy.copy(self)
+        view._where = self._where + criteria(known, self.root, kind=kind, name=name, group=group)
+        return view
+
+    def samples(self) -> Iterator[Sample]:
+        """The samples in manifest order: each positive with its other items by name (the grouping rule of
+        :mod:`negaudio.manifest.samples`). On a filtered view, the samples whose positive's group is selected,
+        each with the other items whose kind and name are selected; the positive always comes with its sample."""
+        from negaudio.manifest.samples import group_samples
+
+        by_sample = tuple((f, v) for f, v in self._where if f == "group")
+        by_item = tuple((f, v) for f, v in self._where if f != "group")
+        for sample in group_samples(self._records(), self.manifest):
+            if matches(by_sample, sample.positive):
+                if by_item:
+                    sample.others = {n: r for n, r in sample.others.items() if matches(by_item, r)}
+                yield sample
 
     def path(self, rel: str) -> Path:
         """A file of the build; a path that leaves the build folder (absolute, '..', or through a symbolic
@@ -85,6 +224,16 @@ class Build:
 
         data, _ = sf.read(self.path(record.audio.path), dtype="float32", always_2d=True)
         return data.T
+
+    def load_image(self, record: ManifestRecord) -> np.ndarray:
+        """The item's image as uint8 [H, W, 3] (RGB), refused unread when over the pixel limit."""
+        import numpy as np
+
+        from negaudio.media.images import open_image
+
+        path = self.path(record.image.path)
+        with open_image(str(path), str(path)) as im:
+            return np.array(im.convert("RGB"), dtype=np.uint8)
 
     def load_mask(self, record: ManifestRecord):
         """The ground-truth map as float32 [H, W] in [0, 1], or None when the item has no regions."""

@@ -1,7 +1,8 @@
 """The recipes and canonical plans shipped with negaudio (the repository's ``recipes/`` and ``manifests/``).
 
 They are package data, ``negaudio/_recipes`` and ``negaudio/_manifests``: copies inside a wheel, symlinks to the
-top-level folders in a checkout (editable install).
+top-level folders in a checkout (editable install). ``recipes/NAME.yaml`` is the latest version of a bundled
+recipe; earlier versions stay as ``recipes/archive/NAME@VERSION.yaml``, selected as ``NAME@VERSION``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from negaudio.core.errors import InputError
 from negaudio.planning.planfile import read_plan
 
 RECIPE_SUFFIXES = (".yaml", ".yml", ".toml")
+ARCHIVE = "archive"
 
 
 def _shipped(folder: str) -> Path:
@@ -26,19 +28,58 @@ def recipes_dir() -> Path:
 
 
 def recipe_names() -> list[str]:
+    """The bundled recipes, by name (each name's latest version)."""
     return sorted(p.stem for p in recipes_dir().iterdir() if p.suffix in RECIPE_SUFFIXES)
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("-")[0].split("+")[0].split("."))
+
+
+def archived_versions(name: str) -> list[str]:
+    """The earlier versions of a bundled recipe kept in ``recipes/archive/``, oldest first."""
+    folder = recipes_dir() / ARCHIVE
+    if not folder.is_dir():
+        return []
+    found = [
+        p.stem.split("@", 1)[1]
+        for p in folder.iterdir()
+        if p.suffix in RECIPE_SUFFIXES and p.stem.startswith(f"{name}@")
+    ]
+    return sorted(found, key=_version_key)
+
+
 def resolve_recipe(spec: str) -> tuple[Path, bool]:
-    """A recipe file, or the name of a bundled recipe; returns (path, whether it is bundled)."""
+    """A recipe file, or a bundled recipe as ``NAME`` (its latest version) or ``NAME@VERSION``; returns (path,
+    whether it is bundled)."""
     path = Path(spec)
     if path.is_file():
         return path, False
+    name, _, version = spec.partition("@")
     for suffix in RECIPE_SUFFIXES:
-        candidate = recipes_dir() / f"{spec}{suffix}"
-        if candidate.is_file():
-            return candidate, True
+        latest = recipes_dir() / f"{name}{suffix}"
+        archived = recipes_dir() / ARCHIVE / f"{name}@{version}{suffix}"
+        if latest.is_file() and (not version or version == _latest_version(latest)):
+            return latest, True
+        if version and archived.is_file():
+            return archived, True
+    if version and name in recipe_names():
+        known = ", ".join(bundled_versions(name))
+        raise InputError(f"{spec}: bundled recipe {name} has no version {version} (versions: {known})")
     raise InputError(f"{spec}: no such recipe file, nor a bundled recipe (bundled: {', '.join(recipe_names())})")
+
+
+def _latest_version(path: Path) -> str:
+    from negaudio.recipe.io import validate_file
+    from negaudio.recipe.models import Recipe
+
+    return validate_file(Recipe, path).version
+
+
+def bundled_versions(name: str) -> list[str]:
+    """Every version of a bundled recipe, oldest first; the last is what ``NAME`` alone selects."""
+    path, _ = resolve_recipe(name)
+    return [*archived_versions(name), _latest_version(path)]
 
 
 def canonical_plan(name: str, version: str, recipe_sha256: str) -> Path | None:

@@ -1,0 +1,62 @@
+"""Score your own model on a negaudio build: run it on every item, write its maps, evaluate, print the headline.
+
+    python examples/score_your_model.py demo-build -o eval-mine
+
+The model here is a toy (bright pixels, scaled by how loud the sound is); put yours in ``my_model``. Any codebase
+can do the same: all negaudio needs is an ``.npz`` file mapping each ``item_id`` to a 2-D map of any size.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+import negaudio
+from negaudio.eval.predictions import PredictionWriter
+
+
+def my_model(image: np.ndarray, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """A map [h, w] of where the sound comes from; here: brightness times loudness (silence paints nothing)."""
+    brightness = image.astype(np.float32).mean(axis=2) / 255  # image: uint8 [H, W, 3]
+    loudness = min(1.0, 10 * float(np.sqrt(np.mean(np.square(audio)))))  # audio: float32 [channels, samples]
+    return brightness[::4, ::4] * loudness  # a coarser map is fine: eval resizes it to the image
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("build", type=Path, help="a negaudio build folder (e.g. demo-build)")
+    parser.add_argument("-o", "--output", type=Path, default=Path("eval-mine"), help="report folder")
+    parser.add_argument("--predictions", type=Path, default=None, help="maps file (default: OUTPUT.npz)")
+    args = parser.parse_args(argv)
+    predictions = args.predictions or args.output.with_suffix(".npz")
+
+    build = negaudio.open_build(args.build)
+    with PredictionWriter(predictions) as maps:  # item_id -> 2-D map, written one by one
+        for record in build:
+            image, audio = build.load_image(record), build.load_audio(record)
+            maps.add(record.item_id, my_model(image, audio, record.audio.sample_rate))
+    print(f"{len(build)} maps written to {predictions}")
+
+    report = negaudio.evaluate(args.build, args.output, predictions=predictions)  # = negaudio eval --predictions
+
+    headline = report["headline"]
+    print(f"headline threshold: {headline['threshold']}")
+    for metric, entry in headline["positive"].items():
+        print(f"  positive {metric}: {_show(entry)}")
+    for name, entry in headline["negatives"].items():
+        print(f"  {name}: mean pIA {_show(entry['pia'])}, pos-neg IoU {_show(entry['posneg_iou'])}")
+    print(f"report: {args.output / 'report.md'}")
+    return report
+
+
+def _show(entry: dict) -> str:
+    value, ci = entry["value"], entry["ci"]
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + ("" if ci is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
+
+
+if __name__ == "__main__":
+    main()
