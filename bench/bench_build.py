@@ -1,9 +1,12 @@
 """Build benchmark: throughput of ``negaudio.build.build`` against a soundfile/Pillow I/O floor, the jobs=2
 speed-up, determinism across worker counts, and the peak RSS of a 50,000-item build.
 
+The I/O floor reads the source files (soundfile decodes each clip, Pillow checks each image) and writes the same
+outputs with soundfile and Pillow alone. The Dask figure builds on a 1-worker and a 2-worker LocalCluster.
 Run from the repository root: ``python bench/run.py`` (``make bench``), or ``python bench/bench_build.py``
-(``--rounds N``, default 3: interleaved rounds, medians reported; ``--profile`` adds a cProfile of one extra
-jobs=1 build; ``--skip-rss`` leaves out the 50k build). Each timed section starts after ``os.sync()``.
+(``--rounds N``, default 3: interleaved rounds, best reported with median and max; ``--profile`` adds a cProfile
+of one extra jobs=1 build; ``--skip-rss`` leaves out the 50k build, ``--skip-dask`` the Dask builds). Each timed
+section starts after ``os.sync()``. Exits 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ if str(REPO) not in sys.path:
 from negaudio.builder import BuildOptions, build  # noqa: E402
 from negaudio.recipe.models import Recipe  # noqa: E402
 
-SAMPLES = 500
+SAMPLES = 500  # x 4 items = 2,000
 CLASSES = 8
 IMAGE_SIZE = 224
 SAMPLE_RATE = 16000
@@ -44,6 +47,7 @@ MASK_COMPRESS_LEVEL = 1  # negaudio.media.masks.encode_mask saves PNGs with comp
 
 TARGET_FLOOR_RATIO = 1.5
 TARGET_SPEEDUP = 1.7
+TARGET_DASK_SPEEDUP = 1.6
 TARGET_RSS_MB = 400.0
 RSS_SOFT_LIMIT_S = 300.0
 
@@ -119,12 +123,14 @@ def recipe(index: str = "index.jsonl") -> Recipe:
 # ---------------------------------------------------------------------------------------------------- timings
 
 
-def timed_build(src: Path, out: Path, jobs: int, profile: cProfile.Profile | None = None) -> tuple[float, float, dict]:
+def timed_build(
+    src: Path, out: Path, jobs: int, profile: cProfile.Profile | None = None, address: str | None = None
+) -> tuple[float, float, dict]:
     """(wall, this process's CPU time, build.json) of ``build`` (plan, render, merge) into a fresh ``out``.
 
     Dirty pages are synced first, so each timing starts with the same (empty) write-back backlog.
     """
-    options = BuildOptions(jobs=jobs, overwrite=True)
+    options = BuildOptions(jobs=jobs, overwrite=True, executor="dask" if address else "process", address=address)
     r = recipe()
     os.sync()
     c0, t0 = time.process_time(), time.perf_counter()
@@ -153,20 +159,26 @@ def load_outputs(build_dir: Path) -> tuple[list, list, list]:
     return audio, masks, images
 
 
-def io_floor(outputs: tuple[list, list, list], out: Path) -> tuple[float, float]:
-    """(wall, CPU time) of writing the same arrays with soundfile and Pillow alone, and copying the same
-    images, into ``out``."""
+def io_floor(outputs: tuple[list, list, list], out: Path, src: Path) -> tuple[float, float]:
+    """(wall, CPU time) of reading the source files (each clip decoded with soundfile, each image's bytes read
+    and checked by Pillow, as a build reads them) and writing the same arrays with soundfile and Pillow alone,
+    and the same image bytes, into ``out``."""
     audio, masks, images = outputs
     for rel in {str(Path(p).parent) for p, *_ in [*audio, *masks, *images]}:
         (out / rel).mkdir(parents=True, exist_ok=True)
     os.sync()
     c0, t0 = time.process_time(), time.perf_counter()
+    for i in range(SAMPLES):
+        sf.read(src / "audio" / f"{i:05d}.wav", dtype="float32", always_2d=True)
+        data = (src / "images" / f"{i:05d}.png").read_bytes()
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
     for rel, data, rate in audio:
         sf.write(out / rel, data, rate, subtype="PCM_16", format="WAV")
     for rel, arr in masks:
         Image.fromarray(arr, mode="L").save(out / rel, format="PNG", compress_level=MASK_COMPRESS_LEVEL)
-    for rel, src in images:
-        shutil.copyfile(src, out / rel)
+    for rel, path in images:
+        (out / rel).write_bytes(path.read_bytes())
     return time.perf_counter() - t0, time.process_time() - c0
 
 
@@ -261,6 +273,41 @@ def peak_rss(src: Path, out: Path, samples: int) -> dict:
     return result
 
 
+# ---------------------------------------------------------------------------------------------------- Dask
+
+
+def dask_rows(src: Path, tmp: Path, rounds: int, expected_sha: str) -> list[tuple[str, str, str, str]]:
+    """Builds on a 1-worker and a 2-worker Dask LocalCluster (single-threaded workers, started before the
+    timings), best of ``rounds`` each; the speed-up and whether the outputs equal the process-pool build's."""
+    from dask.distributed import LocalCluster
+
+    times: dict[int, list[float]] = {1: [], 2: []}
+    shas = set()
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as one,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as two,
+    ):
+        clusters = {1: one.scheduler_address, 2: two.scheduler_address}
+        for k in range(rounds):
+            for workers, address in clusters.items():
+                wall, _, info = timed_build(src, tmp / f"build-dask{workers}-{k}", workers, address=address)
+                times[workers].append(wall)
+                shas.add(info["content_sha256"])
+            print(f"  dask round {k + 1}: 1 worker {times[1][-1]:.2f} s, 2 workers {times[2][-1]:.2f} s", flush=True)
+    speedup = min(times[1]) / min(times[2])
+    same = shas == {expected_sha}
+    return [
+        ("dask 1 / 2 workers", f"{min(times[1]):.2f} s / {min(times[2]):.2f} s {spread(times[2])}", "", ""),
+        (
+            "dask speed-up 2 workers",
+            f"{speedup:.2f}x",
+            f">= {TARGET_DASK_SPEEDUP}x",
+            verdict(speedup >= TARGET_DASK_SPEEDUP),
+        ),
+        ("determinism dask == pool", expected_sha[:16], "equal", verdict(same)),
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------- report
 
 
@@ -306,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rss-samples", type=int, default=RSS_SAMPLES, help="samples of the peak-RSS build (x 4 items)"
     )
+    parser.add_argument("--skip-dask", action="store_true", help="leave out the Dask LocalCluster builds")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args([] if argv is None else argv)
 
@@ -331,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             t2, _, info2 = timed_build(src, tmp / f"build-j2-{k}", jobs=2)
             if outputs is None:  # decoded once, before any floor is timed
                 outputs = load_outputs(tmp / "build-j1-0")
-            tf, cf = io_floor(outputs, tmp / f"floor-{k}")
+            tf, cf = io_floor(outputs, tmp / f"floor-{k}", src)
             t1s.append(t1)
             t2s.append(t2)
             tfs.append(tf)
@@ -416,6 +464,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"  note: other processes kept {min(others):.2f}-{max(others):.2f} of the {os.cpu_count()} CPUs busy "
                 "during the rounds: wall times and the jobs=2 speed-up are pessimistic"
             )
+        if not args.skip_dask:
+            rows += dask_rows(src, tmp, min(args.rounds, 2), info1["content_sha256"])
+            print()
+            print_table(rows[:1] + rows[-3:])
         failed = [r[0] for r in rows[1:] if r[3] == "FAIL"]
         print(f"  verdict: {'all targets met' if not failed else 'missed: ' + ', '.join(failed)}")
         if args.profile:
@@ -425,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
             pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(15)
             print(f"\ncProfile of an extra jobs=1 build ({tp:.2f} s under the profiler), top 15 cumulative:")
             print(out.getvalue().rstrip())
-        return 0
+        return 1 if failed else 0
     finally:
         if args.keep:
             print(f"  kept {tmp}")

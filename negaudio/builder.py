@@ -27,7 +27,7 @@ from negaudio.planning.planner import make_plan
 from negaudio.planning.rows import PlanRow
 from negaudio.recipe.bundled import annotation_mismatch, canonical_plan, resolve_recipe
 from negaudio.recipe.models import Recipe
-from negaudio.rendering.execute import make_executor, run_bounded
+from negaudio.rendering.execute import make_executor, run_bounded, spawning_without_main
 from negaudio.rendering.render import SHARD_SAMPLES, RenderContext, render_shard, shard_of, shard_record_path, warm_up
 from negaudio.sources import open_source, uses_demo_fallback
 
@@ -262,8 +262,9 @@ def _build_into(resolved: Resolved, out_dir: Path, source_root: Path, options: B
     _remove_leftovers(out_dir)
     with make_executor(options.jobs, options.executor, options.address) as executor:
         if options.jobs > 1:  # workers start and import while the plan is written
-            for _ in range(options.jobs):
-                executor.submit(warm_up)
+            with spawning_without_main():
+                for _ in range(options.jobs):
+                    executor.submit(warm_up)
         prepared = _prepare(resolved, out_dir, source_root, options, staged)
         if prepared.finished is not None:
             return prepared.finished

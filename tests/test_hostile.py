@@ -86,15 +86,15 @@ def test_overwrite_never_deletes_the_source_folder_or_a_folder_without_a_build(c
 def test_a_failed_overwrite_keeps_the_earlier_build(cli, write_recipe, demo_root, built, monkeypatch):
     before = tree_digest(built)
     calls = {"n": 0}
-    real = render_module.write_bytes
+    real = render_module._write_media
 
-    def full_disk(path, data, fsync=False):
+    def full_disk(path, data):
         calls["n"] += 1
         if calls["n"] > 5:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(path, data, fsync)
+        real(path, data)
 
-    monkeypatch.setattr(render_module, "write_bytes", full_disk)
+    monkeypatch.setattr(render_module, "_write_media", full_disk)
     result = build(cli, write_recipe(), built, demo_root, "--overwrite", "--seed", "5")
     assert result.exit_code == 1 and "No space left on device" in result.output
     assert tree_digest(built) == before
@@ -275,22 +275,23 @@ def test_verify_catches_every_single_bit_flip(cli, built, suffix):
 
 def test_a_full_disk_is_one_line_and_a_rerun_finishes(cli, write_recipe, demo_root, tmp_path, monkeypatch):
     out = tmp_path / "b"
-    real = render_module.write_bytes
+    real = render_module._write_media
     calls = {"n": 0}
 
-    def full_disk(path, data, fsync=False):
+    def full_disk(path, data):
         calls["n"] += 1
-        if calls["n"] == 30:
+        if calls["n"] == 30:  # the disk fills in the middle of a file: half of it is left behind
+            real(path, bytes(data)[: len(data) // 2])
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(path, data, fsync)
+        real(path, data)
 
-    monkeypatch.setattr(render_module, "write_bytes", full_disk)
+    monkeypatch.setattr(render_module, "_write_media", full_disk)
     result = build(cli, write_recipe(), out, demo_root)
     assert result.exit_code == 1 and "Traceback" not in result.output
     (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
     assert "No space left on device" in line and "run the same command again" in line
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]
-    monkeypatch.setattr(render_module, "write_bytes", real)
+    monkeypatch.setattr(render_module, "_write_media", real)
     assert build(cli, write_recipe(), out, demo_root).exit_code == 0
     assert build(cli, write_recipe(), tmp_path / "clean", demo_root).exit_code == 0
     assert tree_digest(out) == tree_digest(tmp_path / "clean")

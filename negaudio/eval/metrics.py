@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from negaudio.eval import bootstrap as bs
+from negaudio.eval import engine
 from negaudio.eval.metrics_avs import (
     avs_fmeasure,
     avs_fmeasure_curves,
@@ -42,8 +43,6 @@ from negaudio.eval.thresholds import (
     adaptive_threshold,
     binarize,
     calibrate_universal,
-    check_theta,
-    exceeds,
     fixed,
     map_maxima,
     median,
@@ -355,8 +354,17 @@ class NegativeAudioEvaluator:
         - ``item_ids[t]``, ``sample_ids`` [B]: labels copied to ``rows()``; ``groups`` [B]: one key per sample
           (IS3: one image); give them with every batch or with none. iIoU/IAUC are computed when a group
           holds more than one sample.
+
+        Maps and GT may be torch tensors on one device (CPU or CUDA): they are then scored there by the torch
+        engine (engine_torch.py) and only per-item values come back.
         """
-        pos, gt = check_maps(pos, "positive maps"), check_gt(gt)
+        tensors = is_tensor(pos)
+        if tensors:
+            from negaudio.eval import engine_torch
+
+            pos, gt = engine_torch.check_maps(pos, "positive maps"), engine_torch.check_gt(gt)
+        else:
+            pos, gt = check_maps(pos, "positive maps", finite=False), check_gt(gt)
         check_same_shape(pos, "positive maps", gt, "ground truth")
         b = pos.shape[0]
         others, present, maxima = dict(others or {}), dict(present or {}), dict(maxima or {})
@@ -375,7 +383,10 @@ class NegativeAudioEvaluator:
 
         where = {}
         for name in list(others):
-            m = check_maps(others[name], f"{name} maps")
+            if tensors:
+                m = engine_torch.check_maps(others[name], f"{name} maps")
+            else:
+                m = check_maps(others[name], f"{name} maps", finite=False)
             w = np.arange(b) if name not in present else np.asarray(present[name])
             if w.ndim != 1 or w.shape[0] != m.shape[0] or (w.size and not np.issubdtype(w.dtype, np.integer)):
                 raise ValueError(f"present[{name!r}] must hold one batch index per {name} map, got {w}")
@@ -388,36 +399,75 @@ class NegativeAudioEvaluator:
             else:
                 del others[name]
 
-        blocks = {POSITIVE: self._block(POSITIVE, pos, np.arange(b), maxima, item_ids, labels)}
-        blocks |= {n: self._block(n, m, where[n], maxima, item_ids, labels) for n, m in others.items()}
-        gts = {n: gt[w] for n, w in where.items()}
-        for thr in self.thresholds:
-            at = f"@{thr.label}"
-            theta = check_theta(thr.resolve(pos, gt), b)
-            b_pos = exceeds(pos, theta)
-            blocks[POSITIVE] |= {f"theta{at}": theta, f"iou{at}": _iou(b_pos, gt), f"pia{at}": _pia(b_pos)}
-            for name, m in others.items():
-                w, g = where[name], gts[name]
-                th = check_theta(thr.resolve(m, g), w.size) if self.types[name] == NOISY_POSITIVE else theta[w]
-                b_m = exceeds(m, th)
-                blocks[name] |= {
-                    f"theta{at}": th,
-                    f"iou{at}": _iou(b_m, g),
-                    f"pia{at}": _pia(b_m),
-                    f"posneg_iou{at}": _pair_iou(b_pos[w], b_m),
-                }
+        if tensors:
+            kinds, values = self._kinds()
+            own = {n: self.types[n] == NOISY_POSITIVE for n in others}
+            cols = engine_torch.score(pos, gt, {n: (m, where[n], own[n]) for n, m in others.items()}, kinds, values)
+        else:
+            cols = self._score(pos, gt, others, where)
+        blocks = {POSITIVE: self._block(POSITIVE, cols, np.arange(b), maxima, item_ids, labels)}
+        blocks |= {n: self._block(n, cols, where[n], maxima, item_ids, labels) for n in others}
+        for name, values in cols.items():
+            for key, v in values.items():
+                if key == "max":
+                    continue
+                blocks[name] |= {f"{key}@{t.label}": v[:, k] for k, t in enumerate(self.thresholds)}
         self._blocks += blocks.items()  # state changes only once the whole batch is scored
         self._samples += b
         self._grouped = groups is not None
 
-    def _block(self, name: str, maps: np.ndarray, where: np.ndarray, maxima, item_ids, labels) -> dict:
+    def _kinds(self) -> tuple[list[str], list[float | None]]:
+        """Per threshold: how the engine resolves it (median, adaptive, else a constant) and its value."""
+        kinds = [t.kind if t.kind in ("median", "adaptive") else "fixed" for t in self.thresholds]
+        return kinds, [t.value for t in self.thresholds]
+
+    def _score(self, pos: np.ndarray, gt: np.ndarray, others: dict, where: dict) -> dict[str, dict[str, np.ndarray]]:
+        """θ, IoU, pIA (and pos–neg IoU) of every item at every threshold: one histogram per map (engine.py)."""
+        kinds, values = self._kinds()
+        k, b = len(kinds), pos.shape[0]
+        keys = {POSITIVE: ("theta", "iou", "pia")} | {n: ("theta", "iou", "pia", "posneg_iou") for n in others}
+        sizes = {POSITIVE: b} | {n: w.size for n, w in where.items()}
+        out = {n: {key: np.empty((sizes[n], k)) for key in keys[n]} | {"max": np.empty(sizes[n])} for n in keys}
+        at = {n: {int(i): j for j, i in enumerate(w)} for n, w in where.items()}
+        pos_f, gt_f = engine_maps(pos), flat(gt)
+        other_f = {n: engine_maps(m) for n, m in others.items()}
+        for i in range(b):
+            p, g = pos_f[i], gt_f[i]
+            out[POSITIVE]["max"][i] = finite_max(p, pos, "positive maps")
+            size = int(np.count_nonzero(g))
+            theta = engine.resolve(kinds, values, p, size)
+            levels = engine.Levels(theta, p.dtype)
+            items = []
+            for name, maps in other_f.items():
+                j = at[name].get(i)
+                if j is None:
+                    continue
+                m = maps[j]
+                out[name]["max"][j] = finite_max(m, others[name], f"{name} maps")
+                if self.types[name] == NOISY_POSITIVE:
+                    lv = engine.Levels(engine.resolve(kinds, values, m, size), m.dtype)
+                elif m.dtype == p.dtype:
+                    lv = levels
+                else:
+                    lv = engine.Levels(theta, m.dtype)
+                items.append((name, j, m, lv))
+            positive, rows = engine.sample_metrics(p, levels, [(m, lv) for _, _, m, lv in items], g)
+            for (name, j, _, lv), stats in zip(items, rows, strict=True):
+                out[name]["theta"][j] = lv.theta
+                for key in ("iou", "pia", "posneg_iou"):
+                    out[name][key][j] = stats[key]
+            out[POSITIVE]["theta"][i] = theta
+            out[POSITIVE]["iou"][i], out[POSITIVE]["pia"][i] = positive["iou"], positive["pia"]
+        return out
+
+    def _block(self, name: str, cols: dict, where: np.ndarray, maxima, item_ids, labels) -> dict:
         n = where.size
         if name in maxima:
             top = check_values(maxima[name], f"maxima[{name!r}]")
             if top.shape != (n,):
                 raise ValueError(f"shape mismatch: maxima[{name!r}] {top.shape} vs {n} {name} maps")
         else:
-            top = flat(maps).max(axis=1).astype(np.float64)
+            top = cols[name]["max"]
         ids = _labels(item_ids[name], n, f"item_ids[{name!r}]") if name in item_ids else [None] * n
         return {
             "sample": self._samples + where,
@@ -604,6 +654,24 @@ class NegativeAudioEvaluator:
             t.label: {n: fraction_at_most(v[n][f"pia@{t.label}"], grid).tolist() for n in negatives}
             for t in self.thresholds
         }
+
+
+def is_tensor(x) -> bool:
+    """True for a torch tensor (torch is not imported to find out)."""
+    return type(x).__module__ == "torch" and type(x).__name__ == "Tensor"
+
+
+def finite_max(m: np.ndarray, maps: np.ndarray, name: str) -> float:
+    """max of one flat map; NaN/inf in it raise as ``check_maps`` does on its whole batch ``maps``."""
+    top = m.max() if m.size else 0.0
+    if m.dtype.kind == "f" and m.size and not (np.isfinite(top) and np.isfinite(m.min())):
+        check_maps(maps, name)  # raises, naming the first bad batch index
+    return float(top)
+
+
+def engine_maps(maps: np.ndarray) -> np.ndarray:
+    """Checked maps [B, H, W] as [B, H·W] in a dtype the engine compares exactly (float32 kept, else float64)."""
+    return flat(maps if maps.dtype in (np.float32, np.float64) else maps.astype(np.float64))
 
 
 def _labels(values, n: int, name: str) -> list:

@@ -8,14 +8,15 @@ AUC_GRID = np.arange(21) * 0.05
 """x_k = 0.05·k, k = 0..20: the 21 abscissae of every AUC in this package."""
 
 
-def check_maps(maps, name: str = "prediction maps") -> np.ndarray:
-    """Return ``maps`` as a real [B, H, W] array; reject NaN/inf, naming the first bad batch index."""
+def check_maps(maps, name: str = "prediction maps", finite: bool = True) -> np.ndarray:
+    """Return ``maps`` as a real [B, H, W] array; reject NaN/inf, naming the first bad batch index (``finite``:
+    the caller checks values itself, map by map)."""
     maps = np.asarray(maps)
     if maps.ndim != 3:
         raise ValueError(f"{name} must have shape [B, H, W], got {maps.shape}")
     if maps.dtype == bool or not np.issubdtype(maps.dtype, np.number) or np.iscomplexobj(maps):
         raise TypeError(f"{name} must be real numeric, got dtype {maps.dtype}")
-    if maps.size and np.issubdtype(maps.dtype, np.floating):
+    if finite and maps.size and np.issubdtype(maps.dtype, np.floating):
         bad = ~(np.isfinite(maps.max(axis=(1, 2))) & np.isfinite(maps.min(axis=(1, 2))))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])

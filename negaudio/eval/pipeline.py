@@ -144,8 +144,15 @@ class Calibration:
     record: dict | None = None
 
 
+def needs_maxima_first(config: EvalConfig) -> bool:
+    """True when universal thresholds are calibrated on this build: every map's maximum is needed before
+    scoring, so maps are read twice (a maxima pass, then the scoring pass); otherwise each map is read once."""
+    universal = any(s in UNIVERSAL_KINDS for s in config.thresholds)
+    return universal and config.calibration is None and config.calibrate_on is None
+
+
 def resolve_calibration(
-    config: EvalConfig, build: Build, index: BuildIndex, maxima: dict, predictions: list[dict] | None = None
+    config: EvalConfig, build: Build, index: BuildIndex, maxima: dict | None, predictions: list[dict] | None = None
 ) -> Calibration:
     """Universal thresholds from a saved file, another build, or this build (in-sample, optimistic; its record
     names ``predictions``, the files the maxima came from)."""
@@ -226,15 +233,33 @@ def score(
     build: Build,
     index: BuildIndex,
     preds: Predictions,
-    maxima: dict,
+    maxima: dict | None,
     thresholds: list[Threshold],
     config: EvalConfig,
     benchmark: BenchmarkMetrics | None = None,
 ) -> tuple[NegativeAudioEvaluator, list[dict]]:
     """Stream the build's samples in frame batches, resize every map to its frame and score it (and feed
-    ``benchmark`` the same batches)."""
-    evaluator = NegativeAudioEvaluator(thresholds, item_roles(index))
-    margins = sample_margins(build, maxima, item_roles(index)) if config.gallery > 0 else []
+    ``benchmark`` the same batches); maxima are of the raw maps (``maxima``, or taken here when None)."""
+    given = maxima is not None
+    maxima = maxima if given else {}
+    roles = item_roles(index)
+    buffers: dict[str, np.ndarray] = {}
+
+    def load(name: str, j: int, item_id: str, h: int, w: int) -> None:
+        """Read map ``item_id`` (its raw max noted) into row j of the batch buffer of type ``name``; buffers are
+        reused from batch to batch, and a stored map of the frame's size is read straight into its row."""
+        shape = (config.batch, h, w)
+        if name not in buffers or buffers[name].shape != shape:
+            buffers[name] = np.empty(shape, dtype=np.float32)
+        row = buffers[name][j]
+        m = preds.load(item_id, out=row)
+        if not given:
+            maxima[item_id] = float(m.max())
+        if m is not row:
+            row[...] = resize_bilinear(m, h, w)
+
+    evaluator = NegativeAudioEvaluator(thresholds, roles)
+    margins = sample_margins(build, maxima, roles) if given and config.gallery > 0 else []
     picks = gallery_picks(margins, config.gallery)
     gallery: list[dict] = []
     done = 0
@@ -243,20 +268,21 @@ def score(
         gt = np.stack([load_gt(build, s) for s in batch])
         if ((gt == 0) | (gt == 1)).all():
             gt = gt.astype(bool)  # binary GT takes the metric core's integer fast path
-        pos = np.stack([resize_bilinear(preds.load(s.positive.item_id), h, w) for s in batch])
-        others: dict[str, list[np.ndarray]] = {}
+        for j, s in enumerate(batch):
+            load(POSITIVE, j, s.positive.item_id, h, w)
+        pos = buffers[POSITIVE][: len(batch)]
         present: dict[str, list[int]] = {}
         ids: dict[str, list[str]] = {POSITIVE: [s.positive.item_id for s in batch]}
         for i, s in enumerate(batch):
             for name, r in s.others.items():
-                others.setdefault(name, []).append(resize_bilinear(preds.load(r.item_id), h, w))
-                present.setdefault(name, []).append(i)
+                load(name, len(present.setdefault(name, [])), r.item_id, h, w)
+                present[name].append(i)
                 ids.setdefault(name, []).append(r.item_id)
-        stacked = {name: np.stack(maps) for name, maps in others.items()}
+        others = {name: buffers[name][: len(where)] for name, where in present.items()}
         evaluator.update(
             pos,
             gt,
-            stacked,
+            others,
             present=present,
             maxima={name: [maxima[i] for i in item_ids] for name, item_ids in ids.items()},
             item_ids=ids,
@@ -264,19 +290,41 @@ def score(
             groups=[s.positive.group or s.sample_id for s in batch],
         )
         if benchmark is not None:
-            benchmark.update(batch, pos, gt, stacked, present)
+            benchmark.update(batch, pos, gt, others, present)
         for i, s in enumerate(batch):
             if done + i in picks:
-                maps = {POSITIVE: pos[i]} | {n: m[present[n].index(i)] for n, m in others.items() if i in present[n]}
-                image = np.asarray(read_image(build, s.positive), dtype=np.float64)
-                gallery.append(
-                    {"sample": s, "gt": gt[i], "maps": maps, "image": image}
-                    | {"margin": margins[done + i], "rank": picks[done + i]}
-                )
+                maps = {n: m[present[n].index(i)].copy() for n, m in others.items() if i in present[n]}
+                maps = {POSITIVE: pos[i].copy()} | maps  # copies: the buffers are reused
+                gallery.append(gallery_entry(build, s, gt[i], maps, margins[done + i], picks[done + i]))
         done += len(batch)
         if config.progress:
             config.progress("scoring", done, index.n_samples)
+    if not given and config.gallery > 0:
+        gallery = gallery_after_scoring(build, preds, maxima, roles, config.gallery)
     return evaluator, gallery
+
+
+def gallery_entry(build: Build, s: Sample, gt: np.ndarray, maps: dict, margin: float, rank: str) -> dict:
+    """One gallery sample: its GT, its maps in the frame, its image, its margin and rank."""
+    image = np.asarray(read_image(build, s.positive), dtype=np.float64)
+    return {"sample": s, "gt": gt, "maps": maps, "image": image, "margin": margin, "rank": rank}
+
+
+def gallery_after_scoring(build: Build, preds: Predictions, maxima: dict, roles: dict, count: int) -> list[dict]:
+    """The gallery of a single-pass score: picked from the maxima taken while scoring, so only the picked
+    samples' maps are read again."""
+    margins = sample_margins(build, maxima, roles)
+    picks = gallery_picks(margins, count)
+    gallery = []
+    for k, s in enumerate(iter_samples(build)):
+        if k in picks:
+            h, w = s.frame
+            gt = load_gt(build, s)
+            gt = gt.astype(bool) if ((gt == 0) | (gt == 1)).all() else gt
+            maps = {POSITIVE: s.positive.item_id} | {n: r.item_id for n, r in s.others.items()}
+            maps = {n: resize_bilinear(preds.load(item_id), h, w) for n, item_id in maps.items()}
+            gallery.append(gallery_entry(build, s, gt, maps, margins[k], picks[k]))
+    return gallery
 
 
 def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig) -> dict:
@@ -297,7 +345,7 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
     preds = Predictions(predictions)
     try:
         unknown = preds.check_items(index.items)
-        maxima = raw_maxima(preds, index.items, config.progress, "reading maps")
+        maxima = raw_maxima(preds, index.items, config.progress, "reading maps") if needs_maxima_first(config) else None
         calibration = resolve_calibration(config, build, index, maxima, preds.identity())
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
         benchmark = BenchmarkMetrics(item_roles(index), build.info.get("source", {}).get("kind", ""))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import os
+import struct
 import zipfile
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,19 +38,21 @@ def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
 
 
 NPY_HEADER_SLACK = 1 << 16  # the .npy header (magic, dict, padding) is far below this
+LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip local file header: signature, ..., name and extra lengths
 
 
-def check_member(archive: np.lib.npyio.NpzFile, item_id: str, path: Path) -> None:
-    """Read one map's .npy header, not its data: refuse a shape over the pixel limit, or a member whose declared
-    size is not what its shape needs (a deflate bomb), before anything is decompressed."""
-    try:
-        info = archive.zip.getinfo(f"{item_id}.npy")
-        with archive.zip.open(info) as fh:
-            major, _ = np.lib.format.read_magic(fh)
-            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(fh)
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc})") from None
+def _read_header(fh, item_id: str, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
+    major, _ = np.lib.format.read_magic(fh)
+    read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read_header(fh)
+    if dtype.hasobject:
+        raise ValueError("object arrays are not maps")
+    return shape, fortran, dtype
+
+
+def _check_shape(info: zipfile.ZipInfo, shape, dtype: np.dtype, item_id: str, path: Path) -> None:
+    """Refuse a shape over the pixel limit, or a member whose declared size is not what its shape needs (a
+    deflate bomb), before anything is decompressed."""
     if len(shape) != 2:
         raise InputError(f"{path}: item {item_id!r}: map must be 2-D [h, w], got shape {shape}")
     check_pixels(shape[1], shape[0], f"{path}: item {item_id!r}")
@@ -54,25 +60,95 @@ def check_member(archive: np.lib.npyio.NpzFile, item_id: str, path: Path) -> Non
         raise InputError(f"{path}: item {item_id!r}: its archive entry is larger than a {shape} map; refused unread")
 
 
+class _Archive:
+    """One .npz: its zip directory, and an open file from which stored (uncompressed) members are read with
+    ``pread`` straight into the array (deflated members are inflated through zipfile)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.zip = zipfile.ZipFile(path)
+            self.members = {i.filename[:-4]: i for i in self.zip.infolist() if i.filename.endswith(".npy")}
+            self.fd = os.open(path, os.O_RDONLY)
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{path}: not a readable .npz file ({exc})") from None
+        self._headers: dict[bytes, tuple] = {}
+
+    def read(self, item_id: str, out: np.ndarray | None = None) -> np.ndarray:
+        """The member's array, its header checked first (see ``_check_shape``); read straight into ``out`` (and
+        ``out`` returned) when the member is stored with ``out``'s shape and dtype."""
+        info = self.members[item_id]
+        if info.compress_type == zipfile.ZIP_STORED:
+            signature, name_len, extra_len = LOCAL_HEADER.unpack(
+                os.pread(self.fd, LOCAL_HEADER.size, info.header_offset)
+            )
+            if signature != b"PK\x03\x04":
+                raise ValueError("bad local file header")
+            start = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
+            shape, fortran, dtype, offset = self._header(start, min(info.file_size, NPY_HEADER_SLACK), item_id)
+            _check_shape(info, shape, dtype, item_id, self.path)
+            count = int(np.prod(shape))
+            if offset + count * dtype.itemsize > info.file_size:
+                raise ValueError(f"member holds fewer bytes than a {shape} {dtype} array")
+            direct = (
+                out is not None
+                and (out.dtype, out.shape) == (dtype, tuple(shape))
+                and out.flags.c_contiguous
+                and not fortran
+            )
+            data = out.reshape(-1) if direct else np.empty(count, dtype=dtype)
+            if os.preadv(self.fd, [memoryview(data).cast("B")], start + offset) != data.nbytes:
+                raise ValueError("the file ends inside the map")
+            if direct:
+                return out
+        else:
+            with self.zip.open(info) as fh:
+                shape, fortran, dtype = _read_header(fh, item_id, self.path)
+                _check_shape(info, shape, dtype, item_id, self.path)
+                count = int(np.prod(shape))
+                raw = fh.read(count * dtype.itemsize)
+            if len(raw) != count * dtype.itemsize:
+                raise ValueError(f"member holds fewer bytes than a {shape} {dtype} array")
+            data = np.frombuffer(raw, dtype=dtype, count=count)
+        return data.reshape(shape[::-1]).T if fortran else data.reshape(shape)
+
+    def _header(self, start: int, size: int, item_id: str) -> tuple:
+        """(shape, fortran order, dtype, data offset) of the .npy member at ``start``; a header text seen before
+        (every map of one file usually has the same) is not parsed again."""
+        prefix = os.pread(self.fd, 12, start)
+        if len(prefix) < 10 or prefix[:6] != b"\x93NUMPY":
+            raise ValueError("not a .npy member")
+        size_bytes = 2 if prefix[6] == 1 else 4
+        length = int.from_bytes(prefix[8 : 8 + size_bytes], "little")
+        offset = 8 + size_bytes + length
+        if offset > size:
+            raise ValueError("npy header runs past the member")
+        key = os.pread(self.fd, offset, start)
+        if key not in self._headers:
+            self._headers[key] = _read_header(io.BytesIO(key), item_id, self.path)
+        return (*self._headers[key], offset)
+
+    def close(self) -> None:
+        self.zip.close()
+        os.close(self.fd)
+
+
 class Predictions:
     """Maps from one or more ``.npz`` files (or folders of them), read lazily by item id."""
 
     def __init__(self, paths: Sequence[str | Path]):
         self.files = expand_paths(paths)
-        self._archives = []
+        self._archives: list[_Archive] = []
         self._where: dict[str, int] = {}
         for i, path in enumerate(self.files):
-            try:
-                archive = np.load(path, allow_pickle=False)
-            except (OSError, ValueError, zipfile.BadZipFile) as exc:
-                raise InputError(f"{path}: not a readable .npz file ({exc})") from None
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise InputError(f"{path}: expected an .npz archive (item_id -> 2-D map), got a single array")
-            self._archives.append(archive)
-            for key in archive.files:
+            self._archives.append(_Archive(path))
+            for key in self._archives[-1].members:
                 if key in self._where:
                     raise InputError(f"item {key!r} has a map in both {self.files[self._where[key]]} and {path}")
                 self._where[key] = i
+        # the report's file hashes, computed while the maps are scored (hashlib releases the GIL)
+        self._hashing = ThreadPoolExecutor(max_workers=1)
+        self._digests = [self._hashing.submit(file_sha256, p) for p in self.files]
 
     def __contains__(self, item_id: str) -> bool:
         return item_id in self._where
@@ -88,30 +164,32 @@ class Predictions:
         known = set(wanted)
         return [i for i in self._where if i not in known]
 
-    def load(self, item_id: str) -> np.ndarray:
-        """The map of ``item_id`` as float32 [h, w]; reject other shapes and NaN/inf, naming item and file."""
+    def load(self, item_id: str, out: np.ndarray | None = None) -> np.ndarray:
+        """The map of ``item_id`` as float32 [h, w]; reject other shapes and NaN/inf, naming item and file.
+        A stored float32 map of ``out``'s shape is read into ``out`` (a float32 [h, w] buffer), which is returned."""
         path = self.files[self._where[item_id]]
-        archive = self._archives[self._where[item_id]]
-        check_member(archive, item_id, path)
         try:
-            m = archive[item_id]
-        except ValueError as exc:
+            m = self._archives[self._where[item_id]].read(item_id, out)
+        except InputError:
+            raise
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error) as exc:
             raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc})") from None
         if m.ndim != 2 or m.size == 0:
             raise InputError(f"{path}: item {item_id!r}: map must be 2-D [h, w], got shape {m.shape}")
         if not (np.issubdtype(m.dtype, np.number) or m.dtype == bool) or np.iscomplexobj(m):
             raise InputError(f"{path}: item {item_id!r}: map must be real numeric, got dtype {m.dtype}")
-        m = m.astype(np.float32)
-        if not np.isfinite(m).all():
+        m = m.astype(np.float32, copy=False)
+        if not (np.isfinite(m.max()) and np.isfinite(m.min())):
             what = "NaN" if np.isnan(m).any() else "inf"
             raise InputError(f"{path}: item {item_id!r}: map contains {what}")
         return m
 
     def identity(self) -> list[dict]:
         """Path and sha256 of every file, for the report."""
-        return [{"path": str(p), "sha256": file_sha256(p)} for p in self.files]
+        return [{"path": str(p), "sha256": d.result()} for p, d in zip(self.files, self._digests, strict=True)]
 
     def close(self) -> None:
+        self._hashing.shutdown(wait=True, cancel_futures=True)
         for archive in self._archives:
             archive.close()
 

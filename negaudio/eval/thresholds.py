@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from negaudio.eval.engine import select
 from negaudio.eval.metrics_common import check_gt, check_maps, check_same_shape, flat
 
 PER_IMAGE_KINDS = ("median", "adaptive")
@@ -76,7 +77,7 @@ def median_threshold(maps) -> np.ndarray:
     """θ_i = sort(P_i)[⌊0.5·N⌋] for each image i separately; shape [B] float64."""
     p = flat(check_maps(maps))
     k = p.shape[1] // 2
-    return np.partition(p, k, axis=1)[:, k].astype(np.float64)
+    return np.array([select(row, [k])[0] for row in p], dtype=np.float64)
 
 
 def adaptive_threshold(maps, gt) -> np.ndarray:
@@ -87,7 +88,7 @@ def adaptive_threshold(maps, gt) -> np.ndarray:
     n = p.shape[1]
     size = np.count_nonzero(flat(gt), axis=1)
     size = np.where(size == 0, n // 2, size)
-    return np.take_along_axis(np.sort(p, axis=1), (n - size)[:, None], axis=1)[:, 0].astype(np.float64)
+    return np.array([select(row, [n - s])[0] for row, s in zip(p, size, strict=True)], dtype=np.float64)
 
 
 def check_theta(theta, batch: int) -> np.ndarray:

@@ -32,11 +32,12 @@ def interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 def resize_bilinear(maps: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize a map [h, w] or a batch [B, h, w] to [.., height, width] with the rule above (float32)."""
+    if np.shape(maps)[-2:] == (height, width):
+        return np.asarray(maps, dtype=np.float32)  # float64 round trip of float32 values is the identity
     maps = np.asarray(maps, dtype=np.float64)
     h, w = maps.shape[-2:]
-    if (h, w) != (height, width):
-        if h != height:
-            maps = interpolation_matrix(h, height) @ maps
-        if w != width:
-            maps = maps @ interpolation_matrix(w, width).T
+    if h != height:
+        maps = interpolation_matrix(h, height) @ maps
+    if w != width:
+        maps = maps @ interpolation_matrix(w, width).T
     return maps.astype(np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import NotRequired  # pydantic validates these on Python < 3.12
 
 from typing_extensions import TypedDict
@@ -164,12 +164,26 @@ class ManifestRecord:
     def to_line(self) -> str:
         """The record's manifest line (sorted keys, compact, newline-terminated); ``composite`` (and its ``mix``)
         only when set."""
-        data = asdict(self)
+        data = plain_json(self)
         if data["composite"] is None:
             del data["composite"]
         elif data["composite"]["mix"] is None:
             del data["composite"]["mix"]
         return json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def plain_json(value):
+    """``dataclasses.asdict`` for JSON, without its deep copies: dataclasses and dicts to new dicts, tuples and
+    lists to new lists, other values as they are."""
+    if isinstance(value, str | int | float) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [plain_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain_json(v) for k, v in value.items()}
+    if is_dataclass(value):
+        return {f.name: plain_json(getattr(value, f.name)) for f in fields(value)}
+    return value
 
 
 def item_sha256(pcm_sha256: str, image_sha256: str, mask_sha256: str | None) -> str:

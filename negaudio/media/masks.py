@@ -75,7 +75,10 @@ def encode_mask(stored: np.ndarray) -> bytes:
 def read_mask(path: Path, scale: int = 255) -> np.ndarray:
     """A stored mask as float32 [H, W] in [0, 1] (value / scale; the manifest records the scale)."""
     with open_image(path, str(path)) as im:
-        return np.asarray(im.convert("L"), dtype=np.float32) / np.float32(scale)
+        stored = np.asarray(im if im.mode == "L" else im.convert("L"))
+    out = stored.astype(np.float32)
+    out /= np.float32(scale)
+    return out
 
 
 def mask_sha256(stored: np.ndarray) -> str:

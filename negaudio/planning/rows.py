@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 from negaudio.core.cache import CACHE_REF
 from negaudio.core.errors import InputError
 from negaudio.core.paths import check_id, check_relative
 from negaudio.kinds import kind_class
+from negaudio.manifest.schema import plain_json
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class PlanRow:
                 check_media(rel, what)
 
     def to_json(self) -> dict:
-        data = asdict(self)
+        data = plain_json(self)
         if self.composite is None:  # rows of other sources keep their bytes (and plan hashes)
             del data["composite"]
         return data

@@ -16,7 +16,7 @@ import numpy as np
 from negaudio import SCHEMA_VERSION
 from negaudio.core.cache import resolve_media
 from negaudio.core.errors import InputError, SampleError
-from negaudio.core.files import atomic_open, write_bytes
+from negaudio.core.files import atomic_open
 from negaudio.core.regions import Region
 from negaudio.kinds import Signal, kind_class
 from negaudio.manifest.schema import (
@@ -33,7 +33,6 @@ from negaudio.manifest.schema import (
     SourceRef,
     item_sha256,
 )
-from negaudio.media import compose
 from negaudio.media.audio import (
     FORMATS,
     as_float,
@@ -118,6 +117,14 @@ def _mixed(ctx: RenderContext, root: Path, spec: dict) -> tuple[np.ndarray, Comp
     return wave, CompositeMix(levels_db=levels, gains=gains)
 
 
+def _write_media(path: Path, data: bytes | memoryview) -> None:
+    """Write a media file in place. The shard's record file, written atomically after all its media, is what
+    commits them: a file cut short by an interruption belongs to a shard without a record, which ``--resume``
+    renders again, so a temporary and a rename per file would buy nothing."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
 def _read_image(path: Path) -> tuple[bytes, tuple[int, int]]:
     """The image's bytes and (width, height), read once and checked: PNG chunk checksums are verified and JPEG
     is decoded at 1/8 scale (every byte still read), so a truncated or corrupt file fails here."""
@@ -141,7 +148,7 @@ def _copy_image(ctx: RenderContext, shard: int, sample_id: str, suffix: str, dat
     rel = f"images/{shard:05d}/{sample_id}{suffix.lower()}"
     dest = Path(ctx.out_dir) / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes(dest, data)
+    _write_media(dest, data)
     return ImageRef(path=rel, width=size[0], height=size[1], sha256=hashlib.sha256(data).hexdigest())
 
 
@@ -157,7 +164,7 @@ def _write_mask(ctx: RenderContext, shard: int, sample_id: str, stored: np.ndarr
     path = Path(ctx.out_dir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     data = encode_mask(stored)
-    write_bytes(path, data)
+    _write_media(path, data)
     height, width = stored.shape
     return MaskRef(
         path=rel,
@@ -214,7 +221,7 @@ def render_sample(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> list[M
         rel = f"audio/{shard:05d}/{row.item_id}{ext}"
         frames = quantize(wave, ctx.fmt)
         data, info = encode_frames(frames, ctx.sample_rate, ctx.fmt)
-        write_bytes(Path(ctx.out_dir) / rel, data)
+        _write_media(Path(ctx.out_dir) / rel, data)
         info["file_sha256"] = hashlib.sha256(data).hexdigest()
         records.append(_record(row, rel, info, as_float(frames), facts, image, mask, ctx, made and made.ref))
     return records
@@ -237,6 +244,8 @@ _LAST_IMAGE: dict = {}  # the samples of one image follow each other in a plan: 
 
 def _composite(root: Path, spec: dict, mix: CompositeMix | None = None) -> _Made:
     """Render a composite image spec (:mod:`negaudio.media.compose`) and its masks for one sample."""
+    from negaudio.media import compose  # scipy.ndimage: imported by the workers of composite builds only
+
     image_spec = {k: v for k, v in spec.items() if k not in ("targets", "mix")}
     key = (str(root), json.dumps(image_spec, sort_keys=True))
     if _LAST_IMAGE.get("key") != key:
@@ -262,6 +271,8 @@ def _composite(root: Path, spec: dict, mix: CompositeMix | None = None) -> _Made
 
 
 def _object_facts(obj: dict, amodal: np.ndarray, visible: np.ndarray) -> CompositeObject:
+    from negaudio.media import compose
+
     amodal_area, visible_area = int(amodal.sum()), int(visible.sum())
     return CompositeObject(
         label=obj["label"],

@@ -1,0 +1,95 @@
+"""negaudio eval reads each map once (twice only for in-sample universal thresholds), streams maps through reused
+batch buffers without mixing them up, and scores stored and deflated .npz files alike."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from negaudio.builder import BuildOptions, build
+from negaudio.eval import pipeline
+from negaudio.eval.metrics import POSITIVE
+from negaudio.eval.predictions import Predictions
+from negaudio.eval.samples import index_build
+from negaudio.eval.upsample import resize_bilinear
+from negaudio.manifest import Build
+from negaudio.recipe.io import validate_data
+from negaudio.recipe.models import Recipe
+
+RECIPE = {
+    "name": "reads-test",
+    "version": "1.0.0",
+    "seed": 3,
+    "source": {"kind": "folder"},
+    "audio": {"sample_rate": 16000, "channels": 1, "duration": {"policy": "match"}, "format": "wav_pcm16"},
+    "negatives": [{"kind": "silence"}, {"kind": "offscreen", "pool": "same"}],
+}
+
+
+@pytest.fixture(scope="module")
+def small_build(demo_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reads") / "build"
+    build(validate_data(Recipe, RECIPE), out, source=demo_root, limit=5, options=BuildOptions())
+    return out
+
+
+def write_maps(build_dir, path, compression, frame_sized=False):
+    """One random map per item: 12x9, or of its image's size (read straight into the batch buffer)."""
+    rng = np.random.default_rng(5)
+    records = [json.loads(line) for line in (build_dir / "manifest.jsonl").read_text().splitlines()]
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        for r in records:
+            shape = (r["image"]["height"], r["image"]["width"]) if frame_sized else (12, 9)
+            with zf.open(f"{r['item_id']}.npy", "w") as fh:
+                np.lib.format.write_array(fh, rng.random(shape, dtype=np.float32))
+    return [r["item_id"] for r in records]
+
+
+def count_loads(monkeypatch):
+    counts: dict[str, int] = {}
+    original = Predictions.load
+
+    def load(self, item_id, out=None):
+        counts[item_id] = counts.get(item_id, 0) + 1
+        return original(self, item_id, out)
+
+    monkeypatch.setattr(Predictions, "load", load)
+    return counts
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "reads"), [(("0.5", "median", "adaptive"), 1), (pipeline.DEFAULT_THRESHOLDS, 2)]
+)
+def test_each_map_is_read_once_unless_calibrated_in_sample(small_build, tmp_path, monkeypatch, thresholds, reads):
+    ids = write_maps(small_build, tmp_path / "p.npz", zipfile.ZIP_STORED)
+    counts = count_loads(monkeypatch)
+    config = pipeline.EvalConfig(thresholds=thresholds, bootstrap=0, gallery=0)
+    pipeline.evaluate(small_build, [tmp_path / "p.npz"], tmp_path / "out", config)
+    assert counts == dict.fromkeys(ids, reads)
+
+
+@pytest.mark.parametrize("frame_sized", [False, True])
+def test_stored_and_deflated_files_score_alike_and_the_gallery_keeps_its_maps(small_build, tmp_path, frame_sized):
+    write_maps(small_build, tmp_path / "stored.npz", zipfile.ZIP_STORED, frame_sized)
+    write_maps(small_build, tmp_path / "deflated.npz", zipfile.ZIP_DEFLATED, frame_sized)
+    b = Build(small_build)
+    index = index_build(b)
+    config = pipeline.EvalConfig(thresholds=("0.5", "median"), batch=2, gallery=5)
+    thresholds = pipeline.make_thresholds(config.thresholds, None)
+    results = []
+    for name in ("stored.npz", "deflated.npz"):
+        preds = Predictions([tmp_path / name])
+        first = pipeline.raw_maxima(preds, index.items, None, "maxima")
+        for maxima in (None, first):  # one pass (gallery read after scoring), or the maxima pass first
+            evaluator, gallery = pipeline.score(b, index, preds, maxima, thresholds, config)
+            for entry in gallery:  # batches of 2 reuse one buffer: each gallery map is still its own item's
+                h, w = entry["sample"].frame
+                expected = resize_bilinear(preds.load(entry["sample"].positive.item_id), h, w)
+                np.testing.assert_array_equal(entry["maps"][POSITIVE], expected)
+            assert len(gallery) == 5
+            results.append((evaluator.rows(), [(e["sample"].sample_id, e["rank"]) for e in gallery]))
+        preds.close()
+    assert all(r == results[0] for r in results)
