@@ -105,7 +105,7 @@ def test_models_lists_the_zoo(cli):
 def test_a_wrong_checkpoint_is_one_line_naming_the_closest_model(cli, small_demo, checkpoints, tmp_path):
     result = cli("eval", small_demo, "--model", "slavc", "--checkpoint", checkpoints["ezvsl"], "-o", tmp_path / "o")
     assert result.exit_code == 2
-    assert "error:" in result.output and "closest model by key overlap: ezvsl or fnac (" in result.output
+    assert "error:" in result.output and "closest zoo model by key overlap: ezvsl or fnac (" in result.output
     both = ["--checkpoint", checkpoints["ezvsl"], "--model-opt", f"checkpoint={checkpoints['ezvsl']}"]
     result = cli("eval", small_demo, "--model", "ezvsl", *both, "-o", tmp_path / "o")
     assert result.exit_code == 2 and "give --checkpoint or --model-opt checkpoint=..., not both" in result.output
@@ -114,6 +114,27 @@ def test_a_wrong_checkpoint_is_one_line_naming_the_closest_model(cli, small_demo
     )
     assert result.exit_code == 2 and "--checkpoint and --compat apply to --model" in result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "the checkpoint file is empty"),
+        (bytes(range(256)) * 8, "not a PyTorch checkpoint"),
+        ("unrelated", "its keys match no zoo model"),
+    ],
+)
+def test_an_unusable_checkpoint_is_named_plainly(cli, small_demo, tmp_path, content, says):
+    import torch
+
+    path = tmp_path / "c.pth"
+    if content == "unrelated":
+        torch.save({"foo.weight": torch.zeros(2)}, path)
+    else:
+        path.write_bytes(content)
+    result = cli("eval", small_demo, "--model", "ezvsl", "--checkpoint", path, "-o", tmp_path / "o")
+    assert result.exit_code == 2 and says in result.output, result.output
+    assert "Error" not in result.output and "0%" not in result.output
 
 
 FAILING = """

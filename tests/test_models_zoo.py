@@ -96,7 +96,7 @@ def test_a_missing_key_is_refused_naming_it_and_the_closest_model(model, tmp_pat
         "lvs": "lvs or ssl-align",
         "ssl-align": "lvs or ssl-align",
     }
-    assert f"closest model by key overlap: {twins.get(model, model)} (" in str(err.value)
+    assert f"closest zoo model by key overlap: {twins.get(model, model)} (" in str(err.value)
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -136,10 +136,10 @@ def test_training_metadata_beside_the_weights_loads_as_data(tmp_path):
 
 def test_a_checkpoint_of_another_model_names_it(checkpoints):
     with pytest.raises(
-        InputError, match=r"not a lvs checkpoint: .*closest model by key overlap: ezvsl or fnac \(100%\)"
+        InputError, match=r"does not match the lvs model: .*closest zoo model by key overlap: ezvsl or fnac \(100%\)"
     ):
         load_adapter("lvs", {"checkpoint": str(checkpoints["ezvsl"])})
-    with pytest.raises(InputError, match=r"closest model by key overlap: ssl-tie \(100%\)"):
+    with pytest.raises(InputError, match=r"closest zoo model by key overlap: ssl-tie \(100%\)"):
         load_adapter("lvs", {"checkpoint": str(checkpoints["ssl-tie"])})
 
 
@@ -156,7 +156,7 @@ def test_shape_mismatch_and_bad_options_are_input_errors(tmp_path, checkpoints):
     with pytest.raises(InputError, match="checkpoint not found"):
         load_adapter("fnac", {"checkpoint": str(tmp_path / "absent.pth")})
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(InputError, match="cannot read checkpoint"):
+    with pytest.raises(InputError, match="not a PyTorch checkpoint"):
         load_adapter("fnac", {"checkpoint": str(tmp_path / "junk.pth")})
 
 

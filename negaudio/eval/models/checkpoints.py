@@ -12,6 +12,7 @@ from negaudio.core.errors import InputError
 WRAPPERS = ("model", "state_dict", "model_state_dict")
 """Dict keys the authors wrap their state dicts in (EZ-VSL/SLAVC/FNAC, SSL-TIE, LVS/SSL-Align)."""
 DATAPARALLEL = "module."
+LEGACY_MAGIC = b"\x80\x02"  # torch.save before the zip format: a pickle, protocol 2
 
 
 def strip_module(key: str) -> str:
@@ -40,15 +41,17 @@ def safe_globals() -> list:
 
 def unreadable(path: Path, exc: Exception) -> str:
     """Why ``torch.load`` refused a file, in a user's words: empty, not a PyTorch checkpoint, or unsafe to load."""
+    import pickle
     import zipfile
 
     if path.stat().st_size == 0:
         return "the checkpoint file is empty"
-    if isinstance(exc, __import__("pickle").UnpicklingError) and "weights_only" in str(exc):
-        first = str(exc).strip().splitlines()[-1][:200]
-        return f"the checkpoint holds objects other than tensors and plain data, refused unread ({first})"
-    if not zipfile.is_zipfile(path):
-        return "not a PyTorch checkpoint (neither a torch.save zip archive nor a legacy one it can read)"
+    with open(path, "rb") as fh:
+        legacy = fh.read(2) == LEGACY_MAGIC
+    if not zipfile.is_zipfile(path) and not legacy:
+        return "not a PyTorch checkpoint (neither a torch.save zip archive nor the legacy format)"
+    if isinstance(exc, pickle.UnpicklingError) and "weights_only" in str(exc):
+        return "the checkpoint holds objects other than tensors and plain data; refused unread (they could run code)"
     return f"cannot read the checkpoint ({type(exc).__name__}: {str(exc)[:200]})"
 
 
