@@ -297,6 +297,39 @@ def test_a_full_disk_is_one_line_and_a_rerun_finishes(cli, write_recipe, demo_ro
     assert tree_digest(out) == tree_digest(tmp_path / "clean")
 
 
+def test_a_resumed_build_replaces_planted_links_instead_of_writing_through_them(
+    cli, write_recipe, demo_root, tmp_path, monkeypatch
+):
+    victim = tmp_path / "victim.wav"
+    victim.write_bytes(b"precious")
+    clean = tmp_path / "clean"
+    assert build(cli, write_recipe(), clean, demo_root).exit_code == 0
+    out = tmp_path / "b"
+    real = render_module._write_media
+    calls = {"n": 0}
+
+    def full_disk(path, data):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(render_module, "_write_media", full_disk)
+    assert build(cli, write_recipe(), out, demo_root).exit_code == 1
+    monkeypatch.setattr(render_module, "_write_media", real)
+    planted = 0
+    for rel in tree_digest(clean):
+        if rel.startswith(("audio/", "images/", "masks/")) and not (out / rel).exists():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).symlink_to(victim)
+            planted += 1
+    assert planted > 0
+    assert build(cli, write_recipe(), out, demo_root, "--resume").exit_code == 0
+    assert victim.read_bytes() == b"precious"
+    assert tree_digest(out) == tree_digest(clean)
+    assert not [p for p in out.rglob("*") if p.is_symlink()]
+
+
 def _marked_processes(mark: str) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():

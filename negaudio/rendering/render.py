@@ -4,9 +4,11 @@ beyond the seeds the plan recorded, and every item, positive or negative, leaves
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
@@ -117,11 +119,22 @@ def _mixed(ctx: RenderContext, root: Path, spec: dict) -> tuple[np.ndarray, Comp
     return wave, CompositeMix(levels_db=levels, gains=gains)
 
 
+WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
 def _write_media(path: Path, data: bytes | memoryview) -> None:
     """Write a media file in place. The shard's record file, written atomically after all its media, is what
     commits them: a file cut short by an interruption belongs to a shard without a record, which ``--resume``
-    renders again, so a temporary and a rename per file would buy nothing."""
-    with open(path, "wb") as fh:
+    renders again, so a temporary and a rename per file would buy nothing. A symbolic link planted at the path
+    is replaced, never written through."""
+    try:
+        fd = os.open(path, WRITE_FLAGS, 0o666)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        path.unlink()
+        fd = os.open(path, WRITE_FLAGS, 0o666)
+    with open(fd, "wb") as fh:
         fh.write(data)
 
 
