@@ -79,3 +79,25 @@ def test_compare_refuses_a_folder_it_did_not_write(cli, evaluation, tmp_path):
     assert (folder / "table.tex").read_text() == "mine"
     assert cli("compare", evaluation, evaluation, "-o", tmp_path / "c").exit_code == 0
     assert cli("compare", evaluation, evaluation, "-o", tmp_path / "c").exit_code == 0  # its own folder: replaced
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        (("--bootstrap", "-5"), "--bootstrap must be >= 0"),
+        (("--threshold", "bogus"), "bogus"),
+        (("--ci-level", "2"), "--ci-level must be in (0, 1)"),
+        (("--gallery", "-1"), "--gallery must be >= 0"),
+        (("--calibration", "paper:nosuch"), "unknown paper calibration"),
+        (("--calibration", "EMPTY"), "calibration"),
+        (("--calibrate-on", "NOBUILD"), "not found"),
+    ],
+)
+def test_eval_options_are_checked_before_the_model_runs(cli, builds, tmp_path, option, says):
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    option = tuple(str(empty) if o == "EMPTY" else str(tmp_path / "none") if o == "NOBUILD" else o for o in option)
+    out = tmp_path / "e"
+    result = cli("eval", builds[0], "--model", "energy-gated", "-o", out, *option)
+    assert result.exit_code == 2 and says in result.output, result.output
+    assert "running model" not in result.output and not out.exists()

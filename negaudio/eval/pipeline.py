@@ -327,19 +327,30 @@ def gallery_after_scoring(build: Build, preds: Predictions, maxima: dict, roles:
     return gallery
 
 
-def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig) -> dict:
-    """Score ``predictions`` on the build at ``build_root``; write report.json, report.md, items.csv, plots."""
-    from negaudio.eval.report import write_outputs
+def check_config(config: EvalConfig) -> None:
+    """Every option that can be checked before a map is read or a model runs (a wrong one costs nothing)."""
+    from negaudio.eval.calibration import load_calibration
 
     check_threshold_specs(config.thresholds)
     if config.calibration is not None and config.calibrate_on is not None:
         raise InputError("give --calibration FILE or --calibrate-on BUILD, not both")
+    if config.calibration is not None:
+        load_calibration(config.calibration)
     if config.batch < 1:
         raise InputError(f"--batch must be >= 1, got {config.batch}")
+    if config.gallery < 0:
+        raise InputError(f"--gallery must be >= 0 (0: no gallery), got {config.gallery}")
     if config.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0 (0: no intervals), got {config.bootstrap}")
     if not 0 < config.ci_level < 1:
         raise InputError(f"--ci-level must be in (0, 1), got {config.ci_level}")
+
+
+def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig) -> dict:
+    """Score ``predictions`` on the build at ``build_root``; write report.json, report.md, items.csv, plots."""
+    from negaudio.eval.report import write_outputs
+
+    check_config(config)
     build = Build(build_root)
     index = index_build(build)
     preds = Predictions(predictions)

@@ -31,7 +31,7 @@ def evaluate(
     ``build_dir``; write report.json, report.md, items.csv and the plots to ``output``; return the report.
     ``config`` holds the fields of :class:`negaudio.eval.pipeline.EvalConfig` (thresholds, calibration, ...)."""
     from negaudio.eval.adapters import load_adapter, resolve_device, run_model, uses_torch
-    from negaudio.eval.pipeline import EvalConfig
+    from negaudio.eval.pipeline import EvalConfig, check_config
     from negaudio.eval.pipeline import evaluate as score
     from negaudio.manifest import Build
 
@@ -39,19 +39,20 @@ def evaluate(
         raise InputError("give --predictions PRED or --model SPEC (one of them)")
     check_output(Path(output))
     settings = EvalConfig(**config)
+    check_config(settings)
     output = Path(output)
     if model is None:
         files = [Path(predictions)] if isinstance(predictions, str | Path) else [Path(p) for p in predictions]
         return score(Path(build_dir), files, output, settings)
+    build = Build(build_dir)
+    other = None if settings.calibrate_on is None else Build(settings.calibrate_on)
     options = dict(model_options or {})
     adapter = load_adapter(model, options)
     used = resolve_device(device, uses_torch(adapter))
     settings.model = {"spec": model, "options": options, "device": used} | getattr(adapter, "provenance", {})
-    build = Build(build_dir)
     maps = run_model(build, adapter, model, output / "predictions.npz", settings.batch, used, settings.progress)
-    if settings.calibrate_on is not None:
+    if other is not None:
         path = output / "calibration_predictions.npz"
-        other = Build(settings.calibrate_on)
         settings.calibration_predictions = [
             run_model(other, adapter, model, path, settings.batch, used, settings.progress)
         ]
