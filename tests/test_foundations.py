@@ -112,6 +112,9 @@ def test_plan_reports_what_the_source_left_out(cli, shared_data, tmp_path):
     header, _ = read_plan(tmp_path / "p.jsonl")
     left = sum(header["source"]["report"]["missing"].values())
     assert left > 5000 and f"{left} annotation(s) left out by the source" in result.output
+    result = cli("build", "vggss-neg", "--source", copy, "--no-canonical", "-o", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    assert f"{left} annotation(s) left out by the source" in result.output  # build says what plan says
 
 
 def test_the_library_builds_what_the_cli_builds(cli, tmp_path, monkeypatch):

@@ -148,6 +148,16 @@ def build(
         err.print(f"{info['failures']} sample(s) failed: see {escape(str(out_dir / 'failures.jsonl'))}")
     if info["partial"]:
         err.print(f"a partial build: build.json ('missing') and failures.jsonl in {escape(str(out_dir))} say what")
+    if line := _left_out(info["source"].get("report", {}).get("missing", {})):
+        err.print(f"{line}: the set covers only the annotations whose media the source holds")
+
+
+def _left_out(counts: dict) -> str:
+    """'N annotation(s) left out by the source (reason: n, ...)', or '' when the source left none out."""
+    if not (left := sum(counts.values())):
+        return ""
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
+    return f"{left} annotation(s) left out by the source ({escape(reasons)})"
 
 
 def _print_summary(root: Path, rows: list[dict]) -> None:
@@ -210,10 +220,8 @@ def plan_cmd(
     except OSError as exc:
         raise os_failure(exc) from None
     out.print(f"plan written to {escape(str(output))}: {result.items} items (sha256 {result.sha256})")
-    left = sum(result.source_left_out.values())
-    if left:
-        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(result.source_left_out.items()))
-        out.print(f"{left} annotation(s) left out by the source ({escape(reasons)})")
+    if line := _left_out(result.source_left_out):
+        out.print(line)
     if result.failures:
         out.print(f"{len(result.failures)} sample(s) left out while planning (--on-error skip):")
         for failure in result.failures[:20]:
