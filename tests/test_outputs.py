@@ -101,3 +101,9 @@ def test_eval_options_are_checked_before_the_model_runs(cli, builds, tmp_path, o
     result = cli("eval", builds[0], "--model", "energy-gated", "-o", out, *option)
     assert result.exit_code == 2 and says in result.output, result.output
     assert "running model" not in result.output and not out.exists()
+
+
+def test_console_tables_are_never_cut_without_a_terminal(cli, builds, tmp_path):
+    result = cli("eval", builds[0], "--model", "energy-gated", "-o", tmp_path / "e")
+    assert result.exit_code == 0
+    assert "noise-white-sigma1 " in result.output and "…" not in result.output

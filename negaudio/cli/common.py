@@ -14,7 +14,8 @@ from rich.markup import escape
 from negaudio.core.errors import Interrupted, NegaudioError
 
 err = Console(stderr=True, soft_wrap=True, highlight=False)
-out = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 120)
+# Without a terminal (logs, pipes) tables get room for their widest rows (names and intervals are never cut).
+out = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def fail(exc: NegaudioError) -> typer.Exit:
