@@ -159,6 +159,7 @@ def test_a_recipe_file_without_a_root_never_falls_back_to_the_demo(cli, tmp_path
     recipe.write_text("name: mine\nsource: {kind: is3}\nnegatives: [{kind: silence}]\n")
     result = cli("build", recipe, "-o", tmp_path / "out")
     assert result.exit_code == 2 and "needs a root" in result.output and not (tmp_path / "out").exists()
+    assert "negaudio build is3plus" in result.output  # says how to get the embedded bank
 
 
 def test_a_plan_of_the_embedded_bank_renders_without_source(cli, tmp_path, monkeypatch):
