@@ -331,7 +331,8 @@ def console_lines(report: dict) -> list[str]:
     if avs := m.get("avsbench"):
         lines.append(
             f"AVSBench: mIoU {pct(avs['positive']['miou'])}, F_β {pct(avs['positive']['fbeta'])}; class-mean mIoU "
-            f"{pct(avs['classes']['miou'])}, F {pct(avs['classes']['fscore'])} ({avs['classes']['count']} classes incl. background)"
+            f"{pct(avs['classes']['miou'])}, F {pct(avs['classes']['fscore'])} "
+            f"({avs['classes']['count']} classes incl. background)"
         )
     return lines
 
