@@ -211,3 +211,52 @@ def test_the_gallery_draws_samples_of_different_frame_sizes(monkeypatch):
     images = [ax.get_images()[0].get_array().shape[:2] for ax in fig.axes if ax.get_images()]
     assert images == [(9, 2 * 16 + 2), (12, 2 * 16 + 2)]  # best first; two panels and a gap per row
     assert [ax.get_ylabel().split("\n")[0] for ax in fig.axes if ax.get_images()] == ["best", "worst"]
+
+
+def test_every_threshold_line_has_its_own_dash_and_colour(monkeypatch):
+    from negaudio.eval.thresholds import UNIVERSAL_KINDS, Threshold
+
+    figures = captured(monkeypatch)
+    rng = np.random.default_rng(0)
+    values = {"positive": rng.random(9), "silence": rng.random(9)}
+    labels = list(UNIVERSAL_KINDS)
+    thresholds = [Threshold(kind, 0.1 * (k + 1)) for k, kind in enumerate(labels)]
+    plots.max_histograms(values, thresholds, {}, Path("unused.png"))
+    for ax in figures[0].axes:
+        lines = ax.get_lines()
+        assert [line.get_label() for line in lines] == labels
+        assert len({line.get_color() for line in lines}) == len(labels)
+        assert len({str(line._unscaled_dash_pattern) for line in lines}) == len(labels)  # the dash itself
+        assert not {line.get_color() for line in lines} & set(plots.COLORS)  # never the colour of a fill
+
+
+def test_gallery_ranks_say_when_samples_tie():
+    picks = gallery_picks([0.0, 0.0, 0.5, 0.0, -1.0], 5)
+    assert picks == {2: "best", 0: "rank 2 of 5, one of 3 tied", 1: "median, one of 3 tied"} | {
+        3: "rank 4 of 5, one of 3 tied",
+        4: "worst",
+    }
+    assert gallery_picks([0.0] * 4, 2) == {0: "best, one of 4 tied", 3: "worst, one of 4 tied"}  # stream order
+
+
+def test_gallery_outlines_differ_where_they_coincide(monkeypatch):
+    """GT solid white, map > θ dashed magenta drawn on top, both named in a legend (here the two coincide)."""
+    from types import SimpleNamespace
+
+    from matplotlib.colors import to_rgba
+
+    figures = captured(monkeypatch)
+    pos = SimpleNamespace(item_id="p", kind="positive")
+    sample = SimpleNamespace(sample_id="s", positive=pos, others={})
+    gt = np.zeros((20, 20))
+    gt[5:15, 5:15] = 1
+    entry = {"sample": sample, "gt": gt, "maps": {"positive": gt.copy()}, "image": np.full((20, 20, 3), 90.0)}
+    rows = {"p": {"theta@t": 0.5, "iou@t": 1.0, "pia@t": 0.25, "max": 1.0}}
+    plots.gallery([entry], rows, "t", Path("unused.png"))
+    (fig,) = figures
+    ax = next(a for a in fig.axes if a.get_images())
+    gt_lines, pred_lines = ax.collections
+    assert tuple(gt_lines.get_edgecolor()[0]) == to_rgba(plots.GT_COLOR)
+    assert tuple(pred_lines.get_edgecolor()[0]) == to_rgba(plots.PRED_COLOR) != to_rgba(plots.GT_COLOR)
+    assert gt_lines.get_linestyle()[0][1] is None and pred_lines.get_linestyle()[0][1]  # solid vs dashed
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["ground truth", "map > θ t"]
