@@ -260,3 +260,33 @@ def test_gallery_outlines_differ_where_they_coincide(monkeypatch):
     assert tuple(pred_lines.get_edgecolor()[0]) == to_rgba(plots.PRED_COLOR) != to_rgba(plots.GT_COLOR)
     assert gt_lines.get_linestyle()[0][1] is None and pred_lines.get_linestyle()[0][1]  # solid vs dashed
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["ground truth", "map > θ t"]
+
+
+def test_the_contact_sheet_is_written_in_the_format_its_suffix_names(cli, demo_eval, tmp_path):
+    from PIL import Image
+
+    assert contact_sheet.gallery(demo_eval / "b", tmp_path / "sheet.jpg", count=2) == 2
+    with Image.open(tmp_path / "sheet.jpg") as im:
+        assert im.format == "JPEG"
+    assert (tmp_path / "sheet.pdf").read_bytes()[:5] == b"%PDF-"
+    contact_sheet.gallery(demo_eval / "b", tmp_path / "only.pdf", count=2)
+    assert [p.name for p in tmp_path.glob("only*")] == ["only.pdf"]
+    result = cli("inspect", demo_eval / "b", "--gallery", tmp_path / "sheet.xyz")
+    assert result.exit_code == 2 and "'.xyz'" in result.output and "Traceback" not in result.output
+    assert not list(tmp_path.glob("sheet.xyz*"))
+
+
+def test_contact_sheet_numbers_never_overlap_and_the_sheet_has_a_legend(demo_eval, tmp_path):
+    from PIL import Image
+
+    same = [(100.0, 50.0)] * 5 + [(250.0, 250.0)] * 3  # objects sharing a corner, some at the tile's edge
+    boxes = contact_sheet.badge_boxes(same, (256, 200), (10, 12))
+    for k, a in enumerate(boxes):
+        assert min(a[0], a[1]) >= 0 and a[2] <= 256 and a[3] <= 200
+        for b in boxes[:k]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    contact_sheet.gallery(demo_eval / "b", tmp_path / "sheet.png", count=2)
+    with Image.open(tmp_path / "sheet.png") as im:
+        legend = np.asarray(im.convert("RGB"))[: 3 * contact_sheet.LINE + 6]
+    colours = {tuple(c) for c in legend.reshape(-1, 3)}
+    assert {*contact_sheet.SOUNDING[:3], contact_sheet.DISTRACTOR} <= colours  # the swatches of the legend
