@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from negaudio.eval import report_md
 from negaudio.eval.benchmark_metrics import BenchmarkMetrics
 from negaudio.eval.metrics import MISMATCHED, NEGATIVE, NOISY_POSITIVE, NegativeAudioEvaluator, fixed, median
 from tests.test_metrics import (
@@ -121,6 +122,9 @@ def test_avsbench_metrics_match_a_plain_loop(scored):
         close(avs["per_class"][c]["fscore"], f)
     close(avs["classes"]["miou"], np.mean([v[1] for v in per_class.values()]))
     close(avs["classes"]["fscore"], np.mean([v[2] for v in per_class.values()]))
+    assert avs["classes"]["count"] == len(per_class)  # the classes the mean is over: the labels and the background
+    line = report_md.console_lines({"metrics": {"avsbench": avs}, "headline": {"threshold": "x"}})[0]
+    assert f"({len(per_class)} classes incl. background)" in line
 
 
 def test_avsbench_metrics_need_a_segmentation_ground_truth():

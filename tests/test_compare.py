@@ -11,7 +11,7 @@ import pytest
 
 from negaudio.builder import BuildOptions, build
 from negaudio.eval import bootstrap as bs
-from negaudio.eval.compare import compare, load_evaluation, statistics
+from negaudio.eval.compare import compare, draw, load_evaluation, markdown, statistics
 from negaudio.recipe.io import validate_data
 from negaudio.recipe.models import Recipe
 
@@ -101,3 +101,71 @@ def test_mixed_builds_are_refused_unless_asked(cli, runs, tmp_path):
     assert data["bootstrap"] is None and all("diff" not in e for e in data["rows"][1]["metrics"].values())
     result = cli("compare", dirs[0], "-o", tmp_path / "z", "--baseline", "nope")
     assert result.exit_code == 2 and "not one of" in result.output
+
+
+def _blank_positives(src, dst, which):
+    """A copy of an evaluation folder whose positive maps read as empty at the headline θ for samples ``which``."""
+    shutil.copytree(src, dst)
+    at = json.loads((dst / "report.json").read_text())["headline"]["threshold"]
+    with (dst / "items.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    positives = [r for r in rows if r["name"] == "positive"]
+    for i, r in enumerate(positives):
+        if which(i):
+            r[f"pia@{at}"] = "0.0"
+    with (dst / "items.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return dst
+
+
+def test_posneg_difference_pairs_only_the_pairs_valid_for_both_models(runs, tmp_path):
+    """Same per-pair values, fewer valid pairs in one copy: over the common pairs the Δ is exactly 0."""
+    src = runs[("random", 5)]
+    fewer = _blank_positives(src, tmp_path / "fewer", lambda i: i % 2 == 0)
+    result = compare([src, fewer], resamples=100)
+    a = load_evaluation(fewer)
+    for n in ("silence", "offscreen"):
+        kept = a.per_item["positive"]["pia"][a.per_item[n]["sample"]] > 0
+        d = result["rows"][1]["metrics"][f"negatives/{n}/posneg_iou"]["diff"]
+        assert d["pairs"] == int(kept.sum()) > 0
+        assert d["value"] == 0.0 and d["ci"] == [0.0, 0.0], n
+
+
+def test_posneg_difference_matches_a_plain_mean_over_the_common_pairs(runs):
+    a, b = load_evaluation(runs[("energy-gated", 5)]), load_evaluation(runs[("random", 5)])
+    result = compare([runs[("random", 5)], runs[("energy-gated", 5)]], resamples=50)
+    for n in ("silence", "offscreen"):
+        valid = [e.per_item["positive"]["pia"][e.per_item[n]["sample"]] > 0 for e in (a, b)]
+        common = valid[0] & valid[1]
+        d = result["rows"][1]["metrics"][f"negatives/{n}/posneg_iou"]["diff"]
+        assert d["pairs"] == int(common.sum())
+        if common.any():
+            s_a, s_b = a.per_item[n]["posneg_iou"][common], b.per_item[n]["posneg_iou"][common]
+            assert d["value"] == pytest.approx(np.mean(s_a) - np.mean(s_b))
+        else:
+            assert d["value"] is None and d["reason"]
+
+
+def test_posneg_difference_without_a_common_pair_is_not_available(runs, tmp_path):
+    src = runs[("random", 5)]
+    blank = _blank_positives(src, tmp_path / "blank", lambda i: True)
+    result = compare([src, blank], resamples=50)
+    d = result["rows"][1]["metrics"]["negatives/silence/posneg_iou"]["diff"]
+    assert d["value"] is None and d["ci"] is None and d["pairs"] == 0
+    assert "n/a (no pair valid for both models)" in markdown(result)
+
+
+def test_compare_figure_uses_the_table_units_and_clips_nothing(runs):
+    result = compare([runs[("energy-gated", 5)], runs[("oracle", 5)], runs[("random", 5)]], resamples=100)
+    fig = draw(result)
+    sep_ax, pia_ax = fig.axes
+    assert "ROC-AUC" in sep_ax.get_ylabel() and "(%)" in pia_ax.get_ylabel()
+    negatives = [t.get_text() for t in pia_ax.get_xticklabels()]
+    heights = [p.get_height() for p in pia_ax.patches]
+    expected = [100 * r["metrics"][f"negatives/{n}/pia"]["value"] for r in result["rows"] for n in negatives]
+    assert heights == pytest.approx(expected)  # percent, as in compare.md
+    for ax, metric, scale in ((sep_ax, "separability", 1), (pia_ax, "pia", 100)):
+        his = [scale * r["metrics"][f"negatives/{n}/{metric}"]["ci"][1] for r in result["rows"] for n in negatives]
+        assert ax.get_ylim()[1] > max(his)  # the highest interval ends below the top of the axis

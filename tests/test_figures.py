@@ -211,3 +211,82 @@ def test_the_gallery_draws_samples_of_different_frame_sizes(monkeypatch):
     images = [ax.get_images()[0].get_array().shape[:2] for ax in fig.axes if ax.get_images()]
     assert images == [(9, 2 * 16 + 2), (12, 2 * 16 + 2)]  # best first; two panels and a gap per row
     assert [ax.get_ylabel().split("\n")[0] for ax in fig.axes if ax.get_images()] == ["best", "worst"]
+
+
+def test_every_threshold_line_has_its_own_dash_and_colour(monkeypatch):
+    from negaudio.eval.thresholds import UNIVERSAL_KINDS, Threshold
+
+    figures = captured(monkeypatch)
+    rng = np.random.default_rng(0)
+    values = {"positive": rng.random(9), "silence": rng.random(9)}
+    labels = list(UNIVERSAL_KINDS)
+    thresholds = [Threshold(kind, 0.1 * (k + 1)) for k, kind in enumerate(labels)]
+    plots.max_histograms(values, thresholds, {}, Path("unused.png"))
+    for ax in figures[0].axes:
+        lines = ax.get_lines()
+        assert [line.get_label() for line in lines] == labels
+        assert len({line.get_color() for line in lines}) == len(labels)
+        assert len({str(line._unscaled_dash_pattern) for line in lines}) == len(labels)  # the dash itself
+        assert not {line.get_color() for line in lines} & set(plots.COLORS)  # never the colour of a fill
+
+
+def test_gallery_ranks_say_when_samples_tie():
+    picks = gallery_picks([0.0, 0.0, 0.5, 0.0, -1.0], 5)
+    assert picks == {2: "best", 0: "rank 2 of 5, one of 3 tied", 1: "median, one of 3 tied"} | {
+        3: "rank 4 of 5, one of 3 tied",
+        4: "worst",
+    }
+    assert gallery_picks([0.0] * 4, 2) == {0: "best, one of 4 tied", 3: "worst, one of 4 tied"}  # stream order
+
+
+def test_gallery_outlines_differ_where_they_coincide(monkeypatch):
+    """GT solid white, map > θ dashed magenta drawn on top, both named in a legend (here the two coincide)."""
+    from types import SimpleNamespace
+
+    from matplotlib.colors import to_rgba
+
+    figures = captured(monkeypatch)
+    pos = SimpleNamespace(item_id="p", kind="positive")
+    sample = SimpleNamespace(sample_id="s", positive=pos, others={})
+    gt = np.zeros((20, 20))
+    gt[5:15, 5:15] = 1
+    entry = {"sample": sample, "gt": gt, "maps": {"positive": gt.copy()}, "image": np.full((20, 20, 3), 90.0)}
+    rows = {"p": {"theta@t": 0.5, "iou@t": 1.0, "pia@t": 0.25, "max": 1.0}}
+    plots.gallery([entry], rows, "t", Path("unused.png"))
+    (fig,) = figures
+    ax = next(a for a in fig.axes if a.get_images())
+    gt_lines, pred_lines = ax.collections
+    assert tuple(gt_lines.get_edgecolor()[0]) == to_rgba(plots.GT_COLOR)
+    assert tuple(pred_lines.get_edgecolor()[0]) == to_rgba(plots.PRED_COLOR) != to_rgba(plots.GT_COLOR)
+    assert gt_lines.get_linestyle()[0][1] is None and pred_lines.get_linestyle()[0][1]  # solid vs dashed
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["ground truth", "map > θ t"]
+
+
+def test_the_contact_sheet_is_written_in_the_format_its_suffix_names(cli, demo_eval, tmp_path):
+    from PIL import Image
+
+    assert contact_sheet.gallery(demo_eval / "b", tmp_path / "sheet.jpg", count=2) == 2
+    with Image.open(tmp_path / "sheet.jpg") as im:
+        assert im.format == "JPEG"
+    assert (tmp_path / "sheet.pdf").read_bytes()[:5] == b"%PDF-"
+    contact_sheet.gallery(demo_eval / "b", tmp_path / "only.pdf", count=2)
+    assert [p.name for p in tmp_path.glob("only*")] == ["only.pdf"]
+    result = cli("inspect", demo_eval / "b", "--gallery", tmp_path / "sheet.xyz")
+    assert result.exit_code == 2 and "'.xyz'" in result.output and "Traceback" not in result.output
+    assert not list(tmp_path.glob("sheet.xyz*"))
+
+
+def test_contact_sheet_numbers_never_overlap_and_the_sheet_has_a_legend(demo_eval, tmp_path):
+    from PIL import Image
+
+    same = [(100.0, 50.0)] * 5 + [(250.0, 250.0)] * 3  # objects sharing a corner, some at the tile's edge
+    boxes = contact_sheet.badge_boxes(same, (256, 200), (10, 12))
+    for k, a in enumerate(boxes):
+        assert min(a[0], a[1]) >= 0 and a[2] <= 256 and a[3] <= 200
+        for b in boxes[:k]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    contact_sheet.gallery(demo_eval / "b", tmp_path / "sheet.png", count=2)
+    with Image.open(tmp_path / "sheet.png") as im:
+        legend = np.asarray(im.convert("RGB"))[: 3 * contact_sheet.LINE + 6]
+    colours = {tuple(c) for c in legend.reshape(-1, 3)}
+    assert {*contact_sheet.SOUNDING[:3], contact_sheet.DISTRACTOR} <= colours  # the swatches of the legend

@@ -272,7 +272,11 @@ def inspect(
     build_dir: Annotated[Path, typer.Argument(help="Build folder.")],
     gallery: Annotated[
         Path | None,
-        typer.Option("--gallery", help="Also draw a contact sheet (PNG): each image with its objects' visible masks."),
+        typer.Option(
+            "--gallery",
+            help="Also draw a contact sheet (.png, .jpg, .webp, .tif or .pdf, by the suffix): each image with its "
+            "objects' visible masks.",
+        ),
     ] = None,
     count: Annotated[int, typer.Option("--count", min=1, max=1000, help="Images on the contact sheet.")] = 24,
 ) -> None:

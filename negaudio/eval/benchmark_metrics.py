@@ -118,7 +118,7 @@ class BenchmarkMetrics:
             "noisy_positives": {
                 n: {"miou": float(jaccard[n].mean())} for n, r in self.roles.items() if r == NOISY_POSITIVE
             },
-            "classes": avss_scores(*per) | {"count": len(classes)},
+            "classes": avss_scores(*per) | {"count": len(classes) + 1},  # the labels and the background
             "per_class": {
                 name: {k: float(by_class[k][i + 1]) if k != "frames" else int(by_class[k][i + 1]) for k in by_class}
                 for i, name in enumerate(classes)

@@ -80,10 +80,21 @@ def roles(report: dict) -> dict[str, str]:
     return out
 
 
-def statistics(e: Evaluation, unit_of: np.ndarray) -> dict[str, bs.Statistic]:
-    """The headline statistics of one evaluation as functions of the unit counts (keys as in the headline)."""
+def posneg_valid(e: Evaluation) -> dict[str, np.ndarray]:
+    """Per negative type, which of its items form a pos–neg pair: those whose sample's positive map is non-empty
+    at the headline θ (pIA > 0), as ``negaudio eval`` counts them."""
+    pos = e.per_item[POSITIVE]
+    return {n: pos["pia"][e.per_item[n]["sample"]] > 0 for n, r in roles(e.report).items() if r != "noisy_positive"}
+
+
+def statistics(
+    e: Evaluation, unit_of: np.ndarray, pairs: dict[str, np.ndarray] | None = None
+) -> dict[str, bs.Statistic]:
+    """The headline statistics of one evaluation as functions of the unit counts (keys as in the headline).
+    ``pairs``: per negative type, the items the pos–neg IoU averages over (default: ``posneg_valid(e)``)."""
     v = e.per_item
     pos = v[POSITIVE]
+    pairs = posneg_valid(e) if pairs is None else pairs
 
     def weights(name: str):
         return lambda w: w[:, unit_of[v[name]["sample"]]]
@@ -97,10 +108,10 @@ def statistics(e: Evaluation, unit_of: np.ndarray) -> dict[str, bs.Statistic]:
     negatives = [n for n, r in roles(e.report).items() if r != "noisy_positive"]
     for n in negatives:
         w_n, cols = weights(n), v[n]
-        kept = pos["pia"][cols["sample"]] > 0
-        pairs = np.nan_to_num(cols["posneg_iou"])
+        kept = pairs[n]
+        pair_ious = np.nan_to_num(cols["posneg_iou"])
         stats[f"negatives/{n}/pia"] = lambda w, w_n=w_n, x=cols["pia"]: bs.weighted_mean(w_n(w), x)
-        stats[f"negatives/{n}/posneg_iou"] = lambda w, w_n=w_n, x=pairs, k=kept: bs.weighted_mean(w_n(w) * k, x)
+        stats[f"negatives/{n}/posneg_iou"] = lambda w, w_n=w_n, x=pair_ious, k=kept: bs.weighted_mean(w_n(w) * k, x)
         stats[f"negatives/{n}/separability"] = lambda w, w_n=w_n, x=cols["max"]: bs.weighted_separability(
             pos_w(w), pos["max"], w_n(w), x
         )
@@ -111,6 +122,20 @@ def statistics(e: Evaluation, unit_of: np.ndarray) -> dict[str, bs.Statistic]:
             pos_w(w), pos["max"], w[:, neg_units], neg_max
         )
     return stats
+
+
+NO_COMMON_PAIR = "no pair valid for both models"
+
+
+def _common_pairs(e: Evaluation, base: Evaluation) -> dict[str, np.ndarray]:
+    """Per negative type of both, the items that form a pos–neg pair for both models (the intersection)."""
+    mine, theirs = posneg_valid(e), posneg_valid(base)
+    out = {}
+    for n in mine.keys() & theirs.keys():
+        if not np.array_equal(e.per_item[n]["sample"], base.per_item[n]["sample"]):
+            raise InputError(f"{e.name}: its items.csv lists other {n} items than {base.name}'s")
+        out[n] = mine[n] & theirs[n]
+    return out
 
 
 def _headline_value(report: dict, key: str):
@@ -177,23 +202,38 @@ def compare(
                 continue
             if e.sample_ids != base.sample_ids:
                 raise InputError(f"{e.name}: its items.csv lists other samples than {base.name}'s")
-            stats = statistics(e, unit_of)
+            common = _common_pairs(e, base)
+            stats, pair_stats = statistics(e, unit_of), statistics(e, unit_of, common)
+            base_pair_stats = statistics(base, unit_of, common)
             diffs = {
                 k: (lambda w, a=stats[k], b=base_stats[k]: a(w) - b(w))
                 for k, _ in cols
                 if k in stats and k in base_stats
             }
-            cis = bs.bootstrap_values(diffs, int(unit_of.max()) + 1, resamples, seed)
+            n_units = int(unit_of.max()) + 1
+            for n in common:  # pos–neg IoU: the same pairs for both models
+                key = f"negatives/{n}/posneg_iou"
+                diffs[key] = lambda w, a=pair_stats[key], b=base_pair_stats[key]: a(w) - b(w)
+            cis = bs.bootstrap_values(diffs, n_units, resamples, seed)
             for key, values in cis.items():
                 a, b = row["metrics"][key]["value"], _headline_value(base.report, key + "/value")
                 finite = values[np.isfinite(values)]
-                row["metrics"][key]["diff"] = {
+                diff = {
                     "value": None if a is None or b is None else a - b,
                     "ci": bs.interval(values, level),
                     "p": None
                     if not finite.size
                     else float(min(1.0, 2 * min(np.mean(finite <= 0), np.mean(finite >= 0)))),
                 }
+                if key.endswith("/posneg_iou"):
+                    kept = common[key.split("/")[1]]
+                    point = float(diffs[key](np.ones((1, n_units)))[0])
+                    diff = (
+                        diff | {"value": point, "pairs": int(kept.sum())}
+                        if kept.any()
+                        else {"value": None, "ci": None, "p": None, "pairs": 0, "reason": NO_COMMON_PAIR}
+                    )
+                row["metrics"][key]["diff"] = diff
     return {
         "baseline": base.name,
         "threshold": base.report["headline"]["threshold"],
@@ -248,11 +288,15 @@ def table_rows(result: dict, with_diff: bool = True) -> tuple[list[str], list[li
         if with_diff and any(d is not None for d in diffs):
             line = [f"  Δ {row['name']} − {result['baseline']}"]
             for c, d in zip(result["columns"], diffs, strict=True):
+                if d is not None and d.get("reason"):
+                    line.append(f"n/a ({d['reason']})")
+                    continue
                 if d is None or d["value"] is None:
                     line.append("–")
                     continue
                 text = _cell(d, c["key"], _signed(_formatter(c["key"])))
-                line.append(text + _p_value(d["p"], result["bootstrap"]["resamples"]))
+                text += _p_value(d["p"], result["bootstrap"]["resamples"])
+                line.append(text + (f" n={d['pairs']}" if "pairs" in d else ""))
             rows.append(line)
     return header, rows
 
@@ -271,7 +315,9 @@ def markdown(result: dict) -> str:
         + (
             f"Δ rows: difference to the baseline with its {100 * b['level']:g}% paired percentile bootstrap interval "
             f"({b['resamples']} resamples of the same samples or IS3 groups for both models, seed {b['seed']}) and "
-            "the two-sided bootstrap p = 2·min(P(Δ* ≤ 0), P(Δ* ≥ 0))."
+            "the two-sided bootstrap p = 2·min(P(Δ* ≤ 0), P(Δ* ≥ 0)). Δ pos–neg IoU is taken over the n pairs "
+            "valid for both models (the sample's positive map non-empty at θ for each), so it can differ from "
+            "the difference of the two rows."
             if b
             else "No paired differences (mixed builds or --bootstrap 0)."
         )
@@ -302,7 +348,7 @@ def latex(result: dict) -> str:
 
 def write_csv(result: dict, path: Path) -> None:
     """One row per model and metric: value, interval, and the difference to the baseline with its interval and p."""
-    keys = ["model", "metric", "value", "ci_lo", "ci_hi", "diff", "diff_ci_lo", "diff_ci_hi", "diff_p"]
+    keys = ["model", "metric", "value", "ci_lo", "ci_hi", "diff", "diff_ci_lo", "diff_ci_hi", "diff_p", "diff_pairs"]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(keys)
@@ -311,12 +357,13 @@ def write_csv(result: dict, path: Path) -> None:
                 e = row["metrics"][c["key"]]
                 d = e.get("diff") or {}
                 ci, dci = e.get("ci") or ["", ""], d.get("ci") or ["", ""]
-                cells = [row["name"], c["key"], e["value"], *ci, d.get("value"), *dci, d.get("p")]
+                cells = [row["name"], c["key"], e["value"], *ci, d.get("value"), *dci, d.get("p"), d.get("pairs")]
                 writer.writerow(["" if x is None else x for x in cells])
 
 
-def figure(result: dict, path: Path) -> None:
-    """Separability and mean pIA per negative type, one bar per model, with the intervals as error bars."""
+def draw(result: dict):
+    """The comparison figure: separability (0–1) and mean pIA (percent, the table's unit) per negative type, one
+    bar per model, with the intervals as error bars."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -328,20 +375,22 @@ def figure(result: dict, path: Path) -> None:
     from matplotlib import colormaps
 
     palette = colormaps["viridis"](np.linspace(0.1, 0.85, max(1, len(models))))
-    for ax, metric, ylabel in (
-        (fig.add_subplot(1, 2, 1), "separability", "separability ROC-AUC (↑)"),
-        (fig.add_subplot(1, 2, 2), "pia", "mean pIA (↓)"),
+    for ax, metric, ylabel, scale in (
+        (fig.add_subplot(1, 2, 1), "separability", "separability (ROC-AUC, 0–1) ↑", 1.0),
+        (fig.add_subplot(1, 2, 2), "pia", "mean pIA (%) ↓", 100.0),
     ):
         x = np.arange(len(negatives))
+        top = 1.0 if metric == "separability" else 0.0
         for m, row in enumerate(result["rows"]):
             vals, lo, hi = [], [], []
             for n in negatives:
                 e = row["metrics"][f"negatives/{n}/{metric}"]
-                v = np.nan if e["value"] is None else e["value"]
-                ci = e.get("ci") or [v, v]
+                v = np.nan if e["value"] is None else scale * e["value"]
+                ci = [None if c is None else scale * c for c in (e.get("ci") or [None, None])]
                 vals.append(v)
-                lo.append(v - (np.nan if ci[0] is None else ci[0]))
-                hi.append((np.nan if ci[1] is None else ci[1]) - v)
+                lo.append(0.0 if ci[0] is None else v - ci[0])
+                hi.append(0.0 if ci[1] is None else ci[1] - v)
+                top = np.nanmax([top, v + hi[-1]])
             ax.bar(
                 x + (m - (len(models) - 1) / 2) * width,
                 vals,
@@ -353,12 +402,18 @@ def figure(result: dict, path: Path) -> None:
             )
         ax.set_xticks(x, negatives, rotation=20, ha="right", fontsize=8)
         ax.set_ylabel(ylabel)
-        ax.set_ylim(0, 1 if metric == "separability" else None)
+        ax.set_ylim(0, 1.08 * top if top > 0 else 1.0)  # headroom above the highest interval: nothing clipped
         if metric == "separability":
             ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-    fig.axes[1].legend(fontsize=7, loc="upper right")
+    fig.legend(*fig.axes[1].get_legend_handles_labels(), fontsize=7, loc="lower center", ncol=len(models))
     fig.suptitle(f"headline θ = {result['threshold']}", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))  # room for the legend below the panels
+    return fig
+
+
+def figure(result: dict, path: Path) -> None:
+    """``draw`` saved as PNG at ``path`` and as PDF beside it."""
+    fig = draw(result)
     fig.savefig(path, dpi=150)
     fig.savefig(path.with_suffix(".pdf"))
 

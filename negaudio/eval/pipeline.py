@@ -195,14 +195,20 @@ def resolve_calibration(
 
 def gallery_picks(margins: Sequence[float], count: int) -> dict[int, str]:
     """Representative samples for the gallery, by separability margin (``sample_margins``): the best, the worst
-    and evenly spaced ranks between (the median for three). Returns sample index -> its rank, in words."""
+    and evenly spaced ranks between (the median for three). Returns sample index -> its rank, in words. Equal
+    margins keep stream order, and a pick that shares its margin says so ("best, one of 24 tied")."""
     n = len(margins)
     if count <= 0 or n == 0:
         return {}
-    order = np.argsort(-np.asarray(margins, dtype=np.float64), kind="stable")
+    values = np.asarray(margins, dtype=np.float64)
+    order = np.argsort(-values, kind="stable")
     names = {(n - 1) // 2: "median", n // 2: "median", 0: "best", n - 1: "worst"}
     ranks = np.linspace(0, n - 1, min(count, n)).round().astype(int)
-    return {int(order[r]): names.get(int(r), f"rank {r + 1} of {n}") for r in ranks}
+    tied = {int(r): int(np.count_nonzero(values == values[order[r]])) for r in ranks}
+    return {
+        int(order[r]): names.get(int(r), f"rank {r + 1} of {n}") + (f", one of {tied[r]} tied" if tied[r] > 1 else "")
+        for r in ranks
+    }
 
 
 def sample_margins(build: Build, maxima: dict, roles: dict[str, str]) -> list[float]:

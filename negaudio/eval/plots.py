@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from negaudio.eval.metrics import Threshold
@@ -23,7 +24,12 @@ DPI = 110
 CMAP = "viridis"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 ALPHA = 0.55
-DASHES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
+DASHES = ("--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8, 2)), (0, (6, 2, 1, 2, 1, 2)), (0, (3, 3)))
+THRESHOLD_COLORS = ("#A50026", "#5E3C99", "#8C510A", "#01665E", "#C51B7D", "#4D4D4D", "#1B3A8C", "#7F7F00")
+"""θ lines: dark shades none of COLORS uses, so a line stays visible on every item type's fill; with DASHES,
+each line gets its own dash and its own colour."""
+GT_COLOR, PRED_COLOR = "white", "#FF1F8E"
+"""Gallery outlines: GT solid white, map > θ dashed magenta (contrasts with viridis and with white)."""
 
 
 def _save(fig: Figure, path: Path) -> None:
@@ -68,7 +74,8 @@ def max_histograms(
             ax.hist(values["positive"], bins=bins, histtype="step", color="#777777", linewidth=1.2, zorder=3)
         ax.hist(values[name], bins=bins, histtype="stepfilled", color=colors[name], alpha=0.8)
         for j, t in enumerate(universal):
-            ax.axvline(t.value, color="black", linestyle=DASHES[j % len(DASHES)], linewidth=1.0, label=t.label)
+            style = {"color": THRESHOLD_COLORS[j % len(THRESHOLD_COLORS)], "linestyle": DASHES[j % len(DASHES)]}
+            ax.axvline(t.value, linewidth=1.3, label=t.label, **style)
         sep = separability.get(name)
         extra = "" if sep is None else f", separability ROC-AUC vs positives {sep:.2f}"
         ax.set_title(f"{name} (n={values[name].size}{extra})", fontsize=9, loc="left")
@@ -130,36 +137,29 @@ def pia_curves(
     _save(fig, path)
 
 
-def _edge(mask: np.ndarray, width: int) -> np.ndarray:
-    """Pixels of ``mask`` within ``width`` pixels of its boundary (4-neighbour erosion)."""
-    inner = mask.copy()
-    for _ in range(width):
-        shrunk = inner.copy()
-        shrunk[1:] &= inner[:-1]
-        shrunk[:-1] &= inner[1:]
-        shrunk[:, 1:] &= inner[:, :-1]
-        shrunk[:, :-1] &= inner[:, 1:]
-        inner = shrunk
-    return mask & ~inner
-
-
-def overlay(image: np.ndarray, heat: np.ndarray, norm: Normalize, gt: np.ndarray, binary: np.ndarray) -> np.ndarray:
-    """The image in grey blended with the colour-mapped map; GT boundary white, binarised-map boundary cyan."""
+def overlay(image: np.ndarray, heat: np.ndarray, norm: Normalize) -> np.ndarray:
+    """The image in grey blended with the colour-mapped map (the outlines are drawn over it as contours)."""
     grey = (image @ np.array([0.299, 0.587, 0.114]) / 255.0)[..., None]
     colored = colormaps[CMAP](norm(heat))[..., :3]
-    out = (1 - ALPHA) * grey + ALPHA * colored
-    width = max(1, round(max(gt.shape) / 160))
-    out[_edge(binary, width)] = (0.0, 1.0, 1.0)
-    out[_edge(gt > 0.5, width)] = (1.0, 1.0, 1.0)
-    return np.clip(out, 0, 1)
+    return np.clip((1 - ALPHA) * grey + ALPHA * colored, 0, 1)
+
+
+def _outlines(ax, gt: np.ndarray, binary: np.ndarray) -> None:
+    """GT boundary solid white, boundary of the binarised map dashed magenta on top: where they coincide the
+    dashes alternate with the white, so both stay visible."""
+    if gt.any() and not gt.all():
+        ax.contour(gt.astype(float), [0.5], colors=GT_COLOR, linewidths=1.8, linestyles="solid")
+    if binary.any() and not binary.all():
+        ax.contour(binary.astype(float), [0.5], colors=PRED_COLOR, linewidths=1.4, linestyles=[(0, (3, 2))])
 
 
 def gallery(entries: Sequence[dict], rows_by_id: Mapping[str, dict], label: str, path: Path):
     """Maps over their image (``entry["image"]``, RGB) for a few samples: one row per sample, one column per type.
 
     Rows go from the largest separability margin (``entry["margin"]``: the positive map's max minus the highest
-    max of its negatives) to the smallest, each labelled with its rank. Colour scale shared along a row (so
-    positive and negatives compare); white: GT boundary; cyan: boundary of the map binarised at θ = ``label``.
+    max of its negatives) to the smallest, each labelled with its rank (ties said as such). Colour scale shared
+    along a row (so positive and negatives compare); solid white: GT boundary; dashed magenta: boundary of the map
+    binarised at θ = ``label``.
     A row is one image (its panels side by side) in one axes, which keeps the figure cheap to draw.
     """
     entries = sorted(entries, key=lambda e: -e.get("margin", 0.0))
@@ -181,12 +181,14 @@ def gallery(entries: Sequence[dict], rows_by_id: Mapping[str, dict], label: str,
             norm.vmax = norm.vmin + 1.0
         records = {"positive": sample.positive, **sample.others}
         strip = np.ones((h, cols * (w + gap) - gap, 3))
+        gt_strip, pred_strip = np.zeros(strip.shape[:2], bool), np.zeros(strip.shape[:2], bool)
         for c, name in enumerate(names):
             if name not in maps:
                 continue
             row = rows_by_id[records[name].item_id]
-            binary = maps[name] > row[f"theta@{label}"]
-            strip[:, c * (w + gap) : c * (w + gap) + w] = overlay(image, maps[name], norm, entry["gt"], binary)
+            panel = slice(c * (w + gap), c * (w + gap) + w)
+            strip[:, panel] = overlay(image, maps[name], norm)
+            gt_strip[:, panel], pred_strip[:, panel] = entry["gt"] > 0.5, maps[name] > row[f"theta@{label}"]
             positive = records[name].kind in ("positive", "noisy_positive")
             score = f"IoU {row[f'iou@{label}']:.2f}" if positive else f"pIA {row[f'pia@{label}']:.0%}"
             ax.text(
@@ -198,6 +200,7 @@ def gallery(entries: Sequence[dict], rows_by_id: Mapping[str, dict], label: str,
                 fontsize=8,
             )
         ax.imshow(strip, interpolation="nearest")
+        _outlines(ax, gt_strip, pred_strip)
         ax.set_xticks([])
         ax.set_yticks([])
         for side in ax.spines.values():
@@ -209,8 +212,10 @@ def gallery(entries: Sequence[dict], rows_by_id: Mapping[str, dict], label: str,
         bar = fig.colorbar(ScalarMappable(norm, CMAP), cax=cax)
         bar.ax.tick_params(labelsize=7)
         bar.set_label("map value", fontsize=7)
-    fig.suptitle(
-        f"Maps on positives vs negatives, best to worst separability margin (white: GT; cyan: map > θ {label})",
-        fontsize=10,
-    )
+    fig.suptitle(f"Maps on positives vs negatives, best to worst separability margin (θ = {label})", fontsize=10)
+    key = [
+        Line2D([], [], color=GT_COLOR, linewidth=1.8, label="ground truth"),
+        Line2D([], [], color=PRED_COLOR, linewidth=1.4, linestyle=(0, (3, 2)), label=f"map > θ {label}"),
+    ]
+    fig.legend(handles=key, loc="upper right", ncol=2, fontsize=8, facecolor="0.3", labelcolor="white", framealpha=1.0)
     _save(fig, path)

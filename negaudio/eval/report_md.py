@@ -308,7 +308,8 @@ def _avsbench(report: dict) -> list[str]:
     lines += table(["items", "frames", "Jaccard (mIoU) ↑", "F_β ↑"], rows)
     lines += [
         "",
-        f"Class means over the {classes['count']} classes and the background (AVSS protocol): mIoU "
+        f"Class means over {classes['count']} classes, the {classes['count'] - 1} labels and the background (AVSS "
+        f"protocol): mIoU "
         f"{pct(classes['miou'])}, F {pct(classes['fscore'])}. F_β: β² = 0.3, maximum over 255 thresholds of the "
         "frame-averaged F curve. A negative has an empty target, so its Jaccard is the fraction of pixels left "
         "empty (100: nothing painted).",
@@ -330,7 +331,8 @@ def console_lines(report: dict) -> list[str]:
     if avs := m.get("avsbench"):
         lines.append(
             f"AVSBench: mIoU {pct(avs['positive']['miou'])}, F_β {pct(avs['positive']['fbeta'])}; class-mean mIoU "
-            f"{pct(avs['classes']['miou'])}, F {pct(avs['classes']['fscore'])} ({avs['classes']['count']} classes)"
+            f"{pct(avs['classes']['miou'])}, F {pct(avs['classes']['fscore'])} "
+            f"({avs['classes']['count']} classes incl. background)"
         )
     return lines
 

@@ -1,7 +1,8 @@
-"""A contact sheet of a build (``negaudio inspect DIR --gallery FILE.png``): one tile per image, every object's
-visible mask outlined and labelled, sounding objects in colour with ``(S)``, distractors in grey with ``(D)``.
-Builds without composites show each positive's ground truth the same way. The sounding colours are steps of the
-perceptually uniform viridis colormap; a PDF of the sheet is written beside the PNG."""
+"""A contact sheet of a build (``negaudio inspect DIR --gallery FILE``): one tile per image, every object's
+visible mask outlined and numbered, with a key under the tile (``1 bird (D)``): sounding objects in colour with
+``(S)``, distractors in grey with ``(D)``, as a legend at the top of the sheet says. Builds without composites
+show each positive's ground truth the same way. The sounding colours are steps of the perceptually uniform
+viridis colormap. The sheet is written in the format its suffix names (``SUFFIXES``), with a PDF beside it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from negaudio.manifest.reader import Build
 from negaudio.media.images import open_image
 
 TILE = 256
+LINE = 12  # the height of one line of Pillow's default font, with spacing
+SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 SOUNDING = tuple(tuple(round(255 * c) for c in colormaps["viridis"](x)[:3]) for x in (1.0, 0.5, 0.75, 0.3, 0.62, 0.88))
 DISTRACTOR = (200, 200, 200)
 
@@ -39,7 +42,34 @@ def _draw_outline(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, i
     image[_outline(mask, 2)] = colour
 
 
-def _tile(build: Build, records: list) -> Image.Image:
+def sheet_format(output: Path) -> str:
+    """The Pillow format of a contact sheet named ``output`` (by its suffix), or an error naming the suffix."""
+    suffix = Path(output).suffix.lower()
+    if suffix == ".pdf":
+        return "PDF"
+    if suffix not in SUFFIXES:
+        known = ", ".join([*SUFFIXES, ".pdf"])
+        raise InputError(f"{output}: unsupported contact sheet suffix {suffix or '(none)'!r}; use one of {known}")
+    return SUFFIXES[suffix]
+
+
+def badge_boxes(anchors: list[tuple[float, float]], size: tuple[int, int], badge: tuple[int, int]) -> list:
+    """Where each object's number goes: at its anchor (the object's box corner), moved down past the badges
+    already placed until none overlap (then right, when the column is full), inside a tile of ``size``."""
+    placed: list[tuple[int, int, int, int]] = []
+    bw, bh = badge
+    for ax, ay in anchors:
+        x, y = int(min(max(0, ax), size[0] - bw)), int(min(max(0, ay), size[1] - bh))
+        while any(x < b[2] and b[0] < x + bw and y < b[3] and b[1] < y + bh for b in placed):
+            y += bh
+            if y + bh > size[1]:
+                x, y = (x + bw) % max(1, size[0] - bw), 0
+        placed.append((x, y, x + bw, y + bh))
+    return placed
+
+
+def _tile(build: Build, records: list) -> tuple[Image.Image, list[tuple[str, tuple[int, int, int]]]]:
+    """The image with every object outlined and numbered, and its key: (text, colour) per number."""
     first = records[0]
     with open_image(build.path(first.image.path), first.image.path) as im:
         image = np.asarray(im.convert("RGB")).copy()
@@ -66,16 +96,36 @@ def _tile(build: Build, records: list) -> Image.Image:
     )
     draw = ImageDraw.Draw(tile)
     font = ImageFont.load_default()
-    for k, (text, colour, box) in enumerate(labels):
-        x, y = (2, 2 + 12 * k) if box is None else (box[0] * scale, max(0, box[1] * scale - 12))
-        x0, y0, x1, y1 = draw.textbbox((x, y), text, font=font)
-        draw.rectangle((x0 - 1, y0 - 1, x1 + 1, y1 + 1), fill=(0, 0, 0))
-        draw.text((x, y), text, fill=colour, font=font)
-    return tile
+    anchors = [(2.0, 2.0) if box is None else (box[0] * scale, box[1] * scale) for _, _, box in labels]
+    width = max((round(draw.textlength(str(k + 1), font=font)) for k in range(len(labels))), default=0) + 4
+    for k, (x0, y0, x1, y1) in enumerate(badge_boxes(anchors, tile.size, (width, LINE))):
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=(0, 0, 0))
+        draw.text((x0 + 2, y0), str(k + 1), fill=labels[k][1], font=font)
+    return tile, [(f"{k + 1} {text}", colour) for k, (text, colour, _) in enumerate(labels)]
+
+
+def _legend(width: int) -> Image.Image:
+    """The sheet's legend: what the outline colours, the (S)/(D) suffixes and the numbers mean."""
+    font = ImageFont.load_default()
+    rows = [
+        ([*SOUNDING[:3]], "(S) sounding object: a colour of its own (yellow, teal, green, ...)"),
+        ([DISTRACTOR], "(D) silent distractor: grey"),
+        ([], "Numbers on an image: the key under it (label and S/D)."),
+    ]
+    legend = Image.new("RGB", (width, LINE * len(rows) + 6), (32, 32, 32))
+    draw = ImageDraw.Draw(legend)
+    for k, (swatches, text) in enumerate(rows):
+        y = 3 + LINE * k
+        for j, colour in enumerate(swatches):
+            draw.rectangle((4 + 12 * j, y + 2, 13 + 12 * j, y + LINE - 3), outline=colour, width=2)
+        draw.text((4 + 12 * 3 + 4, y), text, fill=(230, 230, 230), font=font)
+    return legend
 
 
 def gallery(root: Path, output: Path, count: int = 24, columns: int = 6) -> int:
-    """Draw the contact sheet of up to ``count`` images of a build into ``output`` (PNG); return the count."""
+    """Draw the contact sheet of up to ``count`` images of a build into ``output`` (the format its suffix names)
+    and a PDF beside it; return the count."""
+    kind = sheet_format(output)
     build = Build(root)
     groups: dict[str, list] = {}
     for record in build:
@@ -88,14 +138,21 @@ def gallery(root: Path, output: Path, count: int = 24, columns: int = 6) -> int:
     tiles = [_tile(build, records) for records in groups.values()]
     columns = min(columns, len(tiles))
     rows = -(-len(tiles) // columns)
-    sheet = Image.new("RGB", (columns * (TILE + 4), rows * (TILE + 4)), (32, 32, 32))
-    for k, tile in enumerate(tiles):
-        sheet.paste(tile, ((k % columns) * (TILE + 4) + 2, (k // columns) * (TILE + 4) + 2))
+    cell = TILE + LINE * max(len(key) for _, key in tiles) + 8  # the tile, its key under it
+    legend = _legend(max(columns * (TILE + 4), 2 * TILE + 8))
+    sheet = Image.new("RGB", (legend.width, legend.height + rows * cell), (32, 32, 32))
+    sheet.paste(legend, (0, 0))
+    draw, font = ImageDraw.Draw(sheet), ImageFont.load_default()
+    for k, (tile, key) in enumerate(tiles):
+        x, y = (k % columns) * (TILE + 4) + 2, legend.height + (k // columns) * cell + 2
+        sheet.paste(tile, (x, y))
+        for j, (text, colour) in enumerate(key):
+            draw.text((x + 2, y + tile.height + 2 + LINE * j), text, fill=colour, font=font)
     output = Path(output)
     if output.parent and not output.parent.is_dir():
         raise InputError(f"{output.parent}: folder not found")
-    for path, kind in ((output, "PNG"), (output.with_suffix(".pdf"), "PDF")):
+    for path, fmt in dict.fromkeys([(output, kind), (output.with_suffix(".pdf"), "PDF")]):
         buffer = io.BytesIO()
-        sheet.save(buffer, format=kind, **({"resolution": 96.0} if kind == "PDF" else {}))
+        sheet.save(buffer, format=fmt, **({"resolution": 96.0} if fmt == "PDF" else {}))
         write_bytes(path, buffer.getvalue())
     return len(tiles)
