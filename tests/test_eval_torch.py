@@ -55,7 +55,7 @@ def test_front_end_treats_silence_and_stereo_like_any_waveform(checkpoint):
 
 
 def test_a_slavc_checkpoint_given_as_ezvsl_names_slavc(tmp_path):
-    with pytest.raises(InputError, match=r"not a ezvsl checkpoint: .*closest model by key overlap: slavc"):
+    with pytest.raises(InputError, match=r"does not match the ezvsl model: .*closest zoo model by key overlap: slavc"):
         load_adapter("ezvsl", {"checkpoint": str(save_checkpoint(tmp_path / "slavc.pth", heads=2))})
 
 
