@@ -149,7 +149,7 @@ def build(
     if info["partial"]:
         err.print(f"a partial build: build.json ('missing') and failures.jsonl in {escape(str(out_dir))} say what")
     if line := _left_out(info["source"].get("report", {}).get("missing", {})):
-        err.print(f"{line}: the set covers only the annotations whose media the source holds")
+        err.print(line)
 
 
 def _left_out(counts: dict) -> str:
