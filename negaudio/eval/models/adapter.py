@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from negaudio.core.errors import InputError
+from negaudio.core.files import file_sha256
 from negaudio.eval.models import frontends as fe
-from negaudio.eval.models.checkpoints import file_sha256, key_overlap, load_matched, match_keys, read_state_dict
+from negaudio.eval.models.checkpoints import key_overlap, load_matched, match_keys, read_state_dict
 from negaudio.eval.models.registry import ZOO, ZooModel
 
 COMPAT = ("none", "vssl_eval")

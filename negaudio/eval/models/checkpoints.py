@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +17,6 @@ LEGACY_MAGIC = b"\x80\x02"  # torch.save before the zip format: a pickle, protoc
 def strip_module(key: str) -> str:
     """The default key map: drop the ``module.`` prefix of DataParallel/DDP checkpoints."""
     return key.removeprefix(DATAPARALLEL)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def safe_globals() -> list:
