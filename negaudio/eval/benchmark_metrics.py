@@ -47,6 +47,8 @@ class BenchmarkMetrics:
         for name, maps in others.items():
             self.confidence[name].append(slavc_confidence(maps))
         self.boxless &= all(r.box is None for s in batch for r in s.positive.regions)
+        if not self.segmentation:  # a box seen on a non-mask source: no AVSBench report, nothing to collect
+            return
         target = np.asarray(gt) >= 0.5
         self.jaccard[POSITIVE].append(avs_jaccard(pos, target))
         curves = avs_fmeasure_curves(pos, target)
