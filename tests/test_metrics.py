@@ -477,6 +477,22 @@ def test_avs_jaccard_and_fmeasure_match_loop(rng):
         M.avs_jaccard(prob, target * 0.5)
 
 
+def test_fmeasure_counts_a_value_on_a_threshold_as_predicted(rng):
+    """Values on, just below and just above each of the 255 thresholds (and outside [0, 1]): ŷ = 1[p >= θ]."""
+    from negaudio.eval.metrics_avs import FMEASURE_THRESHOLDS as TH
+
+    values = np.concatenate([TH, np.nextafter(TH, -1), np.nextafter(TH, 2), [-0.5, -1e-300, 1.0, 1.5]])
+    prob = rng.permutation(np.concatenate([values, rng.random(2 * 30 * 30 - values.size)])).reshape(2, 30, 30)
+    target = rng.random(prob.shape) < 0.4
+    curves = M.avs_fmeasure_curves(prob, target)
+    for i in range(2):
+        pv, tv = pixels(prob[i]), pixels(target[i])
+        for k, th in enumerate(TH):
+            tp = sum(v >= th and t for v, t in zip(pv, tv, strict=True))
+            prec, rec = tp / (sum(v >= th for v in pv) + 1e-20), tp / (sum(tv) + 1e-20)
+            assert curves[i, k] == (1.3 * prec * rec / (0.3 * prec + rec) if tp else 0.0), (i, k)
+
+
 def ref_avss(pred, target, n_classes, exclude):
     iou_sum, f_sum, count = [0.0] * n_classes, [0.0] * n_classes, [0] * n_classes
     for b in range(len(pred)):
