@@ -402,6 +402,16 @@ def ref_slavc(has, ious, conf):
     return {"AP": ap, "max_F1": max(f1), "Precision": ref_pr(has, ious, conf, -1000)[0]}
 
 
+def test_slavc_confidence_of_large_maps_with_ties_matches_loop(rng):
+    """Maps large enough for selection by sampled bracket, with many values tied at the quartile boundary."""
+    maps = np.round(rng.random((4, 130, 131)), 2).astype(np.float32)
+    maps[1] = 0.25
+    maps[2, :40] = 1.0
+    maps[3] = rng.normal(0, 1, maps[3].shape)
+    assert maps[0].size > 8 * 2048
+    assert M.slavc_confidence(maps).tolist() == [ref_confidence(m) for m in maps.astype(np.float64)]
+
+
 @pytest.mark.parametrize("n", [7, 450])
 def test_slavc_matches_loop(rng, n):
     maps = rand_maps(rng, n)
