@@ -61,6 +61,7 @@ def test_slavc_metrics_of_each_negative_type_match_a_plain_loop(scored):
     got = bench.compute(evaluator)["slavc"]
     assert set(got) == {"fixed=0.5", "median"}
     assert set(got["median"]) == {"silence", "mismatched", "all"}  # noisy positives are not negatives
+    assert set(bench.confidence) == {"positive", "silence", "mismatched"}  # nor is their confidence taken
     pos_conf = [ref_confidence(p) for p in kept["pos"]]
     for label, theta in (("fixed=0.5", lambda p: 0.5), ("median", lambda p: float(np.median(p)))):
         ious = [ref_iou(ref_mask(p, theta(p)), g) for p, g in zip(kept["pos"], kept["gt"], strict=True)]
