@@ -61,6 +61,7 @@ def test_slavc_metrics_of_each_negative_type_match_a_plain_loop(scored):
     got = bench.compute(evaluator)["slavc"]
     assert set(got) == {"fixed=0.5", "median"}
     assert set(got["median"]) == {"silence", "mismatched", "all"}  # noisy positives are not negatives
+    assert set(bench.confidence) == {"positive", "silence", "mismatched"}  # nor is their confidence taken
     pos_conf = [ref_confidence(p) for p in kept["pos"]]
     for label, theta in (("fixed=0.5", lambda p: 0.5), ("median", lambda p: float(np.median(p)))):
         ious = [ref_iou(ref_mask(p, theta(p)), g) for p, g in zip(kept["pos"], kept["gt"], strict=True)]
@@ -140,6 +141,8 @@ def test_avsbench_metrics_need_a_segmentation_ground_truth():
         evaluator.update(pos, gt, {"silence": rand_maps(rng, 3)})
         bench.update([sample("a", box)] * 3, pos, gt, {"silence": rand_maps(rng, 3)}, {"silence": [0, 1, 2]})
         assert ("avsbench" in bench.compute(evaluator)) is expected, (kind, box)
+        # a build that cannot report AVSBench metrics collects nothing for them
+        assert (bench.curve_frames > 0 and len(bench.jaccard["silence"]) == 1) is expected, (kind, box)
 
 
 def test_the_demo_eval_reports_the_benchmark_metrics(cli, tmp_path, monkeypatch):

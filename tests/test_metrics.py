@@ -402,6 +402,16 @@ def ref_slavc(has, ious, conf):
     return {"AP": ap, "max_F1": max(f1), "Precision": ref_pr(has, ious, conf, -1000)[0]}
 
 
+def test_slavc_confidence_of_large_maps_with_ties_matches_loop(rng):
+    """Maps large enough for selection by sampled bracket, with many values tied at the quartile boundary."""
+    maps = np.round(rng.random((4, 130, 131)), 2).astype(np.float32)
+    maps[1] = 0.25
+    maps[2, :40] = 1.0
+    maps[3] = rng.normal(0, 1, maps[3].shape)
+    assert maps[0].size > 8 * 2048
+    assert M.slavc_confidence(maps).tolist() == [ref_confidence(m) for m in maps.astype(np.float64)]
+
+
 @pytest.mark.parametrize("n", [7, 450])
 def test_slavc_matches_loop(rng, n):
     maps = rand_maps(rng, n)
@@ -475,6 +485,22 @@ def test_avs_jaccard_and_fmeasure_match_loop(rng):
     assert M.avs_fmeasure(curves[[0, 3]]) == 0.0
     with pytest.raises(ValueError, match="must be binary"):
         M.avs_jaccard(prob, target * 0.5)
+
+
+def test_fmeasure_counts_a_value_on_a_threshold_as_predicted(rng):
+    """Values on, just below and just above each of the 255 thresholds (and outside [0, 1]): ŷ = 1[p >= θ]."""
+    from negaudio.eval.metrics_avs import FMEASURE_THRESHOLDS as TH
+
+    values = np.concatenate([TH, np.nextafter(TH, -1), np.nextafter(TH, 2), [-0.5, -1e-300, 1.0, 1.5]])
+    prob = rng.permutation(np.concatenate([values, rng.random(2 * 30 * 30 - values.size)])).reshape(2, 30, 30)
+    target = rng.random(prob.shape) < 0.4
+    curves = M.avs_fmeasure_curves(prob, target)
+    for i in range(2):
+        pv, tv = pixels(prob[i]), pixels(target[i])
+        for k, th in enumerate(TH):
+            tp = sum(v >= th and t for v, t in zip(pv, tv, strict=True))
+            prec, rec = tp / (sum(v >= th for v in pv) + 1e-20), tp / (sum(tv) + 1e-20)
+            assert curves[i, k] == (1.3 * prec * rec / (0.3 * prec + rec) if tp else 0.0), (i, k)
 
 
 def ref_avss(pred, target, n_classes, exclude):

@@ -31,9 +31,10 @@ class BenchmarkMetrics:
 
     def __init__(self, roles: Mapping[str, str], source_kind: str):
         self.roles = dict(roles)
+        self.negatives = {n for n, r in self.roles.items() if r != NOISY_POSITIVE}
         self.mask_source = source_kind in MASK_SOURCES
         self.boxless = True  # no positive region seen so far has a box
-        self.confidence: dict[str, list[np.ndarray]] = {POSITIVE: [], **{n: [] for n in self.roles}}
+        self.confidence: dict[str, list[np.ndarray]] = {POSITIVE: [], **{n: [] for n in self.negatives}}
         self.jaccard: dict[str, list[np.ndarray]] = {POSITIVE: [], **{n: [] for n in self.roles}}
         self.curve_sum = np.zeros(FMEASURE_THRESHOLDS.size)
         self.curve_frames = 0
@@ -43,10 +44,13 @@ class BenchmarkMetrics:
     def update(self, batch: Sequence, pos: np.ndarray, gt: np.ndarray, others: Mapping, present: Mapping) -> None:
         """One scoring batch: the samples, their resized positive maps and GT, the other maps by type and the
         batch indices of the samples that have them (as given to ``NegativeAudioEvaluator.update``)."""
-        self.confidence[POSITIVE].append(slavc_confidence(pos))
-        for name, maps in others.items():
-            self.confidence[name].append(slavc_confidence(maps))
+        if self.negatives:  # SLAVC scores the positives against the negatives (noisy positives take no part)
+            self.confidence[POSITIVE].append(slavc_confidence(pos))
+        for name in self.negatives & others.keys():
+            self.confidence[name].append(slavc_confidence(others[name]))
         self.boxless &= all(r.box is None for s in batch for r in s.positive.regions)
+        if not self.segmentation:  # a box seen on a non-mask source: no AVSBench report, nothing to collect
+            return
         target = np.asarray(gt) >= 0.5
         self.jaccard[POSITIVE].append(avs_jaccard(pos, target))
         curves = avs_fmeasure_curves(pos, target)
@@ -77,7 +81,7 @@ class BenchmarkMetrics:
         return out
 
     def slavc(self, evaluator: NegativeAudioEvaluator) -> dict:
-        negatives = [n for n, r in self.roles.items() if r != NOISY_POSITIVE]
+        negatives = [n for n in self.roles if n in self.negatives]
         if not negatives:
             return {}
         per_item = evaluator.per_item()

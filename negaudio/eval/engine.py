@@ -42,7 +42,7 @@ def select(values: np.ndarray, ranks: Sequence[int]) -> np.ndarray:
         if at + width < m - 1:
             upper = values <= sample[at + width]
             keep = upper if keep is None else np.logical_and(keep, upper, out=keep)
-        inside = values if keep is None else values[keep]
+        inside = values if keep is None else np.compress(keep, values)
         if below <= r < below + inside.size:
             out[j] = np.partition(inside, r - below)[r - below]
         else:

@@ -8,6 +8,9 @@ from negaudio.eval.metrics_common import check_maps, check_same_shape, count_tru
 
 BETA2 = 0.3
 FMEASURE_THRESHOLDS = np.linspace(0.0, 1.0 - 1e-10, 255)
+_STEP = (FMEASURE_THRESHOLDS.size - 1) / FMEASURE_THRESHOLDS[-1]
+_ABOVE = np.append(FMEASURE_THRESHOLDS, np.inf)  # _ABOVE[k]: the first threshold above bucket k
+_BELOW = np.insert(FMEASURE_THRESHOLDS, 0, -np.inf)  # _BELOW[k]: the last threshold in bucket k
 
 
 def _probabilities(pred, logits: bool) -> np.ndarray:
@@ -51,20 +54,37 @@ def avs_fmeasure_curves(pred, target, logits: bool = False) -> np.ndarray:
     prob, t = _probabilities(pred, logits), _binary_target(target)
     check_same_shape(prob, "predictions", t, "target masks")
     prob, t = flat(prob), flat(t)
+    n_pos = count_true(t)
+    curves = np.full((len(prob), FMEASURE_THRESHOLDS.size), np.nan)
+    rows = n_pos > 0
+    curves[rows] = _fmeasure_rows(prob[rows], t[rows], n_pos[rows, None])
+    return curves
+
+
+def threshold_bins(prob: np.ndarray) -> np.ndarray:
+    """k = #{θ_j <= p} per value (``np.searchsorted(FMEASURE_THRESHOLDS, prob, side="right")``): the bucket
+    ⌊p·254/(1 − 1e-10)⌋ + 1 of the evenly spaced thresholds, moved one step where a comparison with the
+    thresholds themselves says it is off (rounding at a boundary), so ties count as p >= θ exactly."""
+    n_th = FMEASURE_THRESHOLDS.size
+    k = np.clip(prob * _STEP, 0, n_th - 1).astype(np.intp) + 1  # truncation is floor on [0, n_th - 1]
+    k += _ABOVE[k] <= prob
+    k -= _BELOW[k] > prob
+    return k
+
+
+def _fmeasure_rows(prob: np.ndarray, t: np.ndarray, n_pos: np.ndarray) -> np.ndarray:
     n_th = FMEASURE_THRESHOLDS.size
     # bin k = #{thresholds <= prob}; the pixel counts as predicted for thresholds 0..k−1
-    bins = np.searchsorted(FMEASURE_THRESHOLDS, prob, side="right") + (n_th + 1) * np.arange(len(prob))[:, None]
+    bins = threshold_bins(prob)
+    bins += (n_th + 1) * np.arange(len(prob))[:, None]
     size = (n_th + 1) * len(prob)
     hist_pred = np.bincount(bins.ravel(), minlength=size).reshape(-1, n_th + 1)
     hist_tp = np.bincount(bins[t], minlength=size).reshape(-1, n_th + 1)
     n_pred = np.cumsum(hist_pred[:, ::-1], axis=1)[:, ::-1][:, 1:]
     tp = np.cumsum(hist_tp[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)
-    n_pos = count_true(t)[:, None]
     prec, rec = tp / (n_pred + 1e-20), tp / (n_pos + 1e-20)
     denom = BETA2 * prec + rec
-    curves = np.divide((1 + BETA2) * prec * rec, denom, out=np.zeros(tp.shape), where=tp > 0)
-    curves[n_pos[:, 0] == 0] = np.nan
-    return curves
+    return np.divide((1 + BETA2) * prec * rec, denom, out=np.zeros(tp.shape), where=tp > 0)
 
 
 def avs_fmeasure(curves) -> float:
