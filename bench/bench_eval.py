@@ -7,7 +7,7 @@ writes them) are made first (not timed). Then, side by side, best of the rounds:
 - floor: ``np.load`` the file and take every map's max (the least any scorer does);
 - eval: ``python -m negaudio eval BUILD --predictions PRED -o OUT`` in a fresh interpreter (imports, default
   thresholds with in-sample calibration, bootstrap intervals, report, items.csv, plots included), with its peak
-  RSS from ``wait4``.
+  RSS as the command's own VmHWM (``wait4``'s ru_maxrss would include this process's RSS at fork).
 
 Targets: eval <= 2.5x the floor; peak RSS < 1,024 MB (maps are streamed: memory does not grow with the file).
 Run: ``python bench/bench_eval.py [--samples 5000] [--rounds 2]``.
@@ -109,18 +109,34 @@ def floor(path: Path) -> float:
     return time.perf_counter() - t0
 
 
+# Runs ``negaudio ARGS`` and, at exit, writes the process's own VmHWM (KiB) to the file named first. On Linux
+# ru_maxrss survives fork and execve, so a child of this (large) benchmark process would report at least our RSS.
+OWN_PEAK = """
+import atexit, runpy, sys
+out = sys.argv.pop(1)
+def peak():
+    with open("/proc/self/status") as fh:
+        kib = next(line.split()[1] for line in fh if line.startswith("VmHWM:"))
+    with open(out, "w") as fh:
+        fh.write(kib)
+atexit.register(peak)
+sys.argv[0] = "negaudio"
+runpy.run_module("negaudio", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_eval(build_dir: Path, path: Path, out: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of the ``negaudio eval`` command in a fresh interpreter."""
+    """(wall seconds, peak RSS in MB: the command's own VmHWM) of ``negaudio eval`` in a fresh interpreter."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    cmd = [sys.executable, "-m", "negaudio", "eval", str(build_dir), "--predictions", str(path), "-o", str(out)]
+    peak = out.parent / f"{out.name}.vmhwm"
+    cmd = [sys.executable, "-c", OWN_PEAK, str(peak), "eval", str(build_dir), "--predictions", str(path)]
+    cmd += ["-o", str(out)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"negaudio eval failed (rc {proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+        raise RuntimeError(f"negaudio eval failed (rc {proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    return wall, int(peak.read_text()) / 1024
 
 
 def main(argv: list[str] | None = None) -> dict:
