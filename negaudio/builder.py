@@ -19,7 +19,7 @@ from negaudio.core.cache import resolve_media
 from negaudio.core.errors import InputError, OutputError
 from negaudio.core.files import FILE_MODE, TMP_SUFFIX, is_leftover, write_text
 from negaudio.core.lock import folder_lock
-from negaudio.core.outputs import enclosing_build
+from negaudio.core.outputs import refuse_inside_build
 from negaudio.manifest.writer import BUILD_INFO, CHECKSUMS, FAILURES, MANIFEST, PLAN, merge
 from negaudio.planning.media import MediaCheck, dropped_lines
 from negaudio.planning.planfile import plan_recipe, read_plan, write_plan
@@ -298,8 +298,7 @@ def _precheck(out_dir: Path, source_root: Path, options: BuildOptions) -> None:
     target = out_dir.resolve()
     if target == source_root or target in source_root.parents:
         raise InputError(f"{out_dir}: is the source folder or holds it; choose an output folder outside {source_root}")
-    if (holder := enclosing_build(out_dir.parent)) is not None:
-        raise InputError(f"{out_dir}: is inside the build {holder}; choose an output folder outside every build")
+    refuse_inside_build(out_dir.parent, "build")
     if out_dir.is_dir() and any(p.name != STATE for p in out_dir.iterdir()) and not _holds_build(out_dir):
         raise InputError(
             f"{out_dir}: the folder is not empty and holds no negaudio build; choose an empty or new folder"

@@ -56,6 +56,7 @@ def test_every_figure_has_a_pdf_beside_its_png(demo_eval):
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.name in report["files"]
     sheet = demo_eval / "sheet.png"
     assert contact_sheet.gallery(demo_eval / "b", sheet, count=4) == 4
+    assert contact_sheet.gallery(demo_eval / "b", sheet.with_suffix(".pdf"), count=4) == 4
     assert sheet.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
 
 
@@ -268,7 +269,9 @@ def test_the_contact_sheet_is_written_in_the_format_its_suffix_names(cli, demo_e
     assert contact_sheet.gallery(demo_eval / "b", tmp_path / "sheet.jpg", count=2) == 2
     with Image.open(tmp_path / "sheet.jpg") as im:
         assert im.format == "JPEG"
-    assert (tmp_path / "sheet.pdf").read_bytes()[:5] == b"%PDF-"
+    (tmp_path / "sheet.pdf").write_text("my paper figure")
+    contact_sheet.gallery(demo_eval / "b", tmp_path / "sheet.jpg", count=2)
+    assert (tmp_path / "sheet.pdf").read_text() == "my paper figure"  # only the named file is written
     contact_sheet.gallery(demo_eval / "b", tmp_path / "only.pdf", count=2)
     assert [p.name for p in tmp_path.glob("only*")] == ["only.pdf"]
     result = cli("inspect", demo_eval / "b", "--gallery", tmp_path / "sheet.xyz")

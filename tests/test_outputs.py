@@ -85,11 +85,11 @@ def test_compare_refuses_a_folder_it_did_not_write(cli, evaluation, tmp_path):
     ("option", "says"),
     [
         (("--bootstrap", "-5"), "--bootstrap must be >= 0"),
-        (("--threshold", "bogus"), "bogus"),
+        (("--threshold", "bogus"), "expected a finite number or one of median"),
         (("--ci-level", "2"), "--ci-level must be in (0, 1)"),
         (("--gallery", "-1"), "--gallery must be >= 0"),
         (("--calibration", "paper:nosuch"), "unknown paper calibration"),
-        (("--calibration", "EMPTY"), "calibration"),
+        (("--calibration", "EMPTY"), "not a readable calibration JSON"),
         (("--calibrate-on", "NOBUILD"), "not found"),
     ],
 )
@@ -107,3 +107,42 @@ def test_console_tables_are_never_cut_without_a_terminal(cli, builds, tmp_path):
     result = cli("eval", builds[0], "--model", "energy-gated", "-o", tmp_path / "e")
     assert result.exit_code == 0
     assert "noise-white-sigma1 " in result.output and "…" not in result.output
+
+
+def test_eval_never_saves_a_calibration_into_a_build(cli, builds, tmp_path):
+    scored, other = builds
+    before = tree_digest(other)
+    out = tmp_path / "e"
+    result = cli("eval", scored, "--model", "energy-gated", "-o", out, "--save-calibration", other / "cal.json")
+    assert result.exit_code == 2 and "is inside the build" in result.output and not out.exists()
+    assert tree_digest(other) == before
+
+
+def test_a_model_run_that_stopped_early_can_be_rerun_and_its_maps_are_the_reports_own(cli, builds, tmp_path):
+    out = tmp_path / "e"
+    out.mkdir()
+    (out / "predictions.npz").write_bytes(b"left by a run that stopped")
+    result = cli("eval", builds[0], "--model", "energy-gated", "-o", out, "--bootstrap", "0")
+    assert result.exit_code == 0, result.output
+    assert "predictions.npz" in json.loads((out / "report.json").read_text())["files"]
+    # scoring those maps again into the same folder keeps them: they are this report's input
+    result = cli("eval", builds[0], "--predictions", out / "predictions.npz", "-o", out, "--bootstrap", "0")
+    assert result.exit_code == 0 and (out / "predictions.npz").is_file()
+    # scoring other maps there removes the earlier model's maps with the rest of its report
+    other = tmp_path / "other"
+    assert cli("eval", builds[0], "--model", "random", "-o", other, "--bootstrap", "0").exit_code == 0
+    (out / "report.json").write_text(
+        json.dumps(json.loads((out / "report.json").read_text()) | {"files": ["predictions.npz", "report.json"]})
+    )
+    assert cli("eval", builds[0], "--predictions", other / "predictions.npz", "-o", out).exit_code == 0
+    assert not (out / "predictions.npz").exists()
+
+
+def test_refusals_read_as_sentences(cli, builds, tmp_path):
+    (tmp_path / "f").write_text("x")
+    result = cli("eval", builds[0], "--model", "energy-gated", "-o", tmp_path / "f")
+    assert "give a folder for the report" in result.output
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x").write_text("x")
+    result = cli("eval", builds[0], "--model", "energy-gated", "-o", tmp_path / "d")
+    assert "holds no earlier report" in result.output

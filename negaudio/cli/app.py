@@ -291,7 +291,7 @@ def inspect(
             from negaudio.core.outputs import refuse_inside_build
             from negaudio.manifest.gallery import gallery as draw_gallery
 
-            refuse_inside_build(gallery, "the contact sheet")
+            refuse_inside_build(gallery, "contact sheet")
 
             shown = draw_gallery(build_dir, gallery, count=count)
     except NegaudioError as exc:

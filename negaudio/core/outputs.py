@@ -26,19 +26,19 @@ def enclosing_build(path: str | Path) -> Path | None:
 
 
 def refuse_inside_build(path: str | Path, what: str) -> None:
-    """An InputError when ``path`` is a build or lies inside one (a build's files are listed in its
-    SHA256SUMS; anything added breaks ``negaudio verify`` and a no-op rebuild)."""
+    """An InputError when ``path`` (the ``what``, a noun) is a build or lies inside one (a build's files are
+    listed in its SHA256SUMS; anything added breaks ``negaudio verify`` and a no-op rebuild)."""
     build = enclosing_build(path)
     if build is not None:
-        raise InputError(f"{path}: is inside the build {build}; write {what} to a folder outside every build")
+        raise InputError(f"{path}: is inside the build {build}; write the {what} to a folder outside every build")
 
 
 def check_output_folder(output: str | Path, what: str, owned: Callable[[Path], bool]) -> None:
-    """``output`` may receive ``what``: it is not a file, not in a build, and is absent, empty, or a folder that
-    ``owned`` recognises as written by the same command before."""
+    """``output`` may receive the ``what`` (a noun: "report"): it is not a file, not in a build, and is absent,
+    empty, or a folder that ``owned`` recognises as written by the same command before."""
     output = Path(output)
     if output.exists() and not output.is_dir():
-        raise InputError(f"{output}: exists and is not a folder; give a folder for {what}")
+        raise InputError(f"{output}: exists and is not a folder; give a folder for the {what}")
     refuse_inside_build(output, what)
     if output.is_dir() and any(output.iterdir()) and not owned(output):
         raise InputError(

@@ -11,6 +11,7 @@ import numpy as np
 
 from negaudio import __version__
 from negaudio.core.errors import InputError
+from negaudio.core.outputs import refuse_inside_build
 from negaudio.eval.benchmark_metrics import BenchmarkMetrics
 from negaudio.eval.calibration import (
     build_identity,
@@ -152,10 +153,14 @@ def needs_maxima_first(config: EvalConfig) -> bool:
 
 
 def resolve_calibration(
-    config: EvalConfig, build: Build, index: BuildIndex, maxima: dict | None, predictions: list[dict] | None = None
+    config: EvalConfig,
+    build: Build,
+    index: BuildIndex,
+    maxima: dict | None,
+    predictions: Callable[[], list[dict]] | None = None,
 ) -> Calibration:
     """Universal thresholds from a saved file, another build, or this build (in-sample, optimistic; its record
-    names ``predictions``, the files the maxima came from)."""
+    names ``predictions()``, the files the maxima came from; called only then, so their hashing goes on meanwhile)."""
     identity = build_identity(build)
     if not any(s in UNIVERSAL_KINDS for s in config.thresholds):
         return Calibration(None, {"source": "none", "note": "no universal threshold requested"})
@@ -181,7 +186,7 @@ def resolve_calibration(
         info = {"source": "build", "build": other_identity}
     else:
         universal = calibrate(index, maxima, split_name(identity))
-        record = calibration_record(universal, identity, predictions or [], config.model)
+        record = calibration_record(universal, identity, predictions() if predictions else [], config.model)
         in_sample = True
         info = {"source": "in-sample", "build": identity}
     info |= {"split": universal.split, "in_sample": in_sample, "thresholds": universal.to_dict()}
@@ -342,6 +347,10 @@ def check_config(config: EvalConfig) -> None:
         raise InputError("give --calibration FILE or --calibrate-on BUILD, not both")
     if config.calibration is not None:
         load_calibration(config.calibration)
+    if config.save_calibration is not None:
+        refuse_inside_build(config.save_calibration, "calibration")
+        if Path(config.save_calibration).is_dir():
+            raise InputError(f"--save-calibration {config.save_calibration}: is a folder; give a file name")
     if config.batch < 1:
         raise InputError(f"--batch must be >= 1, got {config.batch}")
     if config.gallery < 0:
@@ -363,7 +372,7 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
     try:
         unknown = preds.check_items(index.items)
         maxima = raw_maxima(preds, index.items, config.progress, "reading maps") if needs_maxima_first(config) else None
-        calibration = resolve_calibration(config, build, index, maxima, preds.identity())
+        calibration = resolve_calibration(config, build, index, maxima, preds.identity)
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
         benchmark = BenchmarkMetrics(item_roles(index), build.info.get("source", {}).get("kind", ""))
         evaluator, gallery = score(build, index, preds, maxima, thresholds, config, benchmark)

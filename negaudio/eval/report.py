@@ -16,6 +16,8 @@ from negaudio.manifest import Build
 
 PIA_GRID = np.linspace(0.0, 1.0, 201)
 REPORT = "report.json"
+MODEL_MAPS = "predictions.npz"
+CALIBRATION_MAPS = "calibration_predictions.npz"
 
 
 def earlier_report(folder: Path) -> dict | None:
@@ -28,16 +30,22 @@ def earlier_report(folder: Path) -> dict | None:
 
 
 def is_eval_folder(folder: Path) -> bool:
-    return earlier_report(folder) is not None
+    """A folder ``negaudio eval`` wrote: it holds a report, or only the maps of a model run that stopped early."""
+    if earlier_report(folder) is not None:
+        return True
+    return {p.name for p in folder.iterdir()} <= {MODEL_MAPS, CALIBRATION_MAPS}
 
 
-def remove_stale(out_dir: Path, earlier: dict | None, written: list[str]) -> None:
+def remove_stale(out_dir: Path, earlier: dict | None, written: list[str], inputs: set[Path]) -> None:
     """Delete the files an earlier evaluation in ``out_dir`` wrote that this one did not (a gallery of another
-    model must not sit beside this report). Only plain names listed in the earlier report are touched."""
+    model must not sit beside this report). Only plain names listed in the earlier report are touched, never a
+    file this evaluation read (``inputs``: the predictions scored, e.g. an earlier run's predictions.npz)."""
     listed = (earlier or {}).get("files") or []
     for name in set(listed) - set(written):
         if isinstance(name, str) and name == Path(name).name and not name.startswith("."):
-            (out_dir / name).unlink(missing_ok=True)
+            path = out_dir / name
+            if path.resolve() not in inputs:
+                path.unlink(missing_ok=True)
 
 
 def item_keys(labels: list[str]) -> list[str]:
@@ -94,7 +102,12 @@ def write_outputs(
         save_calibration(out_dir / "calibration.json", calibration)
         files.append("calibration.json")
     report["plots"] = write_plots(out_dir, report, evaluator, rows, gallery)
+    if report.get("model"):  # the model's maps, written into this folder by the run
+        files.append(MODEL_MAPS)
+        if report["calibration"].get("source") == "build":
+            files.append(CALIBRATION_MAPS)
     report["files"] = files + [f for png in report["plots"] for f in (png, str(Path(png).with_suffix(".pdf")))]
     (out_dir / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(render(report), encoding="utf-8")
-    remove_stale(out_dir, earlier, report["files"])
+    inputs = {Path(f["path"]).resolve() for f in report["predictions"]["files"]}
+    remove_stale(out_dir, earlier, report["files"], inputs)

@@ -14,7 +14,7 @@ def check_output(output: Path) -> None:
     report's folder (whose files the new report replaces)."""
     from negaudio.eval.report import is_eval_folder
 
-    check_output_folder(output, "the report", is_eval_folder)
+    check_output_folder(output, "report", is_eval_folder)
 
 
 def evaluate(
@@ -33,6 +33,7 @@ def evaluate(
     from negaudio.eval.adapters import load_adapter, resolve_device, run_model, uses_torch
     from negaudio.eval.pipeline import EvalConfig, check_config
     from negaudio.eval.pipeline import evaluate as score
+    from negaudio.eval.report import CALIBRATION_MAPS, MODEL_MAPS
     from negaudio.manifest import Build
 
     if (predictions is None) == (model is None):
@@ -50,9 +51,9 @@ def evaluate(
     adapter = load_adapter(model, options)
     used = resolve_device(device, uses_torch(adapter))
     settings.model = {"spec": model, "options": options, "device": used} | getattr(adapter, "provenance", {})
-    maps = run_model(build, adapter, model, output / "predictions.npz", settings.batch, used, settings.progress)
+    maps = run_model(build, adapter, model, output / MODEL_MAPS, settings.batch, used, settings.progress)
     if other is not None:
-        path = output / "calibration_predictions.npz"
+        path = output / CALIBRATION_MAPS
         settings.calibration_predictions = [
             run_model(other, adapter, model, path, settings.batch, used, settings.progress)
         ]

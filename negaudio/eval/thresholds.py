@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from negaudio.eval.engine import select
+from negaudio.eval.engine import select, thresholds_below
 from negaudio.eval.metrics_common import check_gt, check_maps, check_same_shape, flat
 
 PER_IMAGE_KINDS = ("median", "adaptive")
@@ -109,11 +109,7 @@ def exceeds(maps: np.ndarray, theta: np.ndarray) -> np.ndarray:
     For float32 maps θ_i is rounded down to float32 (P > θ ⇔ P > rounddown(θ) for float32 P),
     which avoids a float64 upcast of every pixel (~3x faster).
     """
-    if maps.dtype == np.float32:
-        with np.errstate(over="ignore"):  # |θ| beyond float32 becomes ±inf: still exact
-            t32 = theta.astype(np.float32)
-        theta = np.where(t32 > theta, np.nextafter(t32, np.float32(-np.inf)), t32)
-    return maps > theta[:, None, None]
+    return maps > thresholds_below(theta, maps.dtype)[:, None, None]
 
 
 def binarize(maps, theta) -> np.ndarray:

@@ -151,8 +151,7 @@ def gallery(root: Path, output: Path, count: int = 24, columns: int = 6) -> int:
     output = Path(output)
     if output.parent and not output.parent.is_dir():
         raise InputError(f"{output.parent}: folder not found")
-    for path, fmt in dict.fromkeys([(output, kind), (output.with_suffix(".pdf"), "PDF")]):
-        buffer = io.BytesIO()
-        sheet.save(buffer, format=fmt, **({"resolution": 96.0} if fmt == "PDF" else {}))
-        write_bytes(path, buffer.getvalue())
+    buffer = io.BytesIO()  # only the file the user named: a PDF is had by naming one
+    sheet.save(buffer, format=kind, **({"resolution": 96.0} if kind == "PDF" else {}))
+    write_bytes(output, buffer.getvalue())
     return len(tiles)

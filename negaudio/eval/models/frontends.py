@@ -8,6 +8,7 @@ Every function treats every waveform alike. The one exception is explicit: ``raw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -105,6 +106,7 @@ def mel_to_hz(m):
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 
+@cache
 def mel_filterbank(n_freqs: int, n_mels: int, sr: int = SAMPLE_RATE) -> np.ndarray:
     """[n_freqs, n_mels] triangular HTK filters over 0..sr/2, unnormalised (torchaudio's MelScale defaults).
 
