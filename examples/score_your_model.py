@@ -1,6 +1,6 @@
 """Score your own model on a negaudio build: run it on every item, write its maps, evaluate, print the headline.
 
-    python examples/score_your_model.py demo-build -o eval-mine
+    .venv/bin/python examples/score_your_model.py demo-build -o eval-mine
 
 The model here is a toy (bright pixels, scaled by how loud the sound is); put yours in ``my_model``. Any codebase
 can do the same: all negaudio needs is an ``.npz`` file mapping each ``item_id`` to a 2-D map of any size.
@@ -9,12 +9,15 @@ can do the same: all negaudio needs is an ``.npz`` file mapping each ``item_id``
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
 import negaudio
+from negaudio.core.errors import NegaudioError
 from negaudio.eval.predictions import PredictionWriter
+from negaudio.eval.run import check_output
 
 
 def my_model(image: np.ndarray, audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -28,11 +31,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("build", type=Path, help="a negaudio build folder (e.g. demo-build)")
     parser.add_argument("-o", "--output", type=Path, default=Path("eval-mine"), help="report folder")
-    parser.add_argument("--predictions", type=Path, default=None, help="maps file (default: OUTPUT.npz)")
+    parser.add_argument("--predictions", type=Path, default=None, help="maps file (default: OUTPUT/predictions.npz)")
     args = parser.parse_args(argv)
-    predictions = args.predictions or args.output.with_suffix(".npz")
-
     build = negaudio.open_build(args.build)
+    check_output(args.output)  # the report folder may be used (not in a build, not someone else's) before any write
+    args.output.mkdir(parents=True, exist_ok=True)
+    predictions = args.predictions or args.output / "predictions.npz"
     with PredictionWriter(predictions) as maps:  # item_id -> 2-D map, written one by one
         for record in build:
             image, audio = build.load_image(record), build.load_audio(record)
@@ -59,4 +63,7 @@ def _show(entry: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except NegaudioError as exc:  # a wrong path, a damaged build: one line, as the command line says it
+        sys.exit(print(f"error: {exc}", file=sys.stderr) or exc.exit_code)

@@ -1,6 +1,6 @@
 """Score a PyTorch model on a negaudio build, in batches through ``negaudio.torch`` (needs ``negaudio[torch]``).
 
-    python examples/score_your_model_torch.py demo-build -o eval-mine-torch
+    .venv/bin/python examples/score_your_model_torch.py demo-build -o eval-mine-torch
 
 ``ItemDataset`` gives tensors (image [3, H, W] in [0, 1], audio [channels, samples]); ``collate`` pads the audio
 of a batch to its longest clip (``lengths`` says how long each is) and stacks images of one size.
@@ -9,10 +9,13 @@ of a batch to its longest clip (``lengths`` says how long each is) and stacks im
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import negaudio
+from negaudio.core.errors import NegaudioError
 from negaudio.eval.predictions import PredictionWriter
+from negaudio.eval.run import check_output
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -35,10 +38,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("-o", "--output", type=Path, default=Path("eval-mine-torch"), help="report folder")
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args(argv)
-    predictions = args.output.with_suffix(".npz")
+    dataset = ItemDataset(args.build)
+    check_output(args.output)  # the report folder may be used (not in a build, not someone else's) before any write
+    args.output.mkdir(parents=True, exist_ok=True)
+    predictions = args.output / "predictions.npz"
 
     model = ToyModel().eval()
-    loader = DataLoader(ItemDataset(args.build), batch_size=args.batch_size, collate_fn=collate)
+    loader = DataLoader(dataset, batch_size=args.batch_size, collate_fn=collate)
     with torch.no_grad(), PredictionWriter(predictions) as maps:
         for batch in loader:
             for image, audio, lengths, records in same_size(batch):
@@ -63,4 +69,7 @@ def same_size(batch: dict) -> list[tuple]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except NegaudioError as exc:  # a wrong path, a damaged build: one line, as the command line says it
+        sys.exit(print(f"error: {exc}", file=sys.stderr) or exc.exit_code)

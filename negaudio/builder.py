@@ -154,6 +154,22 @@ class PlanResult:
     canonical: Path | None
 
 
+PLAN_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+def check_plan_output(output: Path) -> None:
+    """A plan is written only to a .jsonl or .jsonl.gz path outside every build, replacing at most an earlier
+    plan: never a folder, a build's file, or any other file."""
+    if not output.name.endswith(PLAN_SUFFIXES):
+        raise InputError(f"{output}: a plan file is named .jsonl or .jsonl.gz")
+    if output.is_dir():
+        raise InputError(f"{output}: is a folder; give a plan file name (.jsonl or .jsonl.gz)")
+    refuse_inside_build(output, "plan")
+    if output.exists():
+        _, rows = read_plan(output)  # not a plan: InputError naming it, and it is left as it is
+        rows.close()
+
+
 def plan(
     recipe: str | Path | Recipe,
     output: Path,
@@ -166,6 +182,7 @@ def plan(
     note: Note | None = None,
 ) -> PlanResult:
     """Resolve a recipe into a plan file, without rendering: the plan ``build`` would render, row for row."""
+    check_plan_output(Path(output))
     resolved = resolve(recipe, source=source, limit=limit, seed=seed, on_error=on_error, canonical=canonical, note=note)
     counted = _Counted(resolved.rows)
     digest = write_plan(Path(output), resolved.header, counted)

@@ -9,7 +9,7 @@ Each item is a dict:
 - ``audio``: float32 [channels, samples], the decoded file;
 - ``mask``: float32 [H, W] in [0, 1], the ground truth, or None for an item without regions;
 - ``sample_rate``: int;
-- ``record``: the item's metadata as a plain dict: from a build, the manifest row (``dataclasses.asdict`` of the
+- ``record``: the item's metadata as a plain dict: from a build, the manifest row (``plain_json`` of the
   :class:`~negaudio.manifest.ManifestRecord`); from an export, the row's columns other than the media, with
   ``params``, ``rendered`` and ``composite`` decoded from JSON. Both have ``item_id``, ``sample_id``, ``group``,
   ``kind``, ``name``, ``label``, ``heard_label``, ``image_classes``, ``regions``, ``params``, ``rendered``.
@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Collection, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -29,6 +28,7 @@ import numpy as np
 from negaudio.core.errors import InputError
 from negaudio.core.extras import require
 from negaudio.manifest.reader import FILTER_FIELDS, Build, criteria, matches
+from negaudio.manifest.schema import plain_json
 from negaudio.manifest.writer import BUILD_INFO
 from negaudio.media.images import open_image
 
@@ -39,20 +39,19 @@ JSON_COLUMNS = ("params", "rendered", "composite")
 
 
 class _BuildItems:
-    """The items of a build (or of a filtered view of it), read by index through ``build[item_id]``."""
+    """The items of a build (or of a filtered view of it), their records read in one pass of the manifest."""
 
     def __init__(self, build: Build):
         self.build = build
-        self.ids = build.item_ids()
+        self.records = list(build)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.records)
 
     def get(self, index: int) -> tuple:
-        build = self.build
-        record = build[self.ids[index]]
+        build, record = self.build, self.records[index]
         audio = build.load_audio(record)
-        return build.load_image(record), audio, build.load_mask(record), record.audio.sample_rate, asdict(record)
+        return build.load_image(record), audio, build.load_mask(record), record.audio.sample_rate, plain_json(record)
 
 
 class _ExportItems:

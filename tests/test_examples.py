@@ -36,7 +36,7 @@ def run_example(name: str, *args) -> subprocess.CompletedProcess:
 def test_score_your_model_writes_maps_and_prints_the_headline(built, tmp_path):
     done = run_example("score_your_model.py", built, "-o", tmp_path / "eval-mine")
     ids = negaudio.open_build(built).item_ids()
-    with np.load(tmp_path / "eval-mine.npz") as maps:
+    with np.load(tmp_path / "eval-mine" / "predictions.npz") as maps:
         assert sorted(maps.files) == sorted(ids)
         assert maps[ids[0]].ndim == 2
     report = json.loads((tmp_path / "eval-mine" / "report.json").read_text())
@@ -53,5 +53,16 @@ def test_score_your_model_with_torch(built, tmp_path):
     report = json.loads((tmp_path / "eval-torch" / "report.json").read_text())
     assert report["headline"]["negatives"]["silence"]["pia"]["value"] == 0
     assert done.stdout.startswith("@maxq3: positive cIoU ") and "silence pIA 0.000" in done.stdout
-    with np.load(tmp_path / "eval-torch.npz") as maps:
+    with np.load(tmp_path / "eval-torch" / "predictions.npz") as maps:
         assert len(maps.files) == 60
+
+
+def test_a_wrong_build_path_is_one_error_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "score_your_model.py"), tmp_path / "nope", "-o", tmp_path / "e"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert not (tmp_path / "e").exists()

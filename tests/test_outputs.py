@@ -146,3 +146,23 @@ def test_refusals_read_as_sentences(cli, builds, tmp_path):
     (tmp_path / "d" / "x").write_text("x")
     result = cli("eval", builds[0], "--model", "energy-gated", "-o", tmp_path / "d")
     assert "holds no earlier report" in result.output
+
+
+def test_plan_writes_only_a_plan_file(cli, builds, write_recipe, demo_root, tmp_path):
+    notes = tmp_path / "README.md"
+    notes.write_text("my notes")
+    other = tmp_path / "other.jsonl"
+    other.write_text("{}\n")
+    (tmp_path / "folder.jsonl").mkdir()
+    for target, says in [
+        (notes, "a plan file is named .jsonl or .jsonl.gz"),
+        (other, "not a negaudio plan"),
+        (tmp_path / "folder.jsonl", "is a folder"),
+        (builds[1] / "p.jsonl", "is inside the build"),
+    ]:
+        result = cli("plan", write_recipe(), "--source", demo_root, "-o", target, "--limit", "1")
+        assert result.exit_code == 2 and says in result.output, (target, result.output)
+    assert notes.read_text() == "my notes" and other.read_text() == "{}\n" and not (builds[1] / "p.jsonl").exists()
+    plan = tmp_path / "p.jsonl"
+    for _ in range(2):  # an earlier plan is replaced
+        assert cli("plan", write_recipe(), "--source", demo_root, "-o", plan, "--limit", "1").exit_code == 0

@@ -32,7 +32,7 @@ from PIL import Image
 
 from negaudio.core.errors import InputError, NegaudioError
 from negaudio.core.extras import require
-from negaudio.eval.media import check_files, read_audio, read_image
+from negaudio.eval.media import check_files
 from negaudio.eval.predictions import PredictionWriter
 from negaudio.manifest import Build, ManifestRecord
 
@@ -175,7 +175,7 @@ class BatchLoader:
         """The prepared image of ``record``; the last IMAGE_CACHE images are kept (samples share theirs)."""
         rel = record.image.path
         if rel not in self._images:
-            im = read_image(self.build, record)
+            im = self.build.open_image(record)
             if self.preprocess is not None:
                 image = np.asarray(self.preprocess(im), dtype=np.float32)
             else:
@@ -188,7 +188,7 @@ class BatchLoader:
         return self._images[rel]
 
     def _wave(self, record: ManifestRecord) -> np.ndarray:
-        wave = read_audio(self.build, record)
+        wave = self.build.load_audio(record)
         if self.sample_rate and self.sample_rate != record.audio.sample_rate:
             import soxr
 

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from negaudio.eval.media import read_mask
 from negaudio.manifest import Build, ManifestRecord
 
 
@@ -86,6 +85,6 @@ class Oracle:
     def __call__(self, images, waves, records) -> list[np.ndarray]:
         maps = []
         for record in records:
-            gt = read_mask(self.build, record) if record.kind in ("positive", "noisy_positive") else None
+            gt = self.build.load_mask(record) if record.kind in ("positive", "noisy_positive") else None
             maps.append(np.zeros((1, 1), dtype=np.float32) if gt is None else gt)
         return maps

@@ -1,57 +1,9 @@
-"""A build's media as scoring reads them: a missing or unreadable file is an InputError naming the item, the
-file and ``negaudio verify BUILD`` (a damaged build is bad input, never a traceback)."""
+"""Scoring's check that a build's media files are all there before a model runs (reading them, with errors
+that name the item and ``negaudio verify``, is :class:`negaudio.manifest.Build`'s)."""
 
 from __future__ import annotations
 
-import numpy as np
-from PIL import Image
-
-from negaudio.core.errors import InputError
-from negaudio.manifest import Build, ManifestRecord
-from negaudio.media.images import open_image
-
-# What decoding a damaged file raises: PIL (OSError incl. FileNotFoundError, SyntaxError, ValueError) and
-# soundfile (SoundFileError is a RuntimeError).
-DECODE_ERRORS = (OSError, RuntimeError, SyntaxError, ValueError)
-
-
-def damaged(build: Build, record: ManifestRecord, rel: str, problem: str) -> InputError:
-    """The error for one bad media file of a build."""
-    return InputError(
-        f"item {record.item_id!r}: {build.path(rel)} {problem}; the build is damaged: "
-        f"run `negaudio verify {build.root}`"
-    )
-
-
-def _read(build: Build, record: ManifestRecord, rel: str, read):
-    try:
-        return read()
-    except DECODE_ERRORS as exc:
-        if not build.path(rel).is_file():
-            raise damaged(build, record, rel, "is missing") from None
-        raise damaged(build, record, rel, f"is unreadable ({exc})") from None
-
-
-def read_mask(build: Build, record: ManifestRecord) -> np.ndarray | None:
-    """``Build.load_mask``: the GT as float32 [H, W] in [0, 1], or None when the item has no regions."""
-    if record.mask is None:
-        return None
-    return _read(build, record, record.mask.path, lambda: build.load_mask(record))
-
-
-def read_audio(build: Build, record: ManifestRecord) -> np.ndarray:
-    """``Build.load_audio``: float32 [channels, samples]."""
-    return _read(build, record, record.audio.path, lambda: build.load_audio(record))
-
-
-def read_image(build: Build, record: ManifestRecord) -> Image.Image:
-    """The item's stored image, decoded, in RGB."""
-
-    def decode() -> Image.Image:
-        with open_image(build.path(record.image.path), record.image.path) as im:
-            return im.convert("RGB")
-
-    return _read(build, record, record.image.path, decode)
+from negaudio.manifest import Build
 
 
 def check_files(build: Build) -> None:
@@ -62,4 +14,4 @@ def check_files(build: Build) -> None:
             if rel not in seen:
                 seen.add(rel)
                 if not build.path(rel).is_file():
-                    raise damaged(build, record, rel, "is missing")
+                    raise build.damaged(record, rel, "is missing")

@@ -22,7 +22,6 @@ from negaudio.eval.calibration import (
     split_name,
 )
 from negaudio.eval.headline import headline
-from negaudio.eval.media import read_image, read_mask
 from negaudio.eval.metrics import (
     MISMATCHED,
     NEGATIVE,
@@ -128,7 +127,7 @@ def frame_batches(samples: Iterable[Sample], size: int) -> Iterator[list[Sample]
 def load_gt(build: Build, sample: Sample) -> np.ndarray:
     """The sample's GT in its frame; all-zero when it has no region (IoU is then 0 by definition)."""
     h, w = sample.frame
-    gt = read_mask(build, sample.positive)
+    gt = build.load_mask(sample.positive)
     if gt is None:
         return np.zeros((h, w), dtype=np.float32)
     if gt.shape != (h, w):
@@ -317,7 +316,7 @@ def score(
 
 def gallery_entry(build: Build, s: Sample, gt: np.ndarray, maps: dict, margin: float, rank: str) -> dict:
     """One gallery sample: its GT, its maps in the frame, its image, its margin and rank."""
-    image = np.asarray(read_image(build, s.positive), dtype=np.float64)
+    image = np.asarray(build.open_image(s.positive), dtype=np.float64)
     return {"sample": s, "gt": gt, "maps": maps, "image": image, "margin": margin, "rank": rank}
 
 

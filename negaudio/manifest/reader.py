@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from negaudio.manifest.samples import Sample
 
 FILTER_FIELDS = ("kind", "name", "group")
+# What decoding a damaged file raises: PIL (OSError incl. FileNotFoundError, SyntaxError, ValueError) and
+# soundfile (SoundFileError is a RuntimeError).
+DECODE_ERRORS = (OSError, RuntimeError, SyntaxError, ValueError)
 Criteria = tuple[tuple[str, frozenset[str]], ...]
 SHOW_KNOWN = 20
 
@@ -218,22 +221,48 @@ class Build:
         link) is refused, so a build from an untrusted source cannot make a reader touch other files."""
         return inside(self.root, rel, "manifest path")
 
+    def damaged(self, record: ManifestRecord, rel: str, problem: str) -> InputError:
+        """The error for one bad media file of the build."""
+        return InputError(
+            f"item {record.item_id!r}: {self.path(rel)} {problem}; the build is damaged: "
+            f"run `negaudio verify {self.root}`"
+        )
+
+    def read_media(self, record: ManifestRecord, rel: str, read):
+        """``read()`` of the item's file ``rel``; a missing or undecodable file is an InputError naming the item,
+        the file and ``negaudio verify`` (a damaged build is bad input, never a traceback)."""
+        try:
+            return read()
+        except DECODE_ERRORS as exc:
+            if not self.path(rel).is_file():
+                raise self.damaged(record, rel, "is missing") from None
+            raise self.damaged(record, rel, f"is unreadable ({exc})") from None
+
     def load_audio(self, record: ManifestRecord):
         """The item's audio as float32 [channels, samples] (needs soundfile)."""
         import soundfile as sf
 
-        data, _ = sf.read(self.path(record.audio.path), dtype="float32", always_2d=True)
-        return data.T
+        def read():
+            data, _ = sf.read(self.path(record.audio.path), dtype="float32", always_2d=True)
+            return data.T
 
-    def load_image(self, record: ManifestRecord) -> np.ndarray:
-        """The item's image as uint8 [H, W, 3] (RGB), refused unread when over the pixel limit."""
-        import numpy as np
+        return self.read_media(record, record.audio.path, read)
 
+    def open_image(self, record: ManifestRecord):
+        """The item's image as a PIL image in RGB, refused unread when over the pixel limit."""
         from negaudio.media.images import open_image
 
-        path = self.path(record.image.path)
-        with open_image(str(path), str(path)) as im:
-            return np.array(im.convert("RGB"), dtype=np.uint8)
+        def read():
+            with open_image(self.path(record.image.path), record.image.path) as im:
+                return im.convert("RGB")
+
+        return self.read_media(record, record.image.path, read)
+
+    def load_image(self, record: ManifestRecord) -> np.ndarray:
+        """The item's image as uint8 [H, W, 3] (RGB)."""
+        import numpy as np
+
+        return np.array(self.open_image(record), dtype=np.uint8)
 
     def load_mask(self, record: ManifestRecord):
         """The ground-truth map as float32 [H, W] in [0, 1], or None when the item has no regions."""
@@ -241,4 +270,6 @@ class Build:
             return None
         from negaudio.media.masks import read_mask
 
-        return read_mask(self.path(record.mask.path), record.mask.scale)
+        return self.read_media(
+            record, record.mask.path, lambda: read_mask(self.path(record.mask.path), record.mask.scale)
+        )
