@@ -40,11 +40,11 @@ def evaluate(
         raise InputError("give --predictions PRED or --model SPEC (one of them)")
     check_output(Path(output))
     settings = EvalConfig(**config)
-    check_config(settings)
     output = Path(output)
-    if model is None:
+    if model is None:  # scoring checks the options itself
         files = [Path(predictions)] if isinstance(predictions, str | Path) else [Path(p) for p in predictions]
         return score(Path(build_dir), files, output, settings)
+    check_config(settings)  # before the model runs: a wrong option costs nothing
     build = Build(build_dir)
     other = None if settings.calibrate_on is None else Build(settings.calibrate_on)
     options = dict(model_options or {})

@@ -8,7 +8,6 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
-from negaudio.core.errors import InputError
 from negaudio.core.regions import Region
 from negaudio.sources.base import Sample, Source, SourceReport
 
@@ -36,11 +35,6 @@ def open_source(config, root: Path | None = None, demo: bool = False) -> Source:
         from negaudio.sources import composite
 
         return composite.open_source(composite.embedded_demo(), None)
-    if uses_demo_fallback(config, root):
-        raise InputError(
-            f"source.root: the {config.kind} source needs a root (in the recipe or with --source); only the "
-            "bundled recipe, named as such (negaudio build is3plus), falls back to the embedded demo bank"
-        )
     module = import_module(f"negaudio.sources.{config.kind.replace('-', '_')}")
     return module.open_source(config, root)
 

@@ -18,11 +18,12 @@ from negaudio.core.errors import InputError
 Box = tuple[float, float, float, float]
 
 
-def require_root(kind: str, config_root: Path | None, root: Path | None) -> Path:
-    """The dataset root (``root`` overrides the recipe's), which must be an existing folder."""
+def require_root(kind: str, config_root: Path | None, root: Path | None, hint: str = "") -> Path:
+    """The dataset root (``root`` overrides the recipe's), which must be an existing folder; ``hint`` is added
+    to the error when there is none."""
     chosen = root or config_root
     if chosen is None:
-        raise InputError(f"source.root: the {kind} source needs a root (in the recipe or with --source)")
+        raise InputError(f"source.root: the {kind} source needs a root (in the recipe or with --source){hint}")
     chosen = Path(chosen)
     if not chosen.is_dir():
         raise InputError(f"{chosen}: {kind} source folder not found")

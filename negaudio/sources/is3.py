@@ -186,8 +186,11 @@ def annotation_path(root: Path, config: Config) -> Path:
     return find_file(root, config.annotations, ANNOTATION_FILES, "IS3 annotation list")
 
 
+DEMO_HINT = "; only the bundled recipe, named as such (negaudio build is3plus), falls back to the embedded demo bank"
+
+
 def open_source(config: Config, root: Path | None) -> IS3Source:
-    root = require_root("is3", config.root, root)
+    root = require_root("is3", config.root, root, DEMO_HINT)
     return IS3Source(read_annotations(annotation_path(root, config)), root, config.box_size)
 
 
