@@ -4,7 +4,7 @@ is opened or written with them: ids are single path components, paths stay under
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from negaudio.core.errors import InputError
 
@@ -42,8 +42,7 @@ def check_relative(value: str, what: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InputError(f"{what} {value!r:.80} is not valid UTF-8 (a file name with undecodable bytes)") from None
-    pure = PurePosixPath(value)
-    if pure.is_absolute() or value.startswith("\\") or ".." in pure.parts or ".." in value.split("\\"):
+    if value.startswith(("/", "\\")) or ".." in value.split("/") or ".." in value.split("\\"):
         raise InputError(f"{what} {value!r:.80} leaves its root (absolute, or with a '..' component)")
     return value
 

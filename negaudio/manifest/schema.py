@@ -172,18 +172,26 @@ class ManifestRecord:
         return json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def plain_json(value):
     """``dataclasses.asdict`` for JSON, without its deep copies: dataclasses and dicts to new dicts, tuples and
     lists to new lists, other values as they are."""
-    if isinstance(value, str | int | float) or value is None:
+    kind = type(value)
+    if kind in _SCALARS:
         return value
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
         return [plain_json(v) for v in value]
     if isinstance(value, dict):
         return {k: plain_json(v) for k, v in value.items()}
-    if is_dataclass(value):
-        return {f.name: plain_json(getattr(value, f.name)) for f in fields(value)}
-    return value
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        if not is_dataclass(value) or isinstance(value, type):
+            return value
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
+    return {name: plain_json(getattr(value, name)) for name in names}
 
 
 def item_sha256(pcm_sha256: str, image_sha256: str, mask_sha256: str | None) -> str:

@@ -201,9 +201,9 @@ def quantize(x: np.ndarray, fmt: str) -> np.ndarray:
         raise ValueError("cannot quantize non-finite samples")
     if dtype == "float32":
         return np.ascontiguousarray(frames, dtype=np.float32)
-    out = np.empty(frames.shape, dtype=np.float64)
-    np.clip(frames, -1.0, 1.0, out=out)
-    out *= INT16_SCALE
+    out = np.empty(frames.shape, dtype=np.float64)  # C order: [frames, channels] interleaved
+    np.multiply(frames, INT16_SCALE, out=out, dtype=np.float64)  # exact for float32 x; clipped as clip(x) * 32767
+    np.clip(out, -INT16_SCALE, INT16_SCALE, out=out)
     np.rint(out, out=out)
     return out.astype(np.int16)
 

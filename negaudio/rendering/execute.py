@@ -1,4 +1,4 @@
-"""Run shard tasks on any ``concurrent.futures.Executor``: inline, a spawn-based process pool, or Dask."""
+"""Run shard tasks on any ``concurrent.futures.Executor``: inline, a process pool, or Dask."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -31,8 +32,9 @@ class InlineExecutor(Executor):
 
 @contextmanager
 def make_executor(jobs: int, kind: str = "process", address: str | None = None) -> Iterator[Executor]:
-    """An executor for ``jobs`` workers. ``kind``: ``process`` (spawn pool; inline when jobs == 1) or ``dask``
-    (a scheduler at ``address``, or a ``LocalCluster`` of ``jobs`` single-threaded worker processes)."""
+    """An executor for ``jobs`` workers. ``kind``: ``process`` (a pool, see :func:`start_method`; inline when
+    jobs == 1) or ``dask`` (a scheduler at ``address``, or a ``LocalCluster`` of ``jobs`` single-threaded
+    worker processes)."""
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1 (got {jobs})")
     for var in THREAD_VARS:  # one BLAS thread per worker: the workers are the parallelism
@@ -42,7 +44,10 @@ def make_executor(jobs: int, kind: str = "process", address: str | None = None) 
             yield InlineExecutor()
             return
         pool = ProcessPoolExecutor(
-            jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init, initargs=(os.getpid(),)
+            jobs,
+            mp_context=multiprocessing.get_context(start_method()),
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
         )
         try:
             yield pool
@@ -64,6 +69,14 @@ def make_executor(jobs: int, kind: str = "process", address: str | None = None) 
         Client(cluster) as client,
     ):
         yield client.get_executor(pure=False)
+
+
+def start_method() -> str:
+    """``fork`` on Linux when this process runs no other Python thread (workers start at once, with the modules
+    already imported), else ``spawn`` (a fresh interpreter per worker: safe beside threads that may hold locks).
+    Workers are started before the plan is written, so a forked worker holds none of its files."""
+    single = threading.active_count() == 1 and threading.current_thread() is threading.main_thread()
+    return "fork" if sys.platform.startswith("linux") and single else "spawn"
 
 
 @contextmanager
@@ -90,6 +103,7 @@ def _worker_init(parent: int) -> None:
     """Workers leave SIGINT to the main process, which stops them (no traceback per worker on Ctrl-C), and die
     with it (Linux): a killed build leaves no worker writing into the folder while the next run goes on."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the CLI's handler: stop quietly
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the main process died before the line above took effect

@@ -232,12 +232,31 @@ def render_sample(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> list[M
     records = []
     for row, (wave, facts) in zip(rows, waves, strict=True):
         rel = f"audio/{shard:05d}/{row.item_id}{ext}"
-        frames = quantize(wave, ctx.fmt)
-        data, info = encode_frames(frames, ctx.sample_rate, ctx.fmt)
+        data, info = _encoded(wave, ctx)
         _write_media(Path(ctx.out_dir) / rel, data)
-        info["file_sha256"] = hashlib.sha256(data).hexdigest()
-        records.append(_record(row, rel, info, as_float(frames), facts, image, mask, ctx, made and made.ref))
+        records.append(_record(row, rel, info, facts, image, mask, ctx, made and made.ref))
     return records
+
+
+_SILENT: dict = {}  # digital silence encodes alike for every item of one shape: encoded once per process
+
+
+def _encoded(wave: np.ndarray, ctx: RenderContext) -> tuple[memoryview, dict]:
+    """The item's file bytes and its facts: encoding, hashes, and levels measured on what the file decodes to."""
+    key = (wave.shape, ctx.fmt, ctx.sample_rate, ctx.measure_lufs)
+    silent = wave.dtype == np.float32 and not wave.view(np.int32).any()  # every bit zero: +0.0 only
+    if silent and key in _SILENT:
+        return _SILENT[key]
+    frames = quantize(wave, ctx.fmt)
+    data, info = encode_frames(frames, ctx.sample_rate, ctx.fmt)
+    decoded = as_float(frames)
+    info["file_sha256"] = hashlib.sha256(data).hexdigest()
+    info["rms_dbfs"] = _finite(rms_dbfs(decoded))
+    info["peak_dbfs"] = _finite(peak_dbfs(decoded))
+    info["lufs"] = float(lufs(decoded, ctx.sample_rate)) if ctx.measure_lufs else None
+    if silent:
+        _SILENT[key] = (data, info)
+    return data, info
 
 
 @dataclass(frozen=True)
@@ -311,10 +330,8 @@ def _object_facts(obj: dict, amodal: np.ndarray, visible: np.ndarray) -> Composi
     )
 
 
-def _record(
-    row: PlanRow, rel: str, info: dict, decoded, facts, image: ImageRef, mask, ctx, composite=None
-) -> ManifestRecord:
-    """The manifest record of one item; levels are measured on what the file decodes to."""
+def _record(row: PlanRow, rel: str, info: dict, facts, image: ImageRef, mask, ctx, composite=None) -> ManifestRecord:
+    """The manifest record of one item (``info``: from :func:`_encoded`)."""
     audio = AudioRef(
         path=rel,
         format=ctx.fmt,
@@ -323,9 +340,9 @@ def _record(
         num_samples=info["num_samples"],
         duration_s=info["num_samples"] / ctx.sample_rate,
         pcm_sha256=info["pcm_sha256"],
-        rms_dbfs=_finite(rms_dbfs(decoded)),
-        peak_dbfs=_finite(peak_dbfs(decoded)),
-        lufs=float(lufs(decoded, ctx.sample_rate)) if ctx.measure_lufs else None,
+        rms_dbfs=info["rms_dbfs"],
+        peak_dbfs=info["peak_dbfs"],
+        lufs=info["lufs"],
         file_sha256=info["file_sha256"],
     )
     return ManifestRecord(
