@@ -26,4 +26,6 @@ class Silence(Negative):
     @classmethod
     def render(cls, params: dict, signal: Signal) -> tuple[np.ndarray, dict]:
         channels, n = signal.shape
-        return silence(channels, n, params["dither_dbfs"], np.random.default_rng(params["noise_seed"])), {}
+        dither = params["dither_dbfs"]
+        rng = None if dither is None else np.random.default_rng(params["noise_seed"])
+        return silence(channels, n, dither, rng), {}

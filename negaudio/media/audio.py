@@ -246,7 +246,7 @@ def encode_frames(q: np.ndarray, sample_rate: int, fmt: str) -> tuple[memoryview
 def as_float(q: np.ndarray) -> np.ndarray:
     """Quantized frames as the float32 ``[C, N]`` signal a reader decodes (int16 / 32768, as soundfile does)."""
     if q.dtype == np.int16:
-        return (q.T / np.float32(32768.0)).astype(np.float32)
+        return (q.T / np.float32(32768.0)).astype(np.float32, copy=False)  # exact: a power of two
     return q.T
 
 
