@@ -27,12 +27,14 @@ from negaudio.planning.planner import make_plan
 from negaudio.planning.rows import PlanRow
 from negaudio.recipe.bundled import annotation_mismatch, canonical_plan, resolve_recipe
 from negaudio.recipe.models import Recipe
+from negaudio.rendering.early import EarlyShards
 from negaudio.rendering.execute import make_executor, run_bounded, spawning_without_main
 from negaudio.rendering.render import SHARD_SAMPLES, RenderContext, render_shard, shard_of, shard_record_path, warm_up
 from negaudio.sources import open_source, uses_demo_fallback
 
 STATE = ".negaudio"
 NEXT, OLD = "next", "old"  # an overwrite's staged build and the earlier build's entries during the swap
+EARLY = "early"  # shards rendered while the plan is written (negaudio.rendering.early)
 OWNED_FILES = ("audio", "images", "masks", MANIFEST, BUILD_INFO, FAILURES, PLAN, CHECKSUMS)
 OWNED = (*OWNED_FILES, STATE)
 Progress = Callable[[str, int, int | None], None]
@@ -277,33 +279,47 @@ def render_plan(resolved: Resolved, out_dir: Path, options: BuildOptions) -> dic
 def _build_into(resolved: Resolved, out_dir: Path, source_root: Path, options: BuildOptions, staged: bool) -> dict:
     """Plan, claim, render and merge into ``out_dir`` (the build folder, or the staging folder of an overwrite)."""
     _remove_leftovers(out_dir)
+    scratch = out_dir / STATE / EARLY
+    shutil.rmtree(scratch, ignore_errors=True)  # an interrupted run's early shards: never part of a build
+    ctx = _render_context(resolved, out_dir, source_root, options)
     with make_executor(options.jobs, options.executor, options.address) as executor:
-        if options.jobs > 1:  # workers start and import while the plan is written
+        early = None
+        if options.jobs > 1:  # workers start and import while the plan is written, then render its first shards
             with spawning_without_main():
                 for _ in range(options.jobs):
                     executor.submit(warm_up)
-        prepared = _prepare(resolved, out_dir, source_root, options, staged)
+            if not (out_dir / STATE / "state.json").is_file():  # a fresh folder: nothing to claim or resume
+                early = EarlyShards(executor, ctx, scratch, limit=2 * options.jobs)
+        try:
+            prepared = _prepare(resolved, out_dir, source_root, options, staged, early)
+        except Exception:
+            if early is not None:
+                early.discard()
+            raise
         if prepared.finished is not None:
             return prepared.finished
-        audio = resolved.header["recipe"]["audio"]
-        ctx = RenderContext(
-            source_root=str(source_root),
-            out_dir=str(out_dir.resolve()),
-            sample_rate=audio["sample_rate"],
-            channels=audio["channels"],
-            duration=audio["duration"],
-            fmt=audio["format"],
-            rle=resolved.header["recipe"]["masks"]["rle"],
-            on_error=options.on_error,
-            measure_lufs=audio.get("measure_lufs", False),
-        )
-        shard_ids = _render_shards(executor, ctx, out_dir, options)
+        shard_ids = _render_shards(executor, ctx, out_dir, options, early)
     state = prepared.state
     shard_files = [shard_record_path(out_dir, s) for s in shard_ids]
     info = merge(out_dir, shard_files, resolved.header, state["plan_failures"], state["plan_sha256"], state["missing"])
     for line in dropped_lines(info["missing"], canonical=resolved.canonical is not None):
         options.say(line)
     return info
+
+
+def _render_context(resolved: Resolved, out_dir: Path, source_root: Path, options: BuildOptions) -> RenderContext:
+    audio = resolved.header["recipe"]["audio"]
+    return RenderContext(
+        source_root=str(source_root),
+        out_dir=str(out_dir.resolve()),
+        sample_rate=audio["sample_rate"],
+        channels=audio["channels"],
+        duration=audio["duration"],
+        fmt=audio["format"],
+        rle=resolved.header["recipe"]["masks"]["rle"],
+        on_error=options.on_error,
+        measure_lufs=audio.get("measure_lufs", False),
+    )
 
 
 def _precheck(out_dir: Path, source_root: Path, options: BuildOptions) -> None:
@@ -338,7 +354,7 @@ def _holds_build(out_dir: Path) -> bool:
 
 def _refuse_links(out_dir: Path) -> None:
     """A build's own sub-folders are never symbolic links (files would land outside the build folder)."""
-    for name in (*OWNED, f"{STATE}/shards", f"{STATE}/{NEXT}"):
+    for name in (*OWNED, f"{STATE}/shards", f"{STATE}/{NEXT}", f"{STATE}/{EARLY}"):
         if (out_dir / name).is_symlink():
             raise InputError(f"{out_dir / name}: is a symbolic link; a build folder's own entries must not be")
 
@@ -382,8 +398,16 @@ class _Prepared:
     finished: dict | None = None
 
 
-def _prepare(resolved: Resolved, out_dir: Path, source_root: Path, options: BuildOptions, staged: bool) -> _Prepared:
-    """Write the plan (media checked), claim the folder, record the resume state."""
+def _prepare(
+    resolved: Resolved,
+    out_dir: Path,
+    source_root: Path,
+    options: BuildOptions,
+    staged: bool,
+    early: EarlyShards | None = None,
+) -> _Prepared:
+    """Write the plan (media checked; its first shards handed to ``early``), claim the folder, record the resume
+    state."""
     check = MediaCheck(source_root, plan_recipe(resolved.header).folders())
     (out_dir / STATE).mkdir(exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".plan.", suffix=TMP_SUFFIX, dir=out_dir / STATE)
@@ -392,7 +416,11 @@ def _prepare(resolved: Resolved, out_dir: Path, source_root: Path, options: Buil
     tmp_path = Path(name)
     try:
         progress = options.progress
-        rows = _Counted(check.filter(resolved.rows), (lambda n: progress("planning", n, None)) if progress else None)
+        checked = check.filter(resolved.rows)
+        rows = _Counted(
+            checked if early is None else early.rows(checked),
+            (lambda n: progress("planning", n, None)) if progress else None,
+        )
         plan_sha = write_plan(tmp_path, resolved.header, rows)
         check.raise_unless(options.allow_missing or options.on_error == "skip")
         if rows.n == 0:
@@ -421,15 +449,21 @@ def _empty_build_message(check: MediaCheck, resolved: Resolved) -> str:
     return "the build would contain 0 items: every sample was left out (see the errors above)"
 
 
-def _render_shards(executor, ctx: RenderContext, out_dir: Path, options: BuildOptions) -> list[int]:
-    """Render every shard without a finished record, streaming the plan; return all shard ids in order."""
+def _render_shards(
+    executor, ctx: RenderContext, out_dir: Path, options: BuildOptions, early: EarlyShards | None = None
+) -> list[int]:
+    """Render every shard without a finished record, streaming the plan, and move the ``early`` ones in as they
+    finish; return all shard ids in order."""
     with (out_dir / PLAN).open("rb") as fh:
         total = sum(1 for _ in fh) - 1
     done_items = 0
     shard_ids: list[int] = []
+    started = early.futures if early is not None else {}
 
     def on_done(result: dict) -> None:
         nonlocal done_items
+        if result.get("shard") in started:
+            early.move(result["shard"], out_dir)
         done_items += result["rows"]
         if options.progress:
             options.progress("rendering", done_items, total)
@@ -439,12 +473,16 @@ def _render_shards(executor, ctx: RenderContext, out_dir: Path, options: BuildOp
         for shard, shard_rows in groupby(plan_rows, key=shard_of):
             shard_ids.append(shard)
             shard_rows = list(shard_rows)
+            if shard in started:
+                continue
             if shard_record_path(out_dir, shard).is_file():
                 on_done({"rows": len(shard_rows)})
             else:
                 yield ctx, shard, shard_rows
 
-    run_bounded(executor, render_shard, tasks(), limit=2 * options.jobs, on_done=on_done)
+    run_bounded(executor, render_shard, tasks(), 2 * options.jobs, on_done, started=started.values())
+    if early is not None:
+        early.discard()
     return shard_ids
 
 

@@ -125,15 +125,21 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 
 def run_bounded(
-    executor: Executor, fn: Callable, tasks: Iterable[tuple], limit: int, on_done: Callable[[object], None]
+    executor: Executor,
+    fn: Callable,
+    tasks: Iterable[tuple],
+    limit: int,
+    on_done: Callable[[object], None],
+    started: Iterable[Future] = (),
 ) -> None:
-    """Submit ``fn(*task)`` for each task with at most ``limit`` in flight, calling ``on_done`` per result.
+    """Submit ``fn(*task)`` for each task with at most ``limit`` in flight (``started``: futures already in
+    flight, counted and reported alike), calling ``on_done`` per result.
 
     The first failure cancels what has not started and is raised once the running tasks have ended, so every
     shard that finished is on disk for ``--resume``. An interruption (Ctrl-C, SIGTERM) does not wait: the
     executor's owner stops the workers.
     """
-    pending: set[Future] = set()
+    pending: set[Future] = set(started)
     error: BaseException | None = None
     try:
         for task in tasks:

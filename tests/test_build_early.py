@@ -1,0 +1,91 @@
+"""Pool builds render their first shards while the plan is written (negaudio.rendering.early): the same bytes,
+nothing in the build before the plan is committed, and a scratch folder that is never part of a build."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import negaudio
+from negaudio.builder import BuildOptions
+from negaudio.core.errors import InputError
+from negaudio.rendering import early as early_module
+from negaudio.sources.demo import ensure_demo
+from tests.conftest import tree_digest
+
+
+@pytest.fixture(scope="module")
+def four_shards(tmp_path_factory) -> Path:
+    """A demo source of 100 images (200 samples: four shards of 64)."""
+    return ensure_demo(tmp_path_factory.mktemp("early") / "demo", images=100, seed=5)
+
+
+@pytest.fixture
+def moved(monkeypatch) -> list[int]:
+    """The shards moved from the scratch folder into a build, in order."""
+    shards: list[int] = []
+    move = early_module.EarlyShards.move
+
+    def counting(self, shard, out_dir):
+        shards.append(shard)
+        return move(self, shard, out_dir)
+
+    monkeypatch.setattr(early_module.EarlyShards, "move", counting)
+    return shards
+
+
+def test_early_shards_give_the_bytes_of_a_one_job_build(write_recipe, four_shards, tmp_path, moved):
+    recipe = write_recipe()
+    one = negaudio.build(recipe, tmp_path / "one", source=four_shards, options=BuildOptions(jobs=1))
+    two = negaudio.build(recipe, tmp_path / "two", source=four_shards, options=BuildOptions(jobs=2))
+    assert moved and len(set(moved)) == len(moved)  # shards rendered while planning, each moved in once
+    assert one["content_sha256"] == two["content_sha256"]
+    assert tree_digest(tmp_path / "one") == tree_digest(tmp_path / "two")
+    assert not (tmp_path / "two" / ".negaudio" / "early").exists()
+
+
+def test_a_planning_error_after_early_shards_leaves_the_folder_as_it_was(
+    write_recipe, four_shards, tmp_path, monkeypatch
+):
+    source = tmp_path / "source"
+    shutil.copytree(four_shards, source)
+    last = json.loads((source / "index.jsonl").read_text().splitlines()[-1])
+    (source / last["audio"]).unlink()  # found missing once the whole plan is written
+    submitted: list[int] = []
+    discard = early_module.EarlyShards.discard
+
+    def noting(self):
+        submitted.extend(self.futures)
+        return discard(self)
+
+    monkeypatch.setattr(early_module.EarlyShards, "discard", noting)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(InputError, match="missing"):
+        negaudio.build(write_recipe(), out, source=source, options=BuildOptions(jobs=2))
+    assert submitted  # shards were rendered before the error
+    assert [p.name for p in out.iterdir()] in ([], [".negaudio"])
+    assert not any((out / ".negaudio").rglob("*.wav")) if (out / ".negaudio").exists() else True
+
+
+def test_an_interrupted_runs_scratch_is_cleared_and_a_linked_one_refused(write_recipe, four_shards, tmp_path):
+    recipe = write_recipe()
+    out = tmp_path / "out"
+    stale = out / ".negaudio" / "early" / "audio" / "00000"
+    stale.mkdir(parents=True)
+    (stale / "left-over.wav").write_bytes(b"RIFF")
+    negaudio.build(recipe, out, source=four_shards, options=BuildOptions(jobs=2))
+    assert not (out / ".negaudio" / "early").exists()
+    assert not list(out.rglob("left-over.wav"))
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    linked = tmp_path / "linked"
+    (linked / ".negaudio").mkdir(parents=True)
+    (linked / ".negaudio" / "early").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(InputError, match="symbolic link"):
+        negaudio.build(recipe, linked, source=four_shards, options=BuildOptions(jobs=2))
+    assert list(elsewhere.iterdir()) == []
