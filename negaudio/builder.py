@@ -262,6 +262,7 @@ def render_plan(resolved: Resolved, out_dir: Path, options: BuildOptions) -> dic
             if options.overwrite and (out_dir / STATE / "state.json").is_file():
                 staging = out_dir / STATE / NEXT
                 staging.mkdir(exist_ok=True)
+                _refuse_links(staging)
                 info = _build_into(resolved, staging, source_root, options, staged=True)
                 _finish_swap(out_dir)
                 return info
@@ -288,7 +289,8 @@ def _build_into(resolved: Resolved, out_dir: Path, source_root: Path, options: B
             with spawning_without_main():
                 for _ in range(options.jobs):
                     executor.submit(warm_up)
-            if not (out_dir / STATE / "state.json").is_file():  # a fresh folder: nothing to claim or resume
+            fresh = not (out_dir / STATE / "state.json").is_file()  # nothing to claim or resume
+            if fresh and options.executor == "process":  # a pool's running task can be waited for, always
                 early = EarlyShards(executor, ctx, scratch, limit=2 * options.jobs)
         try:
             prepared = _prepare(resolved, out_dir, source_root, options, staged, early)
@@ -480,9 +482,11 @@ def _render_shards(
             else:
                 yield ctx, shard, shard_rows
 
-    run_bounded(executor, render_shard, tasks(), 2 * options.jobs, on_done, started=started.values())
-    if early is not None:
-        early.discard()
+    try:
+        run_bounded(executor, render_shard, tasks(), 2 * options.jobs, on_done, started=started.values())
+    finally:
+        if early is not None:
+            early.finish(out_dir)
     return shard_ids
 
 
@@ -521,8 +525,9 @@ def _claim(out_dir: Path, plan_sha: str, options: BuildOptions, staged: bool) ->
 
 
 def _clear(out_dir: Path) -> None:
-    """Remove what a negaudio build wrote in a staging folder (and only that)."""
-    for name in (*OWNED_FILES, f"{STATE}/state.json", f"{STATE}/shards"):
+    """Remove what a negaudio build wrote in a staging folder (and only that); its state last, so a folder
+    cleared halfway still names the plan its remaining files belong to."""
+    for name in (*OWNED_FILES, f"{STATE}/shards", f"{STATE}/state.json"):
         path = out_dir / name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)

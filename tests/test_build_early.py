@@ -89,3 +89,17 @@ def test_an_interrupted_runs_scratch_is_cleared_and_a_linked_one_refused(write_r
     with pytest.raises(InputError, match="symbolic link"):
         negaudio.build(recipe, linked, source=four_shards, options=BuildOptions(jobs=2))
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_linked_scratch_in_an_overwrites_staging_folder_is_refused(write_recipe, four_shards, tmp_path):
+    out = tmp_path / "out"
+    negaudio.build(write_recipe(), out, source=four_shards, options=BuildOptions(jobs=2))
+    before = tree_digest(out)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / ".negaudio" / "next" / ".negaudio").mkdir(parents=True)
+    (out / ".negaudio" / "next" / ".negaudio" / "early").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(InputError, match="symbolic link"):
+        negaudio.build(write_recipe(), out, source=four_shards, seed=9, options=BuildOptions(jobs=2, overwrite=True))
+    assert list(elsewhere.iterdir()) == []
+    assert tree_digest(out) == before

@@ -101,6 +101,36 @@ def test_a_failed_overwrite_keeps_the_earlier_build(cli, write_recipe, demo_root
     assert cli("verify", built).exit_code == 0
 
 
+def test_an_overwrite_cut_short_while_clearing_its_staging_never_mixes_two_plans(
+    cli, write_recipe, demo_root, built, tmp_path, monkeypatch
+):
+    import negaudio.builder as builder_module
+
+    def fail_merge(*args, **kwargs):
+        raise RuntimeError("stopped before the merge")
+
+    with monkeypatch.context() as m:  # an overwrite stopped once every shard of its plan is in the staging folder
+        m.setattr(builder_module, "merge", fail_merge)
+        with pytest.raises(RuntimeError):
+            build(cli, write_recipe(), built, demo_root, "--overwrite", "--seed", "5")
+    staging = built / ".negaudio" / "next"
+    assert list((staging / ".negaudio" / "shards").glob("*.jsonl"))
+    real_rmtree = shutil.rmtree
+
+    def killed_at_the_shards(path, *args, **kwargs):
+        if Path(path) == staging / ".negaudio" / "shards":
+            raise KeyboardInterrupt
+        return real_rmtree(path, *args, **kwargs)
+
+    with monkeypatch.context() as m:  # another plan's overwrite, killed while it clears that staging folder
+        m.setattr(shutil, "rmtree", killed_at_the_shards)
+        assert build(cli, write_recipe(), built, demo_root, "--overwrite", "--seed", "6").exit_code == 130
+    assert (staging / ".negaudio" / "state.json").is_file()  # still names the plan of what is left
+    assert build(cli, write_recipe(), built, demo_root, "--overwrite", "--seed", "6").exit_code == 0
+    assert build(cli, write_recipe(), tmp_path / "fresh", demo_root, "--seed", "6").exit_code == 0
+    assert tree_digest(built) == tree_digest(tmp_path / "fresh")
+
+
 def test_a_second_writer_is_refused_while_the_lock_is_held(cli, write_recipe, demo_root, built):
     before = tree_digest(built)
     with folder_lock(built):
@@ -485,6 +515,14 @@ PLAN_BREAKS = {
         "bad.jsonl:1",
     ),
     "duplicate id": (lambda h, rows: rows.append(dict(rows[0])), "appears twice"),
+    "out of sample order": (
+        lambda h, rows: rows.append(
+            dict(
+                rows[0], sample_id="late", item_id=f"late__{rows[0]['name']}", sample_index=rows[-1]["sample_index"] - 1
+            )
+        ),
+        "rows must be in sample order",
+    ),
 }
 
 

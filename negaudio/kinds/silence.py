@@ -26,6 +26,6 @@ class Silence(Negative):
     @classmethod
     def render(cls, params: dict, signal: Signal) -> tuple[np.ndarray, dict]:
         channels, n = signal.shape
-        dither = params["dither_dbfs"]
-        rng = None if dither is None else np.random.default_rng(params["noise_seed"])
+        dither, seed = params["dither_dbfs"], params["noise_seed"]
+        rng = None if dither is None else np.random.default_rng(seed)
         return silence(channels, n, dither, rng), {}

@@ -64,6 +64,7 @@ def read_plan(path: Path) -> tuple[dict, Iterator[PlanRow]]:
 
     def rows() -> Iterator[PlanRow]:
         seen: set[str] = set()
+        last = 0
         with fh:
             line_no = 1
             try:
@@ -71,7 +72,13 @@ def read_plan(path: Path) -> tuple[dict, Iterator[PlanRow]]:
                     row = _plan_row(text, f"{path}:{line_no}")
                     if row.item_id in seen:
                         raise InputError(f"{path}:{line_no}: item_id {row.item_id!r} appears twice")
+                    if row.sample_index < last:  # a shard's rows are consecutive: rendering groups them so
+                        raise InputError(
+                            f"{path}:{line_no}: sample_index {row.sample_index} after {last}: rows must be in "
+                            "sample order"
+                        )
                     seen.add(row.item_id)
+                    last = row.sample_index
                     yield row
             except UNREADABLE as exc:  # raised while reading the line after line_no
                 raise InputError(f"{path}:{line_no + 1}: unreadable plan ({exc})") from None

@@ -17,6 +17,7 @@ from dataclasses import replace
 from itertools import groupby
 from pathlib import Path
 
+from negaudio.core.errors import OutputError
 from negaudio.planning.rows import PlanRow
 from negaudio.rendering.render import RenderContext, render_shard, shard_of, shard_record_path
 
@@ -30,6 +31,7 @@ class EarlyShards:
         self.executor, self.scratch, self.limit = executor, Path(scratch), limit
         self.ctx = replace(ctx, out_dir=str(self.scratch.resolve()))
         self.futures: dict[int, Future] = {}
+        self.moved: set[int] = set()
 
     def rows(self, rows: Iterable[PlanRow]) -> Iterator[PlanRow]:
         """``rows`` unchanged; each complete shard is submitted when fewer than ``limit`` are in flight."""
@@ -40,21 +42,31 @@ class EarlyShards:
                 self.futures[shard] = self.executor.submit(render_shard, self.ctx, shard, shard_rows)
 
     def discard(self) -> None:
-        """Wait for the early shards and remove the scratch folder."""
+        """Wait for the early shards and remove the scratch folder (a planning error: none is kept)."""
         for future in self.futures.values():
             future.cancel()
         wait(self.futures.values())
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def finish(self, out_dir: Path) -> None:
+        """Move in every early shard that finished and is not in yet (rendering stopped by an error: what was
+        finished is kept for ``--resume``), then remove the scratch folder."""
+        for shard, future in sorted(self.futures.items()):
+            if shard not in self.moved and future.done() and not future.cancelled() and future.exception() is None:
+                self.move(shard, out_dir)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def move(self, shard: int, out_dir: Path) -> None:
         """Move a finished early shard into ``out_dir``: its media folders, then its record."""
         name = f"{shard:05d}"
         targets = [out_dir / kind / name for kind in MEDIA if (self.scratch / kind / name).is_dir()]
-        if any(t.exists() for t in targets):  # not ours to replace: the shard is rendered again in place
-            return
+        for target in targets:
+            if target.exists() or target.is_symlink():  # a fresh build's shard folder: nothing else writes it
+                raise OutputError(f"{target}: appeared while the build ran; run the same command again")
         for target in targets:
             target.parent.mkdir(exist_ok=True)
             (self.scratch / target.parent.name / name).rename(target)
         record = shard_record_path(out_dir, shard)
         record.parent.mkdir(parents=True, exist_ok=True)
         shard_record_path(self.scratch, shard).rename(record)
+        self.moved.add(shard)
