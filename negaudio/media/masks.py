@@ -61,7 +61,7 @@ def read_mask_image(path: Path, width: int, height: int) -> np.ndarray:
 def to_uint8(gt: np.ndarray) -> tuple[np.ndarray, int]:
     """The stored form of a mask and its scale: binary masks as 0/255 (scale 255); soft masks (Flickr's
     consensus) as round(254 * value), scale 254, so that halves are stored exactly (0.5 -> 127)."""
-    scale = 255 if np.isin(gt, (0.0, 1.0)).all() else 254
+    scale = 255 if ((gt == 0) | (gt == 1)).all() else 254
     return np.round(gt * scale).astype(np.uint8), scale
 
 
@@ -84,7 +84,7 @@ def read_mask(path: Path, scale: int = 255) -> np.ndarray:
 def mask_sha256(stored: np.ndarray) -> str:
     """sha256 of the decoded uint8 mask array, shape included (not of the PNG bytes)."""
     h = hashlib.sha256(f"{stored.shape[0]}x{stored.shape[1]}:uint8\n".encode())
-    h.update(np.ascontiguousarray(stored).tobytes())
+    h.update(np.ascontiguousarray(stored))
     return h.hexdigest()
 
 
