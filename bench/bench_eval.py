@@ -5,11 +5,13 @@ predictions file of one random 224×224 float32 map per item (20,000 maps, store
 writes them) are made first (not timed). Then, side by side, best of the rounds:
 
 - floor: ``np.load`` the file and take every map's max (the least any scorer does);
-- eval: ``python -m negaudio eval BUILD --predictions PRED -o OUT`` in a fresh interpreter (imports, default
-  thresholds with in-sample calibration, bootstrap intervals, report, items.csv, plots included), with its peak
-  RSS as the command's own VmHWM (``wait4``'s ru_maxrss would include this process's RSS at fork).
+- eval: ``python -m negaudio eval BUILD --predictions PRED -o OUT --jobs J`` in a fresh interpreter (imports,
+  default thresholds with in-sample calibration, bootstrap intervals, report, items.csv, plots included), with
+  J = 1 and J = the CPU count; its peak RSS is the command's own VmHWM (``wait4``'s ru_maxrss would include this
+  process's RSS at fork) plus its workers' VmHWM, polled.
 
-Targets: eval <= 2.5x the floor; peak RSS < 1,024 MB (maps are streamed: memory does not grow with the file).
+Targets: eval with one worker per CPU <= 2.5x the floor; peak RSS < 1,024 MB (maps are streamed: memory does
+not grow with the file).
 Run: ``python bench/bench_eval.py [--samples 5000] [--rounds 2]``.
 """
 
@@ -125,18 +127,27 @@ runpy.run_module("negaudio", run_name="__main__", alter_sys=True)
 """
 
 
-def run_eval(build_dir: Path, path: Path, out: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB: the command's own VmHWM) of ``negaudio eval`` in a fresh interpreter."""
+def run_eval(build_dir: Path, path: Path, out: Path, jobs: int = 1) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS in MB: the command's own VmHWM, the sum of its workers' VmHWM polled every 0.1 s)
+    of ``negaudio eval --jobs JOBS`` in a fresh interpreter."""
+    from bench.bench_build import _child_pids, _hwm_kib
+
     env = dict(os.environ, PYTHONPATH=str(REPO))
     peak = out.parent / f"{out.name}.vmhwm"
     cmd = [sys.executable, "-c", OWN_PEAK, str(peak), "eval", str(build_dir), "--predictions", str(path)]
-    cmd += ["-o", str(out)]
+    cmd += ["-o", str(out), "--jobs", str(jobs)]
+    workers: dict[int, int] = {}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while proc.poll() is None:
+        for pid in _child_pids(proc.pid):
+            workers[pid] = max(workers.get(pid, 0), _hwm_kib(pid))
+        time.sleep(0.1)
     wall = time.perf_counter() - t0
+    stderr = proc.stderr.read()
     if proc.returncode != 0:
-        raise RuntimeError(f"negaudio eval failed (rc {proc.returncode}): {proc.stderr.decode()[-2000:]}")
-    return wall, int(peak.read_text()) / 1024
+        raise RuntimeError(f"negaudio eval failed (rc {proc.returncode}): {stderr.decode()[-2000:]}")
+    return wall, int(peak.read_text()) / 1024, sum(workers.values()) / 1024
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -155,21 +166,30 @@ def main(argv: list[str] | None = None) -> dict:
             f"bench_eval: {args.samples} samples, {maps} maps of {SIZE}x{SIZE} float32 "
             f"({pred.stat().st_size / 2**30:.1f} GiB, stored); build and file made in {time.perf_counter() - t0:.0f} s"
         )
-        floors, evals, rss = [], [], []
+        jobs = os.cpu_count() or 1
+        floors, evals, rss = [], {1: [], jobs: []}, {1: [], jobs: []}
         for k in range(args.rounds):
             floors.append(floor(pred))
-            wall, peak = run_eval(build_dir, pred, tmp / f"eval-{k}")
-            evals.append(wall)
-            rss.append(peak)
-            print(f"  round {k + 1}: floor {floors[-1]:.2f} s, negaudio eval {wall:.2f} s, peak RSS {peak:.0f} MB")
-        ratio = min(evals) / min(floors)
-        peak = max(rss)
-        ok_ratio, ok_rss = ratio <= TARGET_FLOOR_RATIO, peak < TARGET_RSS_MB
+            line = f"  round {k + 1}: floor {floors[-1]:.2f} s"
+            for j in evals:
+                wall, own, workers = run_eval(build_dir, pred, tmp / f"eval-{k}-j{j}", j)
+                evals[j].append(wall)
+                rss[j].append(own + workers)
+                line += f", eval --jobs {j} {wall:.2f} s (peak RSS {own:.0f} + workers {workers:.0f} MB)"
+            print(line)
         print(f"  floor (np.load + max per map)  {min(floors):.2f} s  {1e3 * min(floors) / maps:.3f} ms/map")
-        print(f"  negaudio eval (whole command)  {min(evals):.2f} s  {1e3 * min(evals) / maps:.3f} ms/map")
-        print(f"  eval / floor {ratio:.2f}x  target <= {TARGET_FLOOR_RATIO}x  {'PASS' if ok_ratio else 'FAIL'}")
+        for j in evals:
+            print(f"  negaudio eval --jobs {j}  {min(evals[j]):.2f} s  {1e3 * min(evals[j]) / maps:.3f} ms/map")
+        ratio = min(evals[jobs]) / min(floors)
+        peak = max(max(v) for v in rss.values())
+        ok_ratio, ok_rss = ratio <= TARGET_FLOOR_RATIO, peak < TARGET_RSS_MB
+        print(f"  eval --jobs 1 / floor {min(evals[1]) / min(floors):.2f}x")
         print(
-            f"  peak RSS of eval on {maps} maps {peak:.0f} MB  target < {TARGET_RSS_MB:.0f} MB  "
+            f"  eval --jobs {jobs} (the CPUs) / floor {ratio:.2f}x  target <= {TARGET_FLOOR_RATIO}x  "
+            f"{'PASS' if ok_ratio else 'FAIL'}"
+        )
+        print(
+            f"  peak RSS of eval on {maps} maps (with its workers) {peak:.0f} MB  target < {TARGET_RSS_MB:.0f} MB  "
             f"{'PASS' if ok_rss else 'FAIL'}"
         )
         return {"ratio": ratio, "rss_mb": peak, "ok": ok_ratio and ok_rss}

@@ -28,8 +28,8 @@ from negaudio.planning.rows import PlanRow
 from negaudio.recipe.bundled import annotation_mismatch, canonical_plan, resolve_recipe
 from negaudio.recipe.models import Recipe
 from negaudio.rendering.early import EarlyShards
-from negaudio.rendering.execute import make_executor, run_bounded, spawning_without_main
-from negaudio.rendering.render import SHARD_SAMPLES, RenderContext, render_shard, shard_of, shard_record_path, warm_up
+from negaudio.rendering.execute import make_executor, run_bounded, spawning_without_main, warm_up
+from negaudio.rendering.render import SHARD_SAMPLES, RenderContext, render_shard, shard_of, shard_record_path
 from negaudio.sources import open_source, uses_demo_fallback
 
 STATE = ".negaudio"

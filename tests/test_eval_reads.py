@@ -84,7 +84,7 @@ def test_stored_and_deflated_files_score_alike_and_the_gallery_keeps_its_maps(sm
         preds = Predictions([tmp_path / name])
         first = pipeline.raw_maxima(preds, index.items, None, "maxima")
         for maxima in (None, first):  # one pass (gallery read after scoring), or the maxima pass first
-            evaluator, gallery = pipeline.score(b, index, preds, maxima, thresholds, config)
+            evaluator, _, gallery = pipeline.score(b, index, preds, maxima, thresholds, config)
             for entry in gallery:  # batches of 2 reuse one buffer: each gallery map is still its own item's
                 h, w = entry["sample"].frame
                 expected = resize_bilinear(preds.load(entry["sample"].positive.item_id), h, w)

@@ -121,6 +121,7 @@ def eval_command(
     ] = None,
     save_calibration: Annotated[Path | None, typer.Option(help="Also write the calibration JSON here.")] = None,
     batch: Annotated[int, typer.Option(help="Items per model batch; samples per scoring batch.")] = 16,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", help="Scoring worker processes (the same values).")] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (torch adapters).")] = "auto",
     gallery: Annotated[int, typer.Option(help="Samples shown in gallery.png (0: none).")] = 4,
     bootstrap: Annotated[
@@ -151,6 +152,7 @@ def eval_command(
                 calibration_predictions=calibration_predictions or (),
                 save_calibration=save_calibration,
                 batch=batch,
+                jobs=jobs,
                 gallery=gallery,
                 bootstrap=bootstrap,
                 bootstrap_seed=bootstrap_seed,

@@ -36,7 +36,7 @@ class BenchmarkMetrics:
         self.boxless = True  # no positive region seen so far has a box
         self.confidence: dict[str, list[np.ndarray]] = {POSITIVE: [], **{n: [] for n in self.negatives}}
         self.jaccard: dict[str, list[np.ndarray]] = {POSITIVE: [], **{n: [] for n in self.roles}}
-        self.curve_sum = np.zeros(FMEASURE_THRESHOLDS.size)
+        self.curve_sums: list[np.ndarray] = []  # per batch; added up in order by ``avsbench``
         self.curve_frames = 0
         self.labels: list[str] = []
         self.frame_class: list[np.ndarray] = []  # per positive: [IoU, F, present] of background and object
@@ -55,7 +55,7 @@ class BenchmarkMetrics:
         self.jaccard[POSITIVE].append(avs_jaccard(pos, target))
         curves = avs_fmeasure_curves(pos, target)
         valid = ~np.isnan(curves).any(axis=1)
-        self.curve_sum += curves[valid].sum(axis=0)
+        self.curve_sums.append(curves[valid].sum(axis=0))
         self.curve_frames += int(valid.sum())
         ious, fscores, seen = avss_per_frame((pos > 0.5).astype(np.int64), target.astype(np.int64), 2)
         self.frame_class.append(np.stack([ious, fscores, seen], axis=1))
@@ -66,6 +66,19 @@ class BenchmarkMetrics:
             else:
                 own = np.zeros(maps.shape, dtype=bool)
             self.jaccard[name].append(avs_jaccard(maps, own))
+
+    def extend(self, other: BenchmarkMetrics) -> None:
+        """Append the batches ``other`` collected after this one's (scoring split into consecutive parts)."""
+        for name, values in other.confidence.items():
+            self.confidence[name] += values
+        if self.segmentation:  # as ``update``: the AVSBench values stop once a box is seen on a box source
+            for name, values in other.jaccard.items():
+                self.jaccard[name] += values
+            self.curve_sums += other.curve_sums
+            self.curve_frames += other.curve_frames
+            self.labels += other.labels
+            self.frame_class += other.frame_class
+        self.boxless &= other.boxless
 
     @property
     def segmentation(self) -> bool:
@@ -100,6 +113,12 @@ class BenchmarkMetrics:
                 )
         return out
 
+    def _curve_sum(self) -> np.ndarray:
+        total = np.zeros(FMEASURE_THRESHOLDS.size)
+        for batch in self.curve_sums:
+            total += batch
+        return total
+
     def avsbench(self) -> dict:
         jaccard = {n: np.concatenate(j) for n, j in self.jaccard.items() if j}
         frames = np.concatenate(self.frame_class)  # [N, 3, 2]: (IoU, F, present) x (background, object)
@@ -114,7 +133,7 @@ class BenchmarkMetrics:
         return {
             "positive": {
                 "miou": float(jaccard[POSITIVE].mean()),
-                "fbeta": avs_fmeasure(self.curve_sum[None] / self.curve_frames) if self.curve_frames else 0.0,
+                "fbeta": avs_fmeasure(self._curve_sum()[None] / self.curve_frames) if self.curve_frames else 0.0,
                 "frames": n,
                 "fbeta_frames": self.curve_frames,
             },

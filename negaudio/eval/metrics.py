@@ -416,6 +416,19 @@ class NegativeAudioEvaluator:
         self._samples += b
         self._grouped = groups is not None
 
+    def extend(self, other: NegativeAudioEvaluator) -> None:
+        """Append the batches ``other`` was fed after this one's (same thresholds and types): scoring split into
+        consecutive parts and joined in order keeps every value of one evaluator fed every batch."""
+        if other.thresholds != self.thresholds or other.types != self.types:
+            raise ValueError("can only extend an evaluator with one of the same thresholds and item types")
+        if not other._samples:
+            return
+        if self._grouped is not None and self._grouped != other._grouped:
+            raise ValueError("give groups with every batch or with none")
+        self._blocks += [(name, cols | {"sample": cols["sample"] + self._samples}) for name, cols in other._blocks]
+        self._samples += other._samples
+        self._grouped = other._grouped
+
     def _kinds(self) -> tuple[list[str], list[float | None]]:
         """Per threshold: how the engine resolves it (median, adaptive, else a constant) and its value."""
         kinds = [t.kind if t.kind in ("median", "adaptive") else "fixed" for t in self.thresholds]

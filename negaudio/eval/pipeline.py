@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,7 @@ from negaudio.eval.samples import BuildIndex, Sample, index_build, iter_samples
 from negaudio.eval.thresholds import UNIVERSAL_KINDS
 from negaudio.eval.upsample import resize_bilinear
 from negaudio.manifest import Build
+from negaudio.rendering.execute import make_executor, run_bounded, spawning_without_main, warm_up
 
 DEFAULT_THRESHOLDS = ("0.5", "median", "adaptive", "max", "max10", "maxq3", "maxq3_separate")
 UPSAMPLING = "bilinear, half-pixel centres (align_corners=False), no antialias, to the stored image's H x W"
@@ -55,6 +58,7 @@ class EvalConfig:
     calibration_predictions: Sequence[Path] = ()
     save_calibration: Path | None = None
     batch: int = 16
+    jobs: int = 1
     gallery: int = 4
     bootstrap: int = 1000
     bootstrap_seed: int = 0
@@ -101,15 +105,46 @@ def make_thresholds(specs: Sequence[str], universal: UniversalThresholds | None)
     return out
 
 
-def raw_maxima(preds: Predictions, item_ids: Iterable[str], progress: Progress | None, what: str) -> dict[str, float]:
-    """Max of every raw (not resized) map; loading each map also validates it."""
+MAXIMA_CHUNK = 1024
+"""Maps per task of a maxima pass on pool workers."""
+
+
+def raw_maxima(
+    preds: Predictions,
+    item_ids: Iterable[str],
+    progress: Progress | None,
+    what: str,
+    executor: Executor | None = None,
+    jobs: int = 1,
+) -> dict[str, float]:
+    """Max of every raw (not resized) map; loading each map also validates it. With ``executor``, chunks of
+    maps are read by its ``jobs`` workers (the same values, in the same order)."""
     ids = list(item_ids)
-    maxima = {}
-    for n, item_id in enumerate(ids, start=1):
-        maxima[item_id] = float(preds.load(item_id).max())
-        if progress and (n % 64 == 0 or n == len(ids)):
-            progress(what, n, len(ids))
+    maxima: dict[str, float] = {}
+    if executor is None:
+        for n, item_id in enumerate(ids, start=1):
+            maxima[item_id] = float(preds.load(item_id).max())
+            if progress and (n % 64 == 0 or n == len(ids)):
+                progress(what, n, len(ids))
+        return maxima
+    files = tuple(str(f) for f in preds.files)
+    parts: dict[int, list[float]] = {}
+
+    def join(part: tuple[int, list[float]]) -> None:
+        parts[part[0]] = part[1]
+        if progress:
+            progress(what, min(len(ids), sum(map(len, parts.values()))), len(ids))
+
+    chunks = ((files, k, ids[k : k + MAXIMA_CHUNK]) for k in range(0, len(ids), MAXIMA_CHUNK))
+    run_bounded(executor, _maxima_in_worker, chunks, 2 * jobs, join)
+    for k in sorted(parts):
+        maxima.update(zip(ids[k : k + MAXIMA_CHUNK], parts[k], strict=True))
     return maxima
+
+
+def _maxima_in_worker(files: tuple[str, ...], start: int, ids: list[str]) -> tuple[int, list[float]]:
+    preds = _opened(None, files)[1]
+    return start, [float(preds.load(item_id).max()) for item_id in ids]
 
 
 def frame_batches(samples: Iterable[Sample], size: int) -> Iterator[list[Sample]]:
@@ -239,26 +274,68 @@ def item_roles(index: BuildIndex) -> dict[str, str]:
     return roles
 
 
-def score(
-    build: Build,
-    index: BuildIndex,
-    preds: Predictions,
-    maxima: dict | None,
-    thresholds: list[Threshold],
-    config: EvalConfig,
-    benchmark: BenchmarkMetrics | None = None,
-) -> tuple[NegativeAudioEvaluator, list[dict]]:
-    """Stream the build's samples in frame batches, resize every map to its frame and score it (and feed
-    ``benchmark`` the same batches); maxima are of the raw maps (``maxima``, or taken here when None)."""
+CHUNK_BATCHES = 8
+"""Scoring batches per task: a worker (``--jobs`` > 1) scores this many batches and hands back their values."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every chunk of a scoring pass needs besides its samples (picklable, for pool workers)."""
+
+    build_root: str
+    files: tuple[str, ...]
+    thresholds: tuple[Threshold, ...]
+    roles: dict
+    source_kind: str
+    batch: int
+
+
+@dataclass
+class _Scored:
+    """One chunk's values: its evaluator and benchmark parts, gallery entries and the maxima it took."""
+
+    index: int
+    samples: int
+    evaluator: NegativeAudioEvaluator
+    benchmark: BenchmarkMetrics
+    gallery: list[dict]
+    maxima: dict[str, float]
+
+
+_OPENED: dict = {}  # a pool worker's predictions and build, opened on its first task
+
+
+def _opened(build_root: str | None, files: tuple[str, ...]) -> tuple[Build | None, Predictions]:
+    """This worker's build (None: not needed) and predictions, opened once."""
+    if _OPENED.get("files") != files:
+        if "predictions" in _OPENED:
+            _OPENED["predictions"].close()
+        _OPENED.clear()
+        _OPENED.update(files=files, predictions=Predictions(files, hashing=False))
+    if build_root is not None and _OPENED.get("root") != build_root:
+        _OPENED.update(root=build_root, build=Build(build_root))
+    return _OPENED.get("build") if build_root is not None else None, _OPENED["predictions"]
+
+
+def _score_in_worker(job: _Job, index: int, start: int, batches: list, maxima, picks, margins) -> _Scored:
+    build, preds = _opened(job.build_root, job.files)
+    return score_chunk(build, preds, job, index, start, batches, maxima, picks, margins)
+
+
+def score_chunk(
+    build: Build, preds: Predictions, job: _Job, index: int, start: int, batches: list, maxima, picks, margins
+) -> _Scored:
+    """Score consecutive frame batches (the first sample is the pass's sample ``start``): resize every map to its
+    frame and feed one evaluator and one benchmark part; maxima are of the raw maps (``maxima``, or taken here
+    when None); gallery entries for the ``picks`` among these samples."""
     given = maxima is not None
-    maxima = maxima if given else {}
-    roles = item_roles(index)
+    maxima = dict(maxima) if given else {}
     buffers: dict[str, np.ndarray] = {}
 
     def load(name: str, j: int, item_id: str, h: int, w: int) -> None:
         """Read map ``item_id`` (its raw max noted) into row j of the batch buffer of type ``name``; buffers are
         reused from batch to batch, and a stored map of the frame's size is read straight into its row."""
-        shape = (config.batch, h, w)
+        shape = (job.batch, h, w)
         if name not in buffers or buffers[name].shape != shape:
             buffers[name] = np.empty(shape, dtype=np.float32)
         row = buffers[name][j]
@@ -268,12 +345,11 @@ def score(
         if m is not row:
             row[...] = resize_bilinear(m, h, w)
 
-    evaluator = NegativeAudioEvaluator(thresholds, roles)
-    margins = sample_margins(build, maxima, roles) if given and config.gallery > 0 else []
-    picks = gallery_picks(margins, config.gallery)
+    evaluator = NegativeAudioEvaluator(job.thresholds, job.roles)
+    benchmark = BenchmarkMetrics(job.roles, job.source_kind)
     gallery: list[dict] = []
-    done = 0
-    for batch in frame_batches(iter_samples(build), config.batch):
+    done = start
+    for batch in batches:
         h, w = batch[0].frame
         gt = np.stack([load_gt(build, s) for s in batch])
         if ((gt == 0) | (gt == 1)).all():
@@ -299,19 +375,81 @@ def score(
             sample_ids=[s.sample_id for s in batch],
             groups=[s.positive.group or s.sample_id for s in batch],
         )
-        if benchmark is not None:
-            benchmark.update(batch, pos, gt, others, present)
+        benchmark.update(batch, pos, gt, others, present)
         for i, s in enumerate(batch):
             if done + i in picks:
                 maps = {n: m[present[n].index(i)].copy() for n, m in others.items() if i in present[n]}
                 maps = {POSITIVE: pos[i].copy()} | maps  # copies: the buffers are reused
                 gallery.append(gallery_entry(build, s, gt[i], maps, margins[done + i], picks[done + i]))
         done += len(batch)
-        if config.progress:
-            config.progress("scoring", done, index.n_samples)
+    return _Scored(index, done - start, evaluator, benchmark, gallery, {} if given else maxima)
+
+
+def score(
+    build: Build,
+    index: BuildIndex,
+    preds: Predictions,
+    maxima: dict | None,
+    thresholds: list[Threshold],
+    config: EvalConfig,
+    executor: Executor | None = None,
+) -> tuple[NegativeAudioEvaluator, BenchmarkMetrics, list[dict]]:
+    """Stream the build's samples in frame batches and score them chunk by chunk (:func:`score_chunk`), in this
+    process or on ``executor``'s workers; the parts are joined in stream order, so the values do not depend on
+    the worker count. Maxima are of the raw maps (``maxima``, or taken while scoring when None)."""
+    given = maxima is not None
+    roles = item_roles(index)
+    kind = build.info.get("source", {}).get("kind", "")
+    job = _Job(str(build.root), tuple(str(f) for f in preds.files), tuple(thresholds), roles, kind, config.batch)
+    margins = sample_margins(build, maxima, roles) if given and config.gallery > 0 else []
+    picks = gallery_picks(margins, config.gallery)
+    evaluator, benchmark = NegativeAudioEvaluator(thresholds, roles), BenchmarkMetrics(roles, job.source_kind)
+    gallery: list[dict] = []
+    found: dict[str, float] = {}
+    waiting: dict[int, _Scored] = {}
+    state = {"next": 0, "done": 0}
+
+    def chunks() -> Iterator[tuple]:
+        batches: list[list[Sample]] = []
+        start = k = 0
+        for batch in frame_batches(iter_samples(build), config.batch):
+            batches.append(batch)
+            if len(batches) == CHUNK_BATCHES:
+                yield task(k, start, batches)
+                start, k, batches = start + sum(map(len, batches)), k + 1, []
+        if batches:
+            yield task(k, start, batches)
+
+    def task(k: int, start: int, batches: list) -> tuple:
+        n = sum(map(len, batches))
+        own = {i: picks[i] for i in range(start, start + n) if i in picks}
+        chunk_margins = {i: margins[i] for i in own}
+        chunk_maxima = None
+        if given:
+            chunk_maxima = {r.item_id: maxima[r.item_id] for b in batches for s in b for r in s.records()}
+        return (job, k, start, batches, chunk_maxima, own, chunk_margins)
+
+    def join(part: _Scored) -> None:
+        waiting[part.index] = part
+        while state["next"] in waiting:
+            part = waiting.pop(state["next"])
+            evaluator.extend(part.evaluator)
+            benchmark.extend(part.benchmark)
+            gallery.extend(part.gallery)
+            found.update(part.maxima)
+            state["next"] += 1
+            state["done"] += part.samples
+            if config.progress:
+                config.progress("scoring", state["done"], index.n_samples)
+
+    if executor is None:
+        for job_, k, start, batches, chunk_maxima, own, chunk_margins in chunks():
+            join(score_chunk(build, preds, job_, k, start, batches, chunk_maxima, own, chunk_margins))
+    else:
+        run_bounded(executor, _score_in_worker, chunks(), 2 * config.jobs, join)
     if not given and config.gallery > 0:
-        gallery = gallery_after_scoring(build, preds, maxima, roles, config.gallery)
-    return evaluator, gallery
+        gallery = gallery_after_scoring(build, preds, found, roles, config.gallery)
+    return evaluator, benchmark, gallery
 
 
 def gallery_entry(build: Build, s: Sample, gt: np.ndarray, maps: dict, margin: float, rank: str) -> dict:
@@ -352,6 +490,8 @@ def check_config(config: EvalConfig) -> None:
             raise InputError(f"--save-calibration {config.save_calibration}: is a folder; give a file name")
     if config.batch < 1:
         raise InputError(f"--batch must be >= 1, got {config.batch}")
+    if config.jobs < 1:
+        raise InputError(f"--jobs must be >= 1, got {config.jobs}")
     if config.gallery < 0:
         raise InputError(f"--gallery must be >= 0 (0: no gallery), got {config.gallery}")
     if config.bootstrap < 0:
@@ -361,20 +501,35 @@ def check_config(config: EvalConfig) -> None:
 
 
 def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig) -> dict:
-    """Score ``predictions`` on the build at ``build_root``; write report.json, report.md, items.csv, plots."""
+    """Score ``predictions`` on the build at ``build_root``; write report.json, report.md, items.csv, plots.
+    With ``config.jobs`` > 1 the scoring runs on that many worker processes (the same values)."""
+    check_config(config)
+    with ExitStack() as stack:
+        executor = None
+        if config.jobs > 1:  # workers start before any thread of this process (the file hashing) does
+            executor = stack.enter_context(make_executor(config.jobs))
+            with spawning_without_main():
+                for _ in range(config.jobs):
+                    executor.submit(warm_up)
+        return _evaluate(build_root, predictions, out_dir, config, executor)
+
+
+def _evaluate(
+    build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig, executor: Executor | None
+) -> dict:
     from negaudio.eval.report import write_outputs
 
-    check_config(config)
     build = Build(build_root)
     index = index_build(build)
     preds = Predictions(predictions)
     try:
         unknown = preds.check_items(index.items)
-        maxima = raw_maxima(preds, index.items, config.progress, "reading maps") if needs_maxima_first(config) else None
+        maxima = None
+        if needs_maxima_first(config):
+            maxima = raw_maxima(preds, index.items, config.progress, "reading maps", executor, config.jobs)
         calibration = resolve_calibration(config, build, index, maxima, preds.identity)
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
-        benchmark = BenchmarkMetrics(item_roles(index), build.info.get("source", {}).get("kind", ""))
-        evaluator, gallery = score(build, index, preds, maxima, thresholds, config, benchmark)
+        evaluator, benchmark, gallery = score(build, index, preds, maxima, thresholds, config, executor)
         metrics = evaluator.compute() | benchmark.compute(evaluator)
         report = {
             "negaudio_version": __version__,

@@ -136,7 +136,7 @@ class _Archive:
 class Predictions:
     """Maps from one or more ``.npz`` files (or folders of them), read lazily by item id."""
 
-    def __init__(self, paths: Sequence[str | Path]):
+    def __init__(self, paths: Sequence[str | Path], hashing: bool = True):
         self.files = expand_paths(paths)
         self._archives: list[_Archive] = []
         self._where: dict[str, int] = {}
@@ -146,9 +146,10 @@ class Predictions:
                 if key in self._where:
                     raise InputError(f"item {key!r} has a map in both {self.files[self._where[key]]} and {path}")
                 self._where[key] = i
-        # the report's file hashes, computed while the maps are scored (hashlib releases the GIL)
+        # the report's file hashes, computed while the maps are scored (hashlib releases the GIL); a scoring
+        # worker (``hashing=False``) only reads maps
         self._hashing = ThreadPoolExecutor(max_workers=1)
-        self._digests = [self._hashing.submit(file_sha256, p) for p in self.files]
+        self._digests = [self._hashing.submit(file_sha256, p) for p in self.files] if hashing else []
 
     def __contains__(self, item_id: str) -> bool:
         return item_id in self._where
@@ -186,6 +187,8 @@ class Predictions:
 
     def identity(self) -> list[dict]:
         """Path and sha256 of every file, for the report."""
+        if not self._digests:
+            self._digests = [self._hashing.submit(file_sha256, p) for p in self.files]
         return [{"path": str(p), "sha256": d.result()} for p, d in zip(self.files, self._digests, strict=True)]
 
     def close(self) -> None:

@@ -96,6 +96,10 @@ def spawning_without_main() -> Iterator[None]:
             main.__dict__.update(saved)
 
 
+def warm_up() -> None:
+    """A no-op task: submitted once per worker so that the workers start (and import) before they are needed."""
+
+
 PR_SET_PDEATHSIG = 1
 
 

@@ -70,10 +70,6 @@ class RenderContext:
     measure_lufs: bool = False
 
 
-def warm_up() -> None:
-    """A no-op task: submitted once per worker while the plan is written, so workers start and import early."""
-
-
 def shard_of(row: PlanRow) -> int:
     return row.sample_index // SHARD_SAMPLES
 

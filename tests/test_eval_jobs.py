@@ -1,0 +1,66 @@
+"""``negaudio eval --jobs N`` scores chunks of samples on N worker processes and joins them in stream order: the
+report, items.csv and gallery are those of one process, and a bad map is still reported by name."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import negaudio
+from negaudio.builder import BuildOptions
+from negaudio.eval import pipeline
+
+
+@pytest.fixture(scope="module")
+def demo_and_maps(tmp_path_factory):
+    root = tmp_path_factory.mktemp("jobs")
+    out = root / "build"
+    negaudio.build("is3plus", out, options=BuildOptions())
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    rng = np.random.default_rng(9)
+    maps = root / "maps.npz"
+    with zipfile.ZipFile(maps, "w") as zf:
+        for r in records:
+            with zf.open(f"{r['item_id']}.npy", "w") as fh:
+                np.lib.format.write_array(fh, rng.random((14, 14), dtype=np.float32))
+    return out, maps, [r["item_id"] for r in records]
+
+
+@pytest.mark.parametrize("thresholds", [None, ["0.5", "median", "adaptive"]], ids=["in-sample", "no-calibration"])
+def test_two_workers_give_the_report_of_one(cli, demo_and_maps, tmp_path, monkeypatch, thresholds):
+    build, maps, _ = demo_and_maps
+    monkeypatch.setattr(pipeline, "CHUNK_BATCHES", 2)  # several chunks, joined in order
+    monkeypatch.setattr(pipeline, "MAXIMA_CHUNK", 7)
+    extra = [a for t in thresholds or [] for a in ("--threshold", t)]
+    outputs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"j{jobs}"
+        result = cli("eval", build, "--predictions", maps, "-o", out, "--batch", "3", "--jobs", jobs, *extra)
+        assert result.exit_code == 0, result.output
+        outputs[jobs] = out
+    one, two = (json.loads((outputs[j] / "report.json").read_text()) for j in (1, 2))
+    assert one == two
+    for name in ("items.csv", "gallery.png", "report.md"):
+        assert (outputs[1] / name).read_bytes() == (outputs[2] / name).read_bytes(), name
+
+
+def test_a_bad_map_read_by_a_worker_is_named(cli, demo_and_maps, tmp_path):
+    build, maps, ids = demo_and_maps
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(maps) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == f"{ids[-1]}.npy":
+                buffer = io.BytesIO()
+                np.save(buffer, np.full((14, 14), np.nan, dtype=np.float32))
+                data = buffer.getvalue()
+            dst.writestr(name, data)
+    result = cli("eval", build, "--predictions", bad, "-o", tmp_path / "out", "--jobs", "2")
+    assert result.exit_code == 2 and ids[-1] in result.output and "NaN" in result.output
+    assert "Traceback" not in result.output
+    result = cli("eval", build, "--predictions", maps, "-o", tmp_path / "zero", "--jobs", "0")
+    assert result.exit_code == 2 and "--jobs must be >= 1" in result.output
