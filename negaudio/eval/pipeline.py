@@ -23,7 +23,7 @@ from negaudio.eval.calibration import (
     save_calibration,
     split_name,
 )
-from negaudio.eval.headline import headline
+from negaudio.eval.headline import headline, headline_threshold
 from negaudio.eval.metrics import (
     MISMATCHED,
     NEGATIVE,
@@ -250,13 +250,13 @@ def gallery_picks(margins: Sequence[float], count: int) -> dict[int, str]:
     }
 
 
-def sample_margins(build: Build, maxima: dict, roles: dict[str, str]) -> list[float]:
+def sample_margins(index: BuildIndex, maxima: dict, roles: dict[str, str]) -> list[float]:
     """Per sample, in stream order: the positive map's max minus the highest max of its negatives (raw maps;
     the positive's max alone without negatives)."""
     out = []
-    for s in iter_samples(build):
-        negs = [maxima[r.item_id] for n, r in s.others.items() if roles[n] != NOISY_POSITIVE]
-        out.append(maxima[s.positive.item_id] - max(negs, default=0.0))
+    for positive, others in index.members:
+        negs = [maxima[item_id] for n, item_id in others.items() if roles[n] != NOISY_POSITIVE]
+        out.append(maxima[positive] - max(negs, default=0.0))
     return out
 
 
@@ -401,7 +401,7 @@ def score(
     roles = item_roles(index)
     kind = build.info.get("source", {}).get("kind", "")
     job = _Job(str(build.root), tuple(str(f) for f in preds.files), tuple(thresholds), roles, kind, config.batch)
-    margins = sample_margins(build, maxima, roles) if given and config.gallery > 0 else []
+    margins = sample_margins(index, maxima, roles) if given and config.gallery > 0 else []
     picks = gallery_picks(margins, config.gallery)
     evaluator, benchmark = NegativeAudioEvaluator(thresholds, roles), BenchmarkMetrics(roles, job.source_kind)
     gallery: list[dict] = []
@@ -448,7 +448,7 @@ def score(
     else:
         run_bounded(executor, _score_in_worker, chunks(), 2 * config.jobs, join)
     if not given and config.gallery > 0:
-        gallery = gallery_after_scoring(build, preds, found, roles, config.gallery)
+        gallery = gallery_after_scoring(build, index, preds, found, roles, config.gallery)
     return evaluator, benchmark, gallery
 
 
@@ -458,13 +458,17 @@ def gallery_entry(build: Build, s: Sample, gt: np.ndarray, maps: dict, margin: f
     return {"sample": s, "gt": gt, "maps": maps, "image": image, "margin": margin, "rank": rank}
 
 
-def gallery_after_scoring(build: Build, preds: Predictions, maxima: dict, roles: dict, count: int) -> list[dict]:
+def gallery_after_scoring(
+    build: Build, index: BuildIndex, preds: Predictions, maxima: dict, roles: dict, count: int
+) -> list[dict]:
     """The gallery of a single-pass score: picked from the maxima taken while scoring, so only the picked
     samples' maps are read again."""
-    margins = sample_margins(build, maxima, roles)
+    margins = sample_margins(index, maxima, roles)
     picks = gallery_picks(margins, count)
     gallery = []
     for k, s in enumerate(iter_samples(build)):
+        if k > max(picks, default=-1):
+            break
         if k in picks:
             h, w = s.frame
             gt = load_gt(build, s)
@@ -517,7 +521,7 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
 def _evaluate(
     build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig, executor: Executor | None
 ) -> dict:
-    from negaudio.eval.report import write_outputs
+    from negaudio.eval.report import draw_plots, plot_inputs, write_outputs
 
     build = Build(build_root)
     index = index_build(build)
@@ -531,6 +535,11 @@ def _evaluate(
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
         evaluator, benchmark, gallery = score(build, index, preds, maxima, thresholds, config, executor)
         metrics = evaluator.compute() | benchmark.compute(evaluator)
+        rows = evaluator.rows()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        inputs = plot_inputs(metrics, evaluator, rows, gallery, headline_threshold([t.label for t in thresholds]))
+        # the plots are drawn by a worker while this process computes the bootstrap intervals
+        plotting = executor.submit(draw_plots, out_dir, inputs) if executor is not None else None
         report = {
             "negaudio_version": __version__,
             "build": build_identity(build)
@@ -558,5 +567,6 @@ def _evaluate(
         preds.close()
     if config.save_calibration is not None and calibration.record is not None:
         save_calibration(config.save_calibration, calibration.record)
-    write_outputs(out_dir, build, report, evaluator, gallery, calibration.record)
+    plotted = plotting.result() if plotting is not None else draw_plots(out_dir, inputs)
+    write_outputs(out_dir, build, report, evaluator, rows, calibration.record, plotted)
     return report

@@ -11,7 +11,7 @@ import numpy as np
 from negaudio.eval import plots
 from negaudio.eval.calibration import save_calibration
 from negaudio.eval.metrics import NegativeAudioEvaluator
-from negaudio.eval.report_md import headline_label, render
+from negaudio.eval.report_md import render
 from negaudio.manifest import Build
 
 PIA_GRID = np.linspace(0.0, 1.0, 201)
@@ -67,21 +67,34 @@ def write_items_csv(path: Path, rows: list[dict], labels: list[str], kinds: dict
             writer.writerow({k: "" if row.get(k) is None else row[k] for k in keys})
 
 
-def write_plots(
-    out_dir: Path, report: dict, evaluator: NegativeAudioEvaluator, rows: list[dict], gallery: list[dict]
-) -> list[str]:
-    metrics = report["metrics"]
+def plot_inputs(
+    metrics: dict, evaluator: NegativeAudioEvaluator, rows: list[dict], gallery: list[dict], label: str
+) -> dict:
+    """What the plots draw, as plain values (picklable: a worker process may draw them): maxima per type, the
+    thresholds, separability, the pIA curves, the gallery with its items' rows, and the headline label."""
+    ids = {e["sample"].sample_id for e in gallery}
+    return {
+        "maxima": {n: v["max"] for n, v in evaluator.per_item().items()},
+        "thresholds": evaluator.thresholds,
+        "metrics": metrics,
+        "pia_curves": evaluator.pia_curves(PIA_GRID) if metrics["negatives"] else None,
+        "gallery": gallery,
+        "rows": {r["item_id"]: r for r in rows if r["sample_id"] in ids},
+        "label": label,
+    }
+
+
+def draw_plots(out_dir: Path, inputs: dict) -> list[str]:
+    """Draw the plots of :func:`plot_inputs` into ``out_dir`` (PNG + PDF each); return the PNG names."""
+    metrics = inputs["metrics"]
     files = ["max_histograms.png"]
-    maxima = {n: v["max"] for n, v in evaluator.per_item().items()}
-    plots.max_histograms(maxima, evaluator.thresholds, metrics["separability"], out_dir / files[0])
-    if metrics["negatives"]:
+    plots.max_histograms(inputs["maxima"], inputs["thresholds"], metrics["separability"], out_dir / files[0])
+    if inputs["pia_curves"] is not None:
         files.append("pia_curves.png")
-        plots.pia_curves(evaluator.pia_curves(PIA_GRID), PIA_GRID, metrics, out_dir / files[-1])
-    if gallery:
+        plots.pia_curves(inputs["pia_curves"], PIA_GRID, metrics, out_dir / files[-1])
+    if inputs["gallery"]:
         files.append("gallery.png")
-        ids = {e["sample"].sample_id for e in gallery}
-        by_id = {r["item_id"]: r for r in rows if r["sample_id"] in ids}
-        plots.gallery(gallery, by_id, headline_label(report), out_dir / files[-1])
+        plots.gallery(inputs["gallery"], inputs["rows"], inputs["label"], out_dir / files[-1])
     return files
 
 
@@ -90,18 +103,20 @@ def write_outputs(
     build: Build,
     report: dict,
     evaluator: NegativeAudioEvaluator,
-    gallery: list[dict],
+    rows: list[dict],
     calibration: dict | None,
+    plotted: list[str],
 ) -> None:
+    """Write the report folder; ``rows`` are the evaluator's rows, ``plotted`` the plots already drawn into it
+    (:func:`draw_plots`)."""
     earlier = earlier_report(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [REPORT, "report.md", "items.csv"]
-    rows = evaluator.rows()
     write_items_csv(out_dir / "items.csv", rows, [t.label for t in evaluator.thresholds], report["types"])
     if calibration is not None:
         save_calibration(out_dir / "calibration.json", calibration)
         files.append("calibration.json")
-    report["plots"] = write_plots(out_dir, report, evaluator, rows, gallery)
+    report["plots"] = plotted
     if report.get("model"):  # the model's maps, written into this folder by the run
         files.append(MODEL_MAPS)
         if report["calibration"].get("source") == "build":

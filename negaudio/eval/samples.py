@@ -16,12 +16,15 @@ __all__ = ["NEGATIVE", "NOISY_POSITIVE", "POSITIVE", "BuildIndex", "Sample", "in
 
 @dataclass
 class BuildIndex:
-    """What scoring needs to know before streaming: items (id -> name), types (name -> kind), sample count."""
+    """What scoring needs to know before streaming: items (id -> name), types (name -> kind), sample count,
+    whether groups are shared, and each sample's item ids."""
 
     items: dict[str, str]
     types: dict[str, str]
     n_samples: int
     shared_groups: bool
+    members: list[tuple[str, dict[str, str]]]
+    """Per sample, in stream order: its positive's item id and its other items' ids by name."""
 
     def negatives(self) -> list[str]:
         return [n for n, k in self.types.items() if role_of(k) == NEGATIVE]
@@ -43,9 +46,11 @@ def index_build(build: Build) -> BuildIndex:
     items: dict[str, str] = {}
     types: dict[str, str] = {}
     groups: dict[str, int] = {}
+    members: list[tuple[str, dict[str, str]]] = []
     n = 0
     for sample in iter_samples(build):
         n += 1
+        members.append((sample.positive.item_id, {name: r.item_id for name, r in sample.others.items()}))
         for r in sample.records():
             items[r.item_id] = r.name
             if types.setdefault(r.name, r.kind) != r.kind:
@@ -54,4 +59,4 @@ def index_build(build: Build) -> BuildIndex:
         groups[key] = groups.get(key, 0) + 1
     if n == 0:
         raise InputError(f"{build.root}: the build has no items")
-    return BuildIndex(items, types, n, any(c > 1 for c in groups.values()))
+    return BuildIndex(items, types, n, any(c > 1 for c in groups.values()), members)
