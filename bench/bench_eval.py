@@ -169,9 +169,11 @@ def main(argv: list[str] | None = None) -> dict:
         jobs = os.cpu_count() or 1
         floors, evals, rss = [], {1: [], jobs: []}, {1: [], jobs: []}
         for k in range(args.rounds):
+            os.sync()  # each timing starts with no write-back of the file just made (or a report) pending
             floors.append(floor(pred))
             line = f"  round {k + 1}: floor {floors[-1]:.2f} s"
             for j in evals:
+                os.sync()
                 wall, own, workers = run_eval(build_dir, pred, tmp / f"eval-{k}-j{j}", j)
                 evals[j].append(wall)
                 rss[j].append(own + workers)
