@@ -64,3 +64,20 @@ def test_a_bad_map_read_by_a_worker_is_named(cli, demo_and_maps, tmp_path):
     assert "Traceback" not in result.output
     result = cli("eval", build, "--predictions", maps, "-o", tmp_path / "zero", "--jobs", "0")
     assert result.exit_code == 2 and "--jobs must be >= 1" in result.output
+
+
+def test_an_evaluation_that_fails_after_the_plots_keeps_the_earlier_reports_plots(
+    cli, demo_and_maps, tmp_path, monkeypatch
+):
+    build, maps, _ = demo_and_maps
+    out = tmp_path / "out"
+    assert cli("eval", build, "--predictions", maps, "-o", out, "--gallery", "0").exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def failing(*args, **kwargs):
+        raise OSError(28, "No space left on device", "report.json")
+
+    monkeypatch.setattr(pipeline, "headline", failing)  # fails while a worker draws the new plots
+    result = cli("eval", build, "--predictions", maps, "-o", out, "--jobs", "2", "--threshold", "0.5")
+    assert result.exit_code != 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no draft left, no plot replaced

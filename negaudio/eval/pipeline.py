@@ -521,11 +521,12 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
 def _evaluate(
     build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig, executor: Executor | None
 ) -> dict:
-    from negaudio.eval.report import draw_plots, plot_inputs, write_outputs
+    from negaudio.eval.report import PlotDraft, draw_plots, plot_inputs, write_outputs
 
     build = Build(build_root)
     index = index_build(build)
     preds = Predictions(predictions)
+    draft = None
     try:
         unknown = preds.check_items(index.items)
         maxima = None
@@ -536,10 +537,9 @@ def _evaluate(
         evaluator, benchmark, gallery = score(build, index, preds, maxima, thresholds, config, executor)
         metrics = evaluator.compute() | benchmark.compute(evaluator)
         rows = evaluator.rows()
-        out_dir.mkdir(parents=True, exist_ok=True)
         inputs = plot_inputs(metrics, evaluator, rows, gallery, headline_threshold([t.label for t in thresholds]))
-        # the plots are drawn by a worker while this process computes the bootstrap intervals
-        plotting = executor.submit(draw_plots, out_dir, inputs) if executor is not None else None
+        if executor is not None:  # the plots are drawn by a worker while this process computes the intervals
+            draft = PlotDraft(out_dir, executor, inputs)
         report = {
             "negaudio_version": __version__,
             "build": build_identity(build)
@@ -563,10 +563,18 @@ def _evaluate(
             "headline": headline(metrics, evaluator, config.bootstrap, config.bootstrap_seed, config.ci_level),
             "metrics": metrics,
         }
+        if config.save_calibration is not None and calibration.record is not None:
+            save_calibration(config.save_calibration, calibration.record)
+        if draft is not None:
+            plotted = draft.take(out_dir)
+        else:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            plotted = draw_plots(out_dir, inputs)
+    except BaseException as exc:
+        if draft is not None:
+            draft.discard(wait=isinstance(exc, Exception))
+        raise
     finally:
         preds.close()
-    if config.save_calibration is not None and calibration.record is not None:
-        save_calibration(config.save_calibration, calibration.record)
-    plotted = plotting.result() if plotting is not None else draw_plots(out_dir, inputs)
     write_outputs(out_dir, build, report, evaluator, rows, calibration.record, plotted)
     return report

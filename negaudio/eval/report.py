@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import tempfile
+from concurrent import futures
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +37,7 @@ def is_eval_folder(folder: Path) -> bool:
     """A folder ``negaudio eval`` wrote: it holds a report, or only the maps of a model run that stopped early."""
     if earlier_report(folder) is not None:
         return True
-    return {p.name for p in folder.iterdir()} <= {MODEL_MAPS, CALIBRATION_MAPS}
+    return {p.name for p in folder.iterdir() if not p.name.startswith(DRAFT)} <= {MODEL_MAPS, CALIBRATION_MAPS}
 
 
 def remove_stale(out_dir: Path, earlier: dict | None, written: list[str], inputs: set[Path]) -> None:
@@ -98,6 +102,42 @@ def draw_plots(out_dir: Path, inputs: dict) -> list[str]:
     return files
 
 
+DRAFT = ".plots-draft."
+"""Prefix of the hidden folder of a report folder that plots drawn on a worker wait in (see PlotDraft)."""
+
+
+class PlotDraft:
+    """The plots drawn on a pool worker while the report is computed (:func:`draw_plots`), into a hidden folder
+    of the report folder. ``take`` moves them in once the report is complete; ``discard`` removes them, so a
+    failed or interrupted evaluation leaves an earlier report's plots as they were. A draft left by a killed run
+    is removed by the next one."""
+
+    def __init__(self, out_dir: Path, executor, inputs: dict):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for old in out_dir.glob(DRAFT + "*"):
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+        self.folder = Path(tempfile.mkdtemp(prefix=DRAFT, dir=out_dir))
+        self.future = executor.submit(draw_plots, self.folder, inputs)
+
+    def take(self, out_dir: Path) -> list[str]:
+        """Wait for the plots and move them into ``out_dir``; their PNG names."""
+        files = self.future.result()
+        for png in files:
+            for name in (png, str(Path(png).with_suffix(".pdf"))):
+                os.replace(self.folder / name, out_dir / name)
+        self.folder.rmdir()
+        return files
+
+    def discard(self, wait: bool) -> None:
+        """Remove the draft (``wait``: for a drawing under way first; not on Ctrl-C, when the workers are stopped
+        and the next run removes what is left)."""
+        self.future.cancel()
+        if wait:
+            futures.wait([self.future])
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def write_outputs(
     out_dir: Path,
     build: Build,
@@ -108,7 +148,7 @@ def write_outputs(
     plotted: list[str],
 ) -> None:
     """Write the report folder; ``rows`` are the evaluator's rows, ``plotted`` the plots already drawn into it
-    (:func:`draw_plots`)."""
+    (:func:`draw_plots`, or a :class:`PlotDraft` taken)."""
     earlier = earlier_report(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [REPORT, "report.md", "items.csv"]
