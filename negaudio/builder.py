@@ -28,7 +28,7 @@ from negaudio.planning.rows import PlanRow
 from negaudio.recipe.bundled import annotation_mismatch, canonical_plan, resolve_recipe
 from negaudio.recipe.models import Recipe
 from negaudio.rendering.early import EarlyShards
-from negaudio.rendering.execute import make_executor, run_bounded, spawning_without_main, warm_up
+from negaudio.rendering.execute import make_executor, run_bounded
 from negaudio.rendering.render import SHARD_SAMPLES, RenderContext, render_shard, shard_of, shard_record_path
 from negaudio.sources import open_source, uses_demo_fallback
 
@@ -284,14 +284,10 @@ def _build_into(resolved: Resolved, out_dir: Path, source_root: Path, options: B
     shutil.rmtree(scratch, ignore_errors=True)  # an interrupted run's early shards: never part of a build
     ctx = _render_context(resolved, out_dir, source_root, options)
     with make_executor(options.jobs, options.executor, options.address) as executor:
-        early = None
-        if options.jobs > 1:  # workers start and import while the plan is written, then render its first shards
-            with spawning_without_main():
-                for _ in range(options.jobs):
-                    executor.submit(warm_up)
-            fresh = not (out_dir / STATE / "state.json").is_file()  # nothing to claim or resume
-            if fresh and options.executor == "process":  # a pool's running task can be waited for, always
-                early = EarlyShards(executor, ctx, scratch, limit=2 * options.jobs)
+        early = None  # workers start while the plan is written, then render its first shards
+        fresh = not (out_dir / STATE / "state.json").is_file()  # nothing to claim or resume
+        if options.jobs > 1 and fresh and options.executor == "process":  # a pool's running task can be awaited
+            early = EarlyShards(executor, ctx, scratch, limit=2 * options.jobs)
         try:
             prepared = _prepare(resolved, out_dir, source_root, options, staged, early)
         except Exception:

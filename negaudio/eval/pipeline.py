@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
-from contextlib import ExitStack
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +41,7 @@ from negaudio.eval.samples import BuildIndex, Sample, index_build, iter_samples
 from negaudio.eval.thresholds import UNIVERSAL_KINDS
 from negaudio.eval.upsample import resize_bilinear
 from negaudio.manifest import Build
-from negaudio.rendering.execute import make_executor, run_bounded, spawning_without_main, warm_up
+from negaudio.rendering.execute import make_executor, run_bounded
 
 DEFAULT_THRESHOLDS = ("0.5", "median", "adaptive", "max", "max10", "maxq3", "maxq3_separate")
 UPSAMPLING = "bilinear, half-pixel centres (align_corners=False), no antialias, to the stored image's H x W"
@@ -329,7 +329,7 @@ def score_chunk(
     frame and feed one evaluator and one benchmark part; maxima are of the raw maps (``maxima``, or taken here
     when None); gallery entries for the ``picks`` among these samples."""
     given = maxima is not None
-    maxima = dict(maxima) if given else {}
+    maxima = maxima if given else {}
     buffers: dict[str, np.ndarray] = {}
 
     def load(name: str, j: int, item_id: str, h: int, w: int) -> None:
@@ -407,7 +407,7 @@ def score(
     gallery: list[dict] = []
     found: dict[str, float] = {}
     waiting: dict[int, _Scored] = {}
-    state = {"next": 0, "done": 0}
+    joined = done = 0
 
     def chunks() -> Iterator[tuple]:
         batches: list[list[Sample]] = []
@@ -430,17 +430,17 @@ def score(
         return (job, k, start, batches, chunk_maxima, own, chunk_margins)
 
     def join(part: _Scored) -> None:
+        nonlocal joined, done
         waiting[part.index] = part
-        while state["next"] in waiting:
-            part = waiting.pop(state["next"])
+        while joined in waiting:
+            part = waiting.pop(joined)
             evaluator.extend(part.evaluator)
             benchmark.extend(part.benchmark)
             gallery.extend(part.gallery)
             found.update(part.maxima)
-            state["next"] += 1
-            state["done"] += part.samples
+            joined, done = joined + 1, done + part.samples
             if config.progress:
-                config.progress("scoring", state["done"], index.n_samples)
+                config.progress("scoring", done, index.n_samples)
 
     if executor is None:
         for job_, k, start, batches, chunk_maxima, own, chunk_margins in chunks():
@@ -508,13 +508,8 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
     """Score ``predictions`` on the build at ``build_root``; write report.json, report.md, items.csv, plots.
     With ``config.jobs`` > 1 the scoring runs on that many worker processes (the same values)."""
     check_config(config)
-    with ExitStack() as stack:
-        executor = None
-        if config.jobs > 1:  # workers start before any thread of this process (the file hashing) does
-            executor = stack.enter_context(make_executor(config.jobs))
-            with spawning_without_main():
-                for _ in range(config.jobs):
-                    executor.submit(warm_up)
+    # workers start before any thread of this process (the file hashing) does
+    with make_executor(config.jobs) if config.jobs > 1 else nullcontext() as executor:
         return _evaluate(build_root, predictions, out_dir, config, executor)
 
 

@@ -34,7 +34,7 @@ class InlineExecutor(Executor):
 def make_executor(jobs: int, kind: str = "process", address: str | None = None) -> Iterator[Executor]:
     """An executor for ``jobs`` workers. ``kind``: ``process`` (a pool, see :func:`start_method`; inline when
     jobs == 1) or ``dask`` (a scheduler at ``address``, or a ``LocalCluster`` of ``jobs`` single-threaded
-    worker processes)."""
+    worker processes). Workers are started (and import) at once, while the caller goes on."""
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1 (got {jobs})")
     for var in THREAD_VARS:  # one BLAS thread per worker: the workers are the parallelism
@@ -50,6 +50,7 @@ def make_executor(jobs: int, kind: str = "process", address: str | None = None) 
             initargs=(os.getpid(),),
         )
         try:
+            _warm_up(pool, jobs)
             yield pool
         except BaseException:  # an error, Ctrl-C or SIGTERM: stop the workers now, leave no orphan behind
             _stop(pool)
@@ -62,13 +63,13 @@ def make_executor(jobs: int, kind: str = "process", address: str | None = None) 
     Client, LocalCluster = distributed.Client, distributed.LocalCluster
     if address:
         with Client(address) as client:
-            yield client.get_executor(pure=False)
+            yield _warm_up(client.get_executor(pure=False), jobs)
         return
     with (
         LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
-        yield client.get_executor(pure=False)
+        yield _warm_up(client.get_executor(pure=False), jobs)
 
 
 def start_method() -> str:
@@ -79,8 +80,17 @@ def start_method() -> str:
     return "fork" if sys.platform.startswith("linux") and single else "spawn"
 
 
+def _warm_up(executor: Executor, jobs: int) -> Executor:
+    """Submit one no-op task per worker, so that the workers start and import now (spawned ones without the
+    caller's ``__main__``)."""
+    with _spawning_without_main():
+        for _ in range(jobs):
+            executor.submit(warm_up)
+    return executor
+
+
 @contextmanager
-def spawning_without_main() -> Iterator[None]:
+def _spawning_without_main() -> Iterator[None]:
     """Start spawn workers inside this block without re-running the parent's ``__main__`` in them (the CLI with
     typer and rich, or a user's script): the tasks and the initializer live in negaudio modules, so a worker
     needs none of it, and starts faster."""
