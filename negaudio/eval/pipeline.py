@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -172,11 +173,17 @@ def load_gt(build: Build, sample: Sample) -> np.ndarray:
 
 @dataclass
 class Calibration:
-    """Universal thresholds (None when none is requested), where they came from, and the record to save."""
+    """Universal thresholds (None when none is requested), where they came from, and the record to save (made
+    on first use: an in-sample record names the predictions' hashes, which are computed while the maps are
+    scored)."""
 
     thresholds: UniversalThresholds | None
     info: dict
-    record: dict | None = None
+    recorded: dict | Callable[[], dict] | None = None
+
+    @cached_property
+    def record(self) -> dict | None:
+        return self.recorded() if callable(self.recorded) else self.recorded
 
 
 def needs_maxima_first(config: EvalConfig) -> bool:
@@ -194,7 +201,7 @@ def resolve_calibration(
     predictions: Callable[[], list[dict]] | None = None,
 ) -> Calibration:
     """Universal thresholds from a saved file, another build, or this build (in-sample, optimistic; its record
-    names ``predictions()``, the files the maxima came from; called only then, so their hashing goes on meanwhile)."""
+    names ``predictions()``, the files the maxima came from, called when the record is first used)."""
     identity = build_identity(build)
     if not any(s in UNIVERSAL_KINDS for s in config.thresholds):
         return Calibration(None, {"source": "none", "note": "no universal threshold requested"})
@@ -220,7 +227,10 @@ def resolve_calibration(
         info = {"source": "build", "build": other_identity}
     else:
         universal = calibrate(index, maxima, split_name(identity))
-        record = calibration_record(universal, identity, predictions() if predictions else [], config.model)
+
+        def record() -> dict:
+            return calibration_record(universal, identity, predictions() if predictions else [], config.model)
+
         in_sample = True
         info = {"source": "in-sample", "build": identity}
     info |= {"split": universal.split, "in_sample": in_sample, "thresholds": universal.to_dict()}
