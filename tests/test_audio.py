@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from negaudio.media.audio import (
     SilentAudioError,
     audio_info,
     center_crop,
+    encode_frames,
     fit_length,
     load_audio,
     lufs,
@@ -112,6 +114,37 @@ def test_write_is_byte_identical(tmp_path, fmt):
     assert a.read_bytes() == b.read_bytes()
     # libsndfile's PEAK chunk stores a wall-clock timestamp: it must not be written
     assert b"PEAK" not in a.read_bytes()[:200]
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_pcm16_wav_bytes_are_libsndfile_bytes(channels):
+    """Plain PCM16 WAVs of 1 or 2 channels are encoded with the standard library: the same bytes libsndfile
+    writes (3 channels take libsndfile's extensible header)."""
+    for n in (1, 7, 4001):
+        q = quantize(_noise(channels, n, seed=n), "wav_pcm16")
+        data, info = encode_frames(q, 22050, "wav_pcm16")
+        expected = io.BytesIO()
+        with sf.SoundFile(expected, "w", 22050, channels, "PCM_16", format="WAV") as f:
+            f.write(q)
+        assert bytes(data) == expected.getvalue()
+        assert info["pcm_sha256"] == pcm_sha256(q, 22050)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_pcm16_wav_decodes_to_soundfile_values(tmp_path, channels):
+    """Plain PCM16 WAVs are decoded with the standard library to exactly soundfile's float32 values, full
+    scale included; a file cut short still goes to soundfile and is refused."""
+    frames = np.array([[-32768] * channels, [32767] * channels, [0] * channels, [1] * channels], np.int16)
+    frames = np.concatenate([frames, (_noise(channels, 500).T * 32767).astype(np.int16)])
+    path = tmp_path / "a.wav"
+    sf.write(path, frames, 16000, subtype="PCM_16")
+    expected = sf.read(path, dtype="float32", always_2d=True)[0].T
+    got = load_audio(path, 16000, channels)
+    assert got.dtype == np.float32 and got.tobytes() == np.ascontiguousarray(expected).tobytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(InputError, match="truncated WAV"):
+        load_audio(cut, 16000, channels)
 
 
 # ---------------------------------------------------------------------------------------------- loading

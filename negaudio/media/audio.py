@@ -3,7 +3,8 @@
 Conventions (every negative and positive goes through them):
 
 * Waveforms are float32 arrays shaped ``[channels, samples]``; full scale is 1.0.
-* Loading decodes with soundfile as float32, so an int16 source sample ``v`` becomes ``v / 32768``.
+* Loading decodes as float32 (soundfile; plain PCM16 WAVs with the standard library's ``wave``, to the same
+  values), so an int16 source sample ``v`` becomes ``v / 32768``.
 * Writing PCM16 stores ``round(clip(x, -1, 1) * 32767)`` (round half to even of the exact product). Hence
   load + write of an int16 file keeps every sample with ``|v| <= 16384`` and moves louder ones by at most
   1 LSB toward zero (a gain of 32767/32768, -0.00027 dB). Float32 output stores the float32 values as
@@ -19,6 +20,7 @@ import hashlib
 import io
 import math
 import struct
+import wave
 from functools import lru_cache
 from os import PathLike
 from pathlib import Path
@@ -118,6 +120,23 @@ def audio_info(path: Pathish) -> tuple[int, int, int]:
         return f.samplerate, f.frames, f.channels
 
 
+def _plain_pcm16_wav(path: Pathish) -> tuple[np.ndarray, int, int] | None:
+    """``(frames [N, C] float32, sample rate, channels)`` of a plain PCM16 WAV that holds every frame its header
+    promises, decoded with the standard library's ``wave`` (the values soundfile gives: ``v / 32768``, exact);
+    None for anything else (other codecs, extensible headers, a short or unreadable file, an unsupported rate),
+    which soundfile then reads or refuses with its error."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            rate, src, width, frames = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
+            data = w.readframes(frames)
+    except (OSError, EOFError, wave.Error):
+        return None
+    if width != 2 or frames == 0 or len(data) != 2 * src * frames or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        return None
+    x = np.frombuffer(data, dtype="<i2").reshape(frames, src) / np.float32(32768.0)
+    return x.astype(np.float32, copy=False), rate, src
+
+
 def load_audio(path: Pathish, sample_rate: int, channels: int) -> np.ndarray:
     """Decode any file soundfile reads into float32 ``[channels, samples]`` at ``sample_rate``.
 
@@ -129,16 +148,19 @@ def load_audio(path: Pathish, sample_rate: int, channels: int) -> np.ndarray:
     """
     if channels < 1 or not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise ValueError(f"bad target: {sample_rate} Hz, {channels} channels")
-    with _open(path) as f:
-        native, src, integer = f.samplerate, f.channels, f.subtype in _INTEGER_SUBTYPES
-        try:
-            x = f.read(dtype="float32", always_2d=True)  # [N, C]
-        except (RuntimeError, OSError) as e:
-            raise InputError(f"{path}: cannot decode audio ({e})") from e
-    if x.shape[0] == 0:
-        raise InputError(f"{path}: zero-length audio")
-    if not integer and not np.isfinite(x).all():
-        raise InputError(f"{path}: contains NaN or infinite samples")
+    if (plain := _plain_pcm16_wav(path)) is not None:
+        x, native, src = plain
+    else:
+        with _open(path) as f:
+            native, src, integer = f.samplerate, f.channels, f.subtype in _INTEGER_SUBTYPES
+            try:
+                x = f.read(dtype="float32", always_2d=True)  # [N, C]
+            except (RuntimeError, OSError) as e:
+                raise InputError(f"{path}: cannot decode audio ({e})") from e
+        if x.shape[0] == 0:
+            raise InputError(f"{path}: zero-length audio")
+        if not integer and not np.isfinite(x).all():
+            raise InputError(f"{path}: contains NaN or infinite samples")
     if channels != src and src != 1 and channels != 1:
         raise InputError(f"{path}: cannot map {src} channels to {channels}")
     if channels == 1 and src > 1:
@@ -230,10 +252,15 @@ def encode_frames(q: np.ndarray, sample_rate: int, fmt: str) -> tuple[memoryview
     """
     container, subtype, _, _ = _format(fmt)
     buffer = io.BytesIO()
-    with sf.SoundFile(buffer, "w", sample_rate, q.shape[1], subtype, format=container) as f:
-        if subtype == "FLOAT" and container == "WAV":
-            sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
-        f.write(q)
+    if (container, subtype) == ("WAV", "PCM_16") and q.shape[1] <= 2:
+        with wave.open(buffer, "wb") as w:  # the 44-byte header libsndfile writes for 1 or 2 channels
+            w.setparams((q.shape[1], 2, sample_rate, q.shape[0], "NONE", "not compressed"))
+            w.writeframesraw(np.ascontiguousarray(q, dtype="<i2"))
+    else:
+        with sf.SoundFile(buffer, "w", sample_rate, q.shape[1], subtype, format=container) as f:
+            if subtype == "FLOAT" and container == "WAV":
+                sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+            f.write(q)
     return buffer.getbuffer(), {
         "num_samples": q.shape[0],
         "channels": q.shape[1],
