@@ -80,3 +80,33 @@ def test_unusable_paths_are_input_errors(tmp_path, name):
     (tmp_path / "text.npz").write_text("not a zip")
     with pytest.raises(InputError):
         Predictions([tmp_path / name])
+
+
+def test_stored_members_with_long_headers_are_read_and_checked(tmp_path):
+    """A stored member whose .npy header runs past the first block read at its start (a long name, a long
+    shape) is still parsed whole: a 2-D map with a padded header loads, a many-dimensional one is refused."""
+    import io
+    import zipfile
+
+    good = np.arange(12, dtype=np.float32).reshape(3, 4)
+    header = {"descr": "<f4", "fortran_order": False, "shape": (3, 4)}
+    padded = io.BytesIO()
+    np.lib.format.write_array_header_1_0(padded, header)
+    text = padded.getvalue()
+    long_header = text[:-1] + b" " * 640 + b"\n"  # the same header, padded past 512 bytes
+    long_header = long_header[:8] + (len(long_header) - 10).to_bytes(2, "little") + long_header[10:]
+    many = {"descr": "<f4", "fortran_order": False, "shape": tuple([10**12] * 40)}
+    many_bytes = io.BytesIO()
+    np.lib.format.write_array_header_1_0(many_bytes, many)
+    path = tmp_path / "p.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("x" * 300 + ".npy", long_header + good.tobytes())
+        zf.writestr("many.npy", many_bytes.getvalue())
+    preds = Predictions([path])
+    try:
+        np.testing.assert_array_equal(preds.load("x" * 300), good)
+        assert preds.maximum("x" * 300) == 11.0
+        with pytest.raises(InputError, match="map must be 2-D"):
+            preds.load("many")
+    finally:
+        preds.close()

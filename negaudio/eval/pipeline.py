@@ -124,7 +124,7 @@ def raw_maxima(
     maxima: dict[str, float] = {}
     if executor is None:
         for n, item_id in enumerate(ids, start=1):
-            maxima[item_id] = float(preds.load(item_id).max())
+            maxima[item_id] = preds.maximum(item_id)
             if progress and (n % 64 == 0 or n == len(ids)):
                 progress(what, n, len(ids))
         return maxima
@@ -145,7 +145,7 @@ def raw_maxima(
 
 def _maxima_in_worker(files: tuple[str, ...], start: int, ids: list[str]) -> tuple[int, list[float]]:
     preds = _opened(None, files)[1]
-    return start, [float(preds.load(item_id).max()) for item_id in ids]
+    return start, [preds.maximum(item_id) for item_id in ids]
 
 
 def frame_batches(samples: Iterable[Sample], size: int) -> Iterator[list[Sample]]:

@@ -39,6 +39,7 @@ def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
 
 NPY_HEADER_SLACK = 1 << 16  # the .npy header (magic, dict, padding) is far below this
 LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip local file header: signature, ..., name and extra lengths
+HEAD_READ = 512  # bytes read at a member's start besides its name: local header, extra field, .npy header
 
 
 def _read_header(fh, item_id: str, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -79,17 +80,9 @@ class _Archive:
         ``out`` returned) when the member is stored with ``out``'s shape and dtype."""
         info = self.members[item_id]
         if info.compress_type == zipfile.ZIP_STORED:
-            signature, name_len, extra_len = LOCAL_HEADER.unpack(
-                os.pread(self.fd, LOCAL_HEADER.size, info.header_offset)
-            )
-            if signature != b"PK\x03\x04":
-                raise ValueError("bad local file header")
-            start = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
-            shape, fortran, dtype, offset = self._header(start, min(info.file_size, NPY_HEADER_SLACK), item_id)
+            shape, fortran, dtype, start = self._stored_header(info, item_id)
             _check_shape(info, shape, dtype, item_id, self.path)
             count = int(np.prod(shape))
-            if offset + count * dtype.itemsize > info.file_size:
-                raise ValueError(f"member holds fewer bytes than a {shape} {dtype} array")
             direct = (
                 out is not None
                 and (out.dtype, out.shape) == (dtype, tuple(shape))
@@ -97,7 +90,7 @@ class _Archive:
                 and not fortran
             )
             data = out.reshape(-1) if direct else np.empty(count, dtype=dtype)
-            if os.preadv(self.fd, [memoryview(data).cast("B")], start + offset) != data.nbytes:
+            if os.preadv(self.fd, [memoryview(data).cast("B")], start) != data.nbytes:
                 raise ValueError("the file ends inside the map")
             if direct:
                 return out
@@ -112,21 +105,28 @@ class _Archive:
             data = np.frombuffer(raw, dtype=dtype, count=count)
         return data.reshape(shape[::-1]).T if fortran else data.reshape(shape)
 
-    def _header(self, start: int, size: int, item_id: str) -> tuple:
-        """(shape, fortran order, dtype, data offset) of the .npy member at ``start``; a header text seen before
-        (every map of one file usually has the same) is not parsed again."""
-        prefix = os.pread(self.fd, 12, start)
+    def _stored_header(self, info: zipfile.ZipInfo, item_id: str) -> tuple:
+        """(shape, fortran order, dtype, offset of the data in the file) of a stored .npy member, read with one
+        ``pread`` of its local header and .npy header; a header text seen before (every map of one file usually
+        has the same) is not parsed again."""
+        head = os.pread(self.fd, HEAD_READ + len(info.filename), info.header_offset)
+        if len(head) < LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
+            raise ValueError("bad local file header")
+        _, name_len, extra_len = LOCAL_HEADER.unpack_from(head)
+        start = LOCAL_HEADER.size + name_len + extra_len
+        prefix = head[start : start + 12]
         if len(prefix) < 10 or prefix[:6] != b"\x93NUMPY":
             raise ValueError("not a .npy member")
         size_bytes = 2 if prefix[6] == 1 else 4
-        length = int.from_bytes(prefix[8 : 8 + size_bytes], "little")
-        offset = 8 + size_bytes + length
-        if offset > size:
+        offset = 8 + size_bytes + int.from_bytes(prefix[8 : 8 + size_bytes], "little")
+        if offset > min(info.file_size, NPY_HEADER_SLACK):
             raise ValueError("npy header runs past the member")
-        key = os.pread(self.fd, offset, start)
+        key = head[start : start + offset]
+        if len(key) < offset:  # a long header (many dimensions, padding): read it whole
+            key = os.pread(self.fd, offset, info.header_offset + start)
         if key not in self._headers:
             self._headers[key] = _read_header(io.BytesIO(key), item_id, self.path)
-        return (*self._headers[key], offset)
+        return (*self._headers[key], info.header_offset + start + offset)
 
     def close(self) -> None:
         self.zip.close()
@@ -140,6 +140,7 @@ class Predictions:
         self.files = expand_paths(paths)
         self._archives: list[_Archive] = []
         self._where: dict[str, int] = {}
+        self._scratch: np.ndarray | None = None
         for i, path in enumerate(self.files):
             self._archives.append(_Archive(path))
             for key in self._archives[-1].members:
@@ -168,6 +169,16 @@ class Predictions:
     def load(self, item_id: str, out: np.ndarray | None = None) -> np.ndarray:
         """The map of ``item_id`` as float32 [h, w]; reject other shapes and NaN/inf, naming item and file.
         A stored float32 map of ``out``'s shape is read into ``out`` (a float32 [h, w] buffer), which is returned."""
+        return self._checked(item_id, out)[0]
+
+    def maximum(self, item_id: str) -> float:
+        """The max of the map of ``item_id``, checked as ``load`` checks it (read into a reused buffer)."""
+        m, top = self._checked(item_id, self._scratch)
+        if m is not self._scratch and m.dtype == np.float32 and m.flags.c_contiguous and m.flags.writeable:
+            self._scratch = m  # the next map of this shape and dtype is read into it
+        return top
+
+    def _checked(self, item_id: str, out: np.ndarray | None) -> tuple[np.ndarray, float]:
         path = self.files[self._where[item_id]]
         try:
             m = self._archives[self._where[item_id]].read(item_id, out)
@@ -180,10 +191,11 @@ class Predictions:
         if not (np.issubdtype(m.dtype, np.number) or m.dtype == bool) or np.iscomplexobj(m):
             raise InputError(f"{path}: item {item_id!r}: map must be real numeric, got dtype {m.dtype}")
         m = m.astype(np.float32, copy=False)
-        if not (np.isfinite(m.max()) and np.isfinite(m.min())):
+        top = m.max()
+        if not (np.isfinite(top) and np.isfinite(m.min())):
             what = "NaN" if np.isnan(m).any() else "inf"
             raise InputError(f"{path}: item {item_id!r}: map contains {what}")
-        return m
+        return m, float(top)
 
     def identity(self) -> list[dict]:
         """Path and sha256 of every file, for the report."""
