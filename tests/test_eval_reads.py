@@ -93,3 +93,10 @@ def test_stored_and_deflated_files_score_alike_and_the_gallery_keeps_its_maps(sm
             results.append((evaluator.rows(), [(e["sample"].sample_id, e["rank"]) for e in gallery]))
         preds.close()
     assert all(r == results[0] for r in results)
+
+
+def test_batches_are_runs_of_one_frame_size_cut_at_the_batch_size():
+    frames = [(4, 4)] * 5 + [(2, 3)] + [(4, 4)] * 2
+    assert pipeline.batch_sizes(frames, 2) == [2, 2, 1, 1, 2]
+    assert pipeline.batch_sizes(frames, 16) == [5, 1, 2]
+    assert pipeline.batch_sizes([], 16) == []

@@ -8,6 +8,7 @@ from concurrent.futures import Executor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import islice, pairwise
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ from negaudio.eval.metrics import (
     median,
 )
 from negaudio.eval.predictions import Predictions
-from negaudio.eval.samples import BuildIndex, Sample, index_build, iter_samples
+from negaudio.eval.samples import BuildIndex, Sample, index_build, iter_samples, samples_of_lines
 from negaudio.eval.thresholds import UNIVERSAL_KINDS
 from negaudio.eval.upsample import resize_bilinear
 from negaudio.manifest import Build
@@ -148,16 +149,18 @@ def _maxima_in_worker(files: tuple[str, ...], start: int, ids: list[str]) -> tup
     return start, [preds.maximum(item_id) for item_id in ids]
 
 
-def frame_batches(samples: Iterable[Sample], size: int) -> Iterator[list[Sample]]:
-    """Consecutive samples sharing one frame size, at most ``size`` per batch."""
-    batch: list[Sample] = []
-    for s in samples:
-        if batch and (len(batch) == size or s.frame != batch[0].frame):
-            yield batch
-            batch = []
-        batch.append(s)
-    if batch:
-        yield batch
+def batch_sizes(frames: Iterable[tuple[int, int]], size: int) -> list[int]:
+    """The scoring batches of a stream of samples with these frames: runs of consecutive samples sharing one
+    frame size, at most ``size`` per batch (their lengths, in order)."""
+    sizes: list[int] = []
+    last = None
+    for frame in frames:
+        if sizes and sizes[-1] < size and frame == last:
+            sizes[-1] += 1
+        else:
+            sizes.append(1)
+        last = frame
+    return sizes
 
 
 def load_gt(build: Build, sample: Sample) -> np.ndarray:
@@ -327,17 +330,30 @@ def _opened(build_root: str | None, files: tuple[str, ...]) -> tuple[Build | Non
     return _OPENED.get("build") if build_root is not None else None, _OPENED["predictions"]
 
 
-def _score_in_worker(job: _Job, index: int, start: int, batches: list, maxima, picks, margins) -> _Scored:
+def _score_in_worker(job: _Job, index: int, start: int, lines: list, sizes: list, maxima, picks, margins) -> _Scored:
     build, preds = _opened(job.build_root, job.files)
-    return score_chunk(build, preds, job, index, start, batches, maxima, picks, margins)
+    return score_chunk(build, preds, job, index, start, lines, sizes, maxima, picks, margins)
 
 
 def score_chunk(
-    build: Build, preds: Predictions, job: _Job, index: int, start: int, batches: list, maxima, picks, margins
+    build: Build,
+    preds: Predictions,
+    job: _Job,
+    index: int,
+    start: int,
+    lines: list,
+    sizes: list,
+    maxima,
+    picks,
+    margins,
 ) -> _Scored:
-    """Score consecutive frame batches (the first sample is the pass's sample ``start``): resize every map to its
-    frame and feed one evaluator and one benchmark part; maxima are of the raw maps (``maxima``, or taken here
-    when None); gallery entries for the ``picks`` among these samples."""
+    """Score the samples of consecutive manifest ``lines`` in batches of ``sizes`` (the first sample is the pass's
+    sample ``start``): resize every map to its frame and feed one evaluator and one benchmark part; maxima are of
+    the raw maps (``maxima``, or taken here when None); gallery entries for the ``picks`` among these samples."""
+    samples = samples_of_lines(build, lines)
+    if len(samples) != sum(sizes):
+        raise InputError(f"{build.manifest}: changed while it was scored")
+    batches = [samples[a:b] for a, b in pairwise(np.cumsum([0, *sizes]).tolist())]
     given = maxima is not None
     maxima = maxima if given else {}
     buffers: dict[str, np.ndarray] = {}
@@ -420,24 +436,30 @@ def score(
     joined = done = 0
 
     def chunks() -> Iterator[tuple]:
-        batches: list[list[Sample]] = []
-        start = k = 0
-        for batch in frame_batches(iter_samples(build), config.batch):
-            batches.append(batch)
-            if len(batches) == CHUNK_BATCHES:
-                yield task(k, start, batches)
-                start, k, batches = start + sum(map(len, batches)), k + 1, []
-        if batches:
-            yield task(k, start, batches)
+        """Tasks of CHUNK_BATCHES batches each: the samples' manifest lines, unparsed (a worker parses its own)."""
+        lines = build.lines()
+        sizes = batch_sizes(index.frames, config.batch)
+        start = 0
+        for k, first in enumerate(range(0, len(sizes), CHUNK_BATCHES)):
+            chunk = sizes[first : first + CHUNK_BATCHES]
+            n = sum(chunk)
+            rows = sum(1 + len(others) for _, others in index.members[start : start + n])
+            yield task(k, start, list(islice(lines, rows)), chunk)
+            start += n
 
-    def task(k: int, start: int, batches: list) -> tuple:
-        n = sum(map(len, batches))
+    def task(k: int, start: int, lines: list, chunk: list) -> tuple:
+        n = sum(chunk)
         own = {i: picks[i] for i in range(start, start + n) if i in picks}
         chunk_margins = {i: margins[i] for i in own}
         chunk_maxima = None
         if given:
-            chunk_maxima = {r.item_id: maxima[r.item_id] for b in batches for s in b for r in s.records()}
-        return (job, k, start, batches, chunk_maxima, own, chunk_margins)
+            ids = (
+                item_id
+                for positive, others in index.members[start : start + n]
+                for item_id in (positive, *others.values())
+            )
+            chunk_maxima = {item_id: maxima[item_id] for item_id in ids}
+        return (job, k, start, lines, chunk, chunk_maxima, own, chunk_margins)
 
     def join(part: _Scored) -> None:
         nonlocal joined, done
@@ -453,8 +475,8 @@ def score(
                 config.progress("scoring", done, index.n_samples)
 
     if executor is None:
-        for job_, k, start, batches, chunk_maxima, own, chunk_margins in chunks():
-            join(score_chunk(build, preds, job_, k, start, batches, chunk_maxima, own, chunk_margins))
+        for job_, k, start, lines, chunk, chunk_maxima, own, chunk_margins in chunks():
+            join(score_chunk(build, preds, job_, k, start, lines, chunk, chunk_maxima, own, chunk_margins))
     else:
         run_bounded(executor, _score_in_worker, chunks(), 2 * config.jobs, join)
     if not given and config.gallery > 0:

@@ -3,13 +3,15 @@ samples streamed in order (grouped by :mod:`negaudio.manifest.samples`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from negaudio.core.errors import InputError
 from negaudio.kinds import NEGATIVE, NOISY_POSITIVE, POSITIVE, role_of
 from negaudio.manifest import Build
-from negaudio.manifest.samples import Sample
+from negaudio.manifest.reader import parse_record
+from negaudio.manifest.samples import Sample, group_samples
+from negaudio.manifest.schema import ManifestRecord
 
 __all__ = ["NEGATIVE", "NOISY_POSITIVE", "POSITIVE", "BuildIndex", "Sample", "index_build", "iter_samples"]
 
@@ -25,6 +27,8 @@ class BuildIndex:
     shared_groups: bool
     members: list[tuple[str, dict[str, str]]]
     """Per sample, in stream order: its positive's item id and its other items' ids by name."""
+    frames: list[tuple[int, int]]
+    """Per sample, in stream order: its frame (height, width)."""
 
     def negatives(self) -> list[str]:
         return [n for n, k in self.types.items() if role_of(k) == NEGATIVE]
@@ -47,10 +51,12 @@ def index_build(build: Build) -> BuildIndex:
     types: dict[str, str] = {}
     groups: dict[str, int] = {}
     members: list[tuple[str, dict[str, str]]] = []
+    frames: list[tuple[int, int]] = []
     n = 0
     for sample in iter_samples(build):
         n += 1
         members.append((sample.positive.item_id, {name: r.item_id for name, r in sample.others.items()}))
+        frames.append(sample.frame)
         for r in sample.records():
             items[r.item_id] = r.name
             if types.setdefault(r.name, r.kind) != r.kind:
@@ -59,4 +65,17 @@ def index_build(build: Build) -> BuildIndex:
         groups[key] = groups.get(key, 0) + 1
     if n == 0:
         raise InputError(f"{build.root}: the build has no items")
-    return BuildIndex(items, types, n, any(c > 1 for c in groups.values()), members)
+    return BuildIndex(items, types, n, any(c > 1 for c in groups.values()), members, frames)
+
+
+def samples_of_lines(build: Build, lines: Iterable[bytes]) -> list[Sample]:
+    """The samples of consecutive whole-sample manifest lines of ``build`` (as ``Build.lines`` gives them)."""
+
+    def records() -> Iterator[ManifestRecord]:
+        for line in lines:
+            try:
+                yield parse_record(line)
+            except ValueError as exc:
+                raise InputError(f"{build.manifest}: invalid manifest row ({exc}); was it changed?") from None
+
+    return list(group_samples(records(), build.manifest))

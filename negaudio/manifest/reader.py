@@ -154,6 +154,15 @@ class Build:
     def _open_bytes(self):
         return gzip.open(self.manifest, "rb") if self.manifest.suffix == ".gz" else open(self.manifest, "rb")
 
+    def lines(self) -> Iterator[bytes]:
+        """The manifest's lines as they are stored (every line: the build, not a filtered view), unparsed; a line
+        over the length limit or an unreadable file is an InputError."""
+        try:
+            with self._open_bytes() as fh:
+                yield from bounded_lines(fh, str(self.manifest))
+        except (OSError, EOFError) as exc:
+            raise InputError(f"{self.manifest}: unreadable manifest ({exc})") from None
+
     def __getitem__(self, item_id: str) -> ManifestRecord:
         """The record of ``item_id`` (KeyError naming it when the build, or this view, has no such item). The first
         call indexes the manifest; each lookup then reads one line."""
