@@ -18,7 +18,8 @@ from negaudio.eval.metrics_avs import (
     avss_per_frame,
     avss_scores,
 )
-from negaudio.eval.metrics_slavc import slavc_confidence, slavc_scores
+from negaudio.eval.metrics_common import flat
+from negaudio.eval.metrics_slavc import slavc_scores, top_quarter_means
 
 MASK_SOURCES = frozenset({"s4", "ms3", "avss", "composite", "demo"})
 """Sources whose ground truth is a segmentation mask (for the others: when no positive region has a box)."""
@@ -44,10 +45,11 @@ class BenchmarkMetrics:
     def update(self, batch: Sequence, pos: np.ndarray, gt: np.ndarray, others: Mapping, present: Mapping) -> None:
         """One scoring batch: the samples, their resized positive maps and GT, the other maps by type and the
         batch indices of the samples that have them (as given to ``NegativeAudioEvaluator.update``)."""
+        # the maps were checked by the evaluator fed alongside
         if self.negatives:  # SLAVC scores the positives against the negatives (noisy positives take no part)
-            self.confidence[POSITIVE].append(slavc_confidence(pos))
+            self.confidence[POSITIVE].append(top_quarter_means(flat(pos)))
         for name in self.negatives & others.keys():
-            self.confidence[name].append(slavc_confidence(others[name]))
+            self.confidence[name].append(top_quarter_means(flat(others[name])))
         self.boxless &= all(r.box is None for s in batch for r in s.positive.regions)
         if not self.segmentation:  # a box seen on a non-mask source: no AVSBench report, nothing to collect
             return

@@ -15,7 +15,11 @@ def slavc_confidence(maps) -> np.ndarray:
     c plus ⌈N/4⌉ − c copies of x. SLAVC computes it on maps scaled to [0, 1] as (cos + 1)/2; the function
     itself assumes no range.
     """
-    p = flat(check_maps(maps))
+    return top_quarter_means(flat(check_maps(maps)))
+
+
+def top_quarter_means(p: np.ndarray) -> np.ndarray:
+    """:func:`slavc_confidence` of flat maps [B, N] already checked (finite)."""
     n = p.shape[1]
     k = -(-n // 4)
     x = np.array([select(row, [n - k])[0] for row in p], dtype=p.dtype)
