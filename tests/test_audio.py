@@ -15,8 +15,10 @@ from negaudio.core.errors import InputError
 from negaudio.media.audio import (
     FORMATS,
     SilentAudioError,
+    as_float,
     audio_info,
     center_crop,
+    decoded_levels,
     encode_frames,
     fit_length,
     load_audio,
@@ -342,3 +344,15 @@ def test_scale_to_rms_dbfs():
     assert gain == pytest.approx(10 ** (-26 / 20) / 10 ** (rms_dbfs(x) / 20))
     with pytest.raises(ValueError):
         scale_to_rms_dbfs(np.zeros((1, 10), np.float32), -20.0)
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_levels_of_quantized_frames_are_those_of_the_decoded_signal(fmt):
+    """Int16 frames are measured without decoding: the same floats as measuring the decoded signal."""
+    rng = np.random.default_rng(5)
+    for x in (_noise(2, 4001, seed=1), _noise(1, 300, scale=3.0), rng.uniform(-1e-4, 1e-4, (1, 999))):
+        frames = quantize(x.astype(np.float32), fmt)
+        decoded = as_float(frames)
+        assert decoded_levels(frames) == (rms_dbfs(decoded), peak_dbfs(decoded))
+    silent = quantize(np.zeros((1, 10), np.float32), fmt)
+    assert decoded_levels(silent) == (-math.inf, -math.inf)

@@ -315,6 +315,20 @@ def peak_dbfs(x: np.ndarray, floor: float | None = None) -> float:
     return _db(float(max(x.max(), -x.min())), floor)
 
 
+def decoded_levels(frames: np.ndarray) -> tuple[float, float]:
+    """``(rms_dbfs, peak_dbfs)`` of quantized ``[frames, channels]`` as decoded (:func:`as_float`). Int16 frames
+    are measured without decoding them: a sample v decodes to v / 2^15 exactly, and that power-of-two scale
+    passes through every rounding of the RMS (squares, their float64 mean, the root) unchanged."""
+    if frames.dtype != np.int16:
+        decoded = as_float(frames)
+        return rms_dbfs(decoded), peak_dbfs(decoded)
+    if frames.size == 0:
+        raise ValueError("levels of an empty array")
+    level = math.sqrt(float(np.mean(np.square(frames.astype(np.float32)), dtype=np.float64))) / 32768.0
+    peak = max(int(frames.max()), -int(frames.min())) / 32768.0
+    return _db(level, None), _db(peak, None)
+
+
 @lru_cache(maxsize=8)
 def _meter(sample_rate: int):
     import pyloudnorm

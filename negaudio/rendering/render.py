@@ -39,14 +39,13 @@ from negaudio.media.audio import (
     FORMATS,
     as_float,
     center_crop,
+    decoded_levels,
     encode_frames,
     fit_length,
     load_audio,
     lufs,
     mix_at_levels,
-    peak_dbfs,
     quantize,
-    rms_dbfs,
 )
 from negaudio.media.images import open_image
 from negaudio.media.masks import boxes_of, encode_mask, mask_sha256, rasterize, to_rle, to_uint8
@@ -240,16 +239,16 @@ _SILENT: dict = {}  # digital silence encodes alike for every item of one shape:
 def _encoded(wave: np.ndarray, ctx: RenderContext) -> tuple[memoryview, dict]:
     """The item's file bytes and its facts: encoding, hashes, and levels measured on what the file decodes to."""
     key = (wave.shape, ctx.fmt, ctx.sample_rate, ctx.measure_lufs)
-    silent = wave.dtype == np.float32 and not wave.view(np.int32).any()  # every bit zero: +0.0 only
+    bits = wave.view(np.int32) if wave.dtype == np.float32 and wave.size else None
+    silent = bits is not None and not bits.flat[0] and not bits.any()  # every bit zero: +0.0 only
     if silent and key in _SILENT:
         return _SILENT[key]
     frames = quantize(wave, ctx.fmt)
     data, info = encode_frames(frames, ctx.sample_rate, ctx.fmt)
-    decoded = as_float(frames)
     info["file_sha256"] = hashlib.sha256(data).hexdigest()
-    info["rms_dbfs"] = _finite(rms_dbfs(decoded))
-    info["peak_dbfs"] = _finite(peak_dbfs(decoded))
-    info["lufs"] = float(lufs(decoded, ctx.sample_rate)) if ctx.measure_lufs else None
+    rms, peak = decoded_levels(frames)
+    info["rms_dbfs"], info["peak_dbfs"] = _finite(rms), _finite(peak)
+    info["lufs"] = float(lufs(as_float(frames), ctx.sample_rate)) if ctx.measure_lufs else None
     if silent:
         _SILENT[key] = (data, info)
     return data, info
