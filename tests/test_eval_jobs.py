@@ -81,3 +81,24 @@ def test_an_evaluation_that_fails_after_the_plots_keeps_the_earlier_reports_plot
     result = cli("eval", build, "--predictions", maps, "-o", out, "--jobs", "2", "--threshold", "0.5")
     assert result.exit_code != 0
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no draft left, no plot replaced
+
+
+def test_a_gzip_manifest_scores_as_the_plain_one(cli, demo_and_maps, tmp_path, monkeypatch):
+    """Workers get their samples' manifest lines from the parent, so a compressed manifest scores the same."""
+    import gzip
+    import shutil
+
+    build, maps, _ = demo_and_maps
+    zipped = tmp_path / "zipped"
+    shutil.copytree(build, zipped)
+    with (zipped / "manifest.jsonl").open("rb") as src, gzip.open(zipped / "manifest.jsonl.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    (zipped / "manifest.jsonl").unlink()
+    monkeypatch.setattr(pipeline, "CHUNK_BATCHES", 2)
+    reports = []
+    for name, folder, jobs in (("plain", build, 1), ("gz", zipped, 2)):
+        out = tmp_path / name
+        result = cli("eval", folder, "--predictions", maps, "-o", out, "--batch", "3", "--jobs", jobs, "--gallery", "0")
+        assert result.exit_code == 0, result.output
+        reports.append((out / "items.csv").read_bytes())
+    assert reports[0] == reports[1]
