@@ -88,18 +88,36 @@ def plot_inputs(
     }
 
 
+def plot_parts(inputs: dict) -> list[tuple[str, dict]]:
+    """The plots to draw from :func:`plot_inputs`, in order: each PNG name with the inputs it needs alone."""
+    metrics = inputs["metrics"]
+    parts = [
+        (
+            "max_histograms.png",
+            {"maxima": inputs["maxima"], "thresholds": inputs["thresholds"], "separability": metrics["separability"]},
+        )
+    ]
+    if inputs["pia_curves"] is not None:
+        parts.append(("pia_curves.png", {"curves": inputs["pia_curves"], "metrics": metrics}))
+    if inputs["gallery"]:
+        parts.append(("gallery.png", {key: inputs[key] for key in ("gallery", "rows", "label")}))
+    return parts
+
+
+def draw_plot(out_dir: Path, name: str, part: dict) -> str:
+    """Draw one plot of :func:`plot_parts` into ``out_dir`` (PNG + PDF); return its PNG name."""
+    if name == "max_histograms.png":
+        plots.max_histograms(part["maxima"], part["thresholds"], part["separability"], out_dir / name)
+    elif name == "pia_curves.png":
+        plots.pia_curves(part["curves"], PIA_GRID, part["metrics"], out_dir / name)
+    else:
+        plots.gallery(part["gallery"], part["rows"], part["label"], out_dir / name)
+    return name
+
+
 def draw_plots(out_dir: Path, inputs: dict) -> list[str]:
     """Draw the plots of :func:`plot_inputs` into ``out_dir`` (PNG + PDF each); return the PNG names."""
-    metrics = inputs["metrics"]
-    files = ["max_histograms.png"]
-    plots.max_histograms(inputs["maxima"], inputs["thresholds"], metrics["separability"], out_dir / files[0])
-    if inputs["pia_curves"] is not None:
-        files.append("pia_curves.png")
-        plots.pia_curves(inputs["pia_curves"], PIA_GRID, metrics, out_dir / files[-1])
-    if inputs["gallery"]:
-        files.append("gallery.png")
-        plots.gallery(inputs["gallery"], inputs["rows"], inputs["label"], out_dir / files[-1])
-    return files
+    return [draw_plot(out_dir, name, part) for name, part in plot_parts(inputs)]
 
 
 DRAFT = ".plots-draft."
@@ -107,7 +125,7 @@ DRAFT = ".plots-draft."
 
 
 class PlotDraft:
-    """The plots drawn on a pool worker while the report is computed (:func:`draw_plots`), into a hidden folder
+    """The plots drawn on pool workers (one task per plot) while the report is computed, into a hidden folder
     of the report folder. ``take`` moves them in once the report is complete; ``discard`` removes them, so a
     failed or interrupted evaluation leaves an earlier report's plots as they were. A draft left by a killed run
     is removed by the next one."""
@@ -118,11 +136,11 @@ class PlotDraft:
             if old.is_dir() and not old.is_symlink():
                 shutil.rmtree(old)
         self.folder = Path(tempfile.mkdtemp(prefix=DRAFT, dir=out_dir))
-        self.future = executor.submit(draw_plots, self.folder, inputs)
+        self.futures = [executor.submit(draw_plot, self.folder, name, part) for name, part in plot_parts(inputs)]
 
     def take(self, out_dir: Path) -> list[str]:
         """Wait for the plots and move them into ``out_dir``; their PNG names."""
-        files = self.future.result()
+        files = [future.result() for future in self.futures]
         for png in files:
             for name in (png, str(Path(png).with_suffix(".pdf"))):
                 os.replace(self.folder / name, out_dir / name)
@@ -132,9 +150,10 @@ class PlotDraft:
     def discard(self, wait: bool) -> None:
         """Remove the draft (``wait``: for a drawing under way first; not on Ctrl-C, when the workers are stopped
         and the next run removes what is left)."""
-        self.future.cancel()
+        for future in self.futures:
+            future.cancel()
         if wait:
-            futures.wait([self.future])
+            futures.wait(self.futures)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
