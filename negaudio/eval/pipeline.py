@@ -540,6 +540,8 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
     """Score ``predictions`` on the build at ``build_root``; write report.json, report.md, items.csv, plots.
     With ``config.jobs`` > 1 the scoring runs on that many worker processes (the same values)."""
     check_config(config)
+    import negaudio.eval.report  # noqa: F401  (matplotlib: imported once, before forked workers that draw plots)
+
     # workers start before any thread of this process (the file hashing) does
     with make_executor(config.jobs) if config.jobs > 1 else nullcontext() as executor:
         return _evaluate(build_root, predictions, out_dir, config, executor)
