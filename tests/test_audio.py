@@ -356,3 +356,46 @@ def test_levels_of_quantized_frames_are_those_of_the_decoded_signal(fmt):
         assert decoded_levels(frames) == (rms_dbfs(decoded), peak_dbfs(decoded))
     silent = quantize(np.zeros((1, 10), np.float32), fmt)
     assert decoded_levels(silent) == (-math.inf, -math.inf)
+
+
+def _riff(chunks: list[tuple[bytes, bytes]], riff_size: int | None = None) -> bytes:
+    body = b"WAVE" + b"".join(name + len(data).to_bytes(4, "little") + data for name, data in chunks)
+    return b"RIFF" + (len(body) if riff_size is None else riff_size).to_bytes(4, "little") + body
+
+
+def test_wavs_off_the_canonical_layout_are_read_by_soundfile(tmp_path):
+    """Only the canonical 44-byte-header PCM16 layout is read directly: a chunk before the data (with an
+    understated RIFF size), a trailing chunk, a data size beyond the file, a FIFO all go to soundfile as
+    before (values, or its InputError), never a traceback, a hang or a 4 GB read."""
+    import os
+    import struct
+
+    pcm = (_noise(1, 1000).T * 32767).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 16)
+    layouts = {
+        "list_first": _riff([(b"fmt ", fmt), (b"LIST", b"INFOabcd"), (b"data", pcm)], riff_size=36),
+        "trailing": _riff([(b"fmt ", fmt), (b"data", pcm), (b"LIST", b"INFOabcd")]),
+    }
+    for name, data in layouts.items():
+        path = tmp_path / f"{name}.wav"
+        path.write_bytes(data)
+        expected = sf.read(path, dtype="float32", always_2d=True)[0].T
+        np.testing.assert_array_equal(load_audio(path, 16000, 1), expected)
+    huge = tmp_path / "huge.wav"
+    huge.write_bytes(_riff([(b"fmt ", fmt)]) + b"data" + (0xFFFFFFF0).to_bytes(4, "little") + pcm)
+    with pytest.raises(InputError, match="truncated WAV"):
+        load_audio(huge, 16000, 1)
+    fifo = tmp_path / "fifo.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not found"):
+        load_audio(fifo, 16000, 1)
+
+
+def test_empty_frames_encode_as_libsndfile_and_have_no_level():
+    q = np.zeros((0, 1), np.int16)
+    expected = io.BytesIO()
+    with sf.SoundFile(expected, "w", 16000, 1, "PCM_16", format="WAV") as f:
+        f.write(q)
+    assert bytes(encode_frames(q, 16000, "wav_pcm16")[0]) == expected.getvalue()
+    with pytest.raises(ValueError, match="RMS of an empty array"):
+        decoded_levels(q)

@@ -110,3 +110,27 @@ def test_stored_members_with_long_headers_are_read_and_checked(tmp_path):
             preds.load("many")
     finally:
         preds.close()
+
+
+def test_a_stored_member_short_of_its_shape_is_refused_and_a_long_extra_field_is_read(tmp_path):
+    import io
+    import struct
+    import zipfile
+
+    good = np.arange(63, dtype=np.float32).reshape(7, 9)
+    buffer = io.BytesIO()
+    np.save(buffer, good)
+    path = tmp_path / "p.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("short.npy", buffer.getvalue()[:-40])
+        info = zipfile.ZipInfo("extra.npy")
+        info.extra = struct.pack("<HH", 0xCAFE, 596) + b"\0" * 596
+        zf.writestr(info, buffer.getvalue())
+        zf.writestr("next.npy", buffer.getvalue())
+    preds = Predictions([path])
+    try:
+        with pytest.raises(InputError, match="fewer bytes"):
+            preds.load("short")
+        np.testing.assert_array_equal(preds.load("extra"), good)
+    finally:
+        preds.close()

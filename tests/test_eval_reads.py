@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from negaudio.builder import BuildOptions, build
+from negaudio.core.errors import InputError
 from negaudio.eval import pipeline
 from negaudio.eval.metrics import POSITIVE
 from negaudio.eval.predictions import Predictions
@@ -100,3 +101,40 @@ def test_batches_are_runs_of_one_frame_size_cut_at_the_batch_size():
     assert pipeline.batch_sizes(frames, 2) == [2, 2, 1, 1, 2]
     assert pipeline.batch_sizes(frames, 16) == [5, 1, 2]
     assert pipeline.batch_sizes([], 16) == []
+
+
+def _copy_with_manifest(small_build, dest, text):
+    import shutil
+
+    shutil.copytree(small_build, dest)
+    (dest / "manifest.jsonl").write_text(text, encoding="utf-8", newline="")
+    return dest
+
+
+def test_a_manifest_with_cr_line_ends_is_scored_as_iteration_reads_it(small_build, tmp_path):
+    ids = write_maps(small_build, tmp_path / "p.npz", zipfile.ZIP_STORED)
+    text = (small_build / "manifest.jsonl").read_text(encoding="utf-8")
+    cr = _copy_with_manifest(small_build, tmp_path / "cr", text.replace("\n", "\r"))
+    config = pipeline.EvalConfig(thresholds=("0.5", "median"), bootstrap=0, gallery=0, batch=2)
+    plain = pipeline.evaluate(small_build, [tmp_path / "p.npz"], tmp_path / "a", config)
+    other = pipeline.evaluate(cr, [tmp_path / "p.npz"], tmp_path / "b", config)
+    assert plain["metrics"] == other["metrics"] and len(ids) == other["counts"]["items"]
+
+
+def test_a_manifest_changed_after_indexing_is_a_clear_error(small_build, tmp_path):
+    """Workers parse the lines the index pass counted: a manifest rewritten in between is named, not misread."""
+    write_maps(small_build, tmp_path / "p.npz", zipfile.ZIP_STORED)
+    lines = (small_build / "manifest.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    copy = _copy_with_manifest(small_build, tmp_path / "copy", "".join(lines))
+    b = Build(copy)
+    index = index_build(b)
+    (copy / "manifest.jsonl").write_text("".join(lines[3:] + lines[:3]), encoding="utf-8")  # first sample last
+    preds = Predictions([tmp_path / "p.npz"])
+    try:
+        config = pipeline.EvalConfig(thresholds=("0.5",), gallery=0)
+        with pytest.raises(InputError, match="changed while it was scored"):
+            pipeline.score(b, index, preds, None, pipeline.make_thresholds(config.thresholds, None), config)
+    finally:
+        preds.close()
+    with pytest.raises(ValueError, match="filtered view"):
+        next(b.filter(kind="silence").lines())

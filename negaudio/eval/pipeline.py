@@ -330,9 +330,9 @@ def _opened(build_root: str | None, files: tuple[str, ...]) -> tuple[Build | Non
     return _OPENED.get("build") if build_root is not None else None, _OPENED["predictions"]
 
 
-def _score_in_worker(job: _Job, index: int, start: int, lines: list, sizes: list, maxima, picks, margins) -> _Scored:
+def _score_in_worker(job: _Job, index: int, start: int, lines: list, seen: tuple, maxima, picks, margins) -> _Scored:
     build, preds = _opened(job.build_root, job.files)
-    return score_chunk(build, preds, job, index, start, lines, sizes, maxima, picks, margins)
+    return score_chunk(build, preds, job, index, start, lines, seen, maxima, picks, margins)
 
 
 def score_chunk(
@@ -342,17 +342,17 @@ def score_chunk(
     index: int,
     start: int,
     lines: list,
-    sizes: list,
+    seen: tuple,
     maxima,
     picks,
     margins,
 ) -> _Scored:
-    """Score the samples of consecutive manifest ``lines`` in batches of ``sizes`` (the first sample is the pass's
-    sample ``start``): resize every map to its frame and feed one evaluator and one benchmark part; maxima are of
-    the raw maps (``maxima``, or taken here when None); gallery entries for the ``picks`` among these samples."""
-    samples = samples_of_lines(build, lines)
-    if len(samples) != sum(sizes):
-        raise InputError(f"{build.manifest}: changed while it was scored")
+    """Score the samples of consecutive manifest ``lines`` (the first is the pass's sample ``start``; ``seen``: their
+    batch sizes, and the members and frames the index pass saw): resize every map to its frame and feed one
+    evaluator and one benchmark part; maxima are of the raw maps (``maxima``, or taken here when None); gallery
+    entries for the ``picks`` among these samples."""
+    sizes, members, frames = seen
+    samples = samples_of_lines(build, lines, members, frames)
     batches = [samples[a:b] for a, b in pairwise(np.cumsum([0, *sizes]).tolist())]
     given = maxima is not None
     maxima = maxima if given else {}
@@ -443,23 +443,20 @@ def score(
         for k, first in enumerate(range(0, len(sizes), CHUNK_BATCHES)):
             chunk = sizes[first : first + CHUNK_BATCHES]
             n = sum(chunk)
-            rows = sum(1 + len(others) for _, others in index.members[start : start + n])
-            yield task(k, start, list(islice(lines, rows)), chunk)
+            members = index.members[start : start + n]
+            rows = sum(1 + len(others) for _, others in members)
+            yield task(k, start, list(islice(lines, rows)), (chunk, members, index.frames[start : start + n]))
             start += n
 
-    def task(k: int, start: int, lines: list, chunk: list) -> tuple:
-        n = sum(chunk)
+    def task(k: int, start: int, lines: list, seen: tuple) -> tuple:
+        n = sum(seen[0])
         own = {i: picks[i] for i in range(start, start + n) if i in picks}
         chunk_margins = {i: margins[i] for i in own}
         chunk_maxima = None
         if given:
-            ids = (
-                item_id
-                for positive, others in index.members[start : start + n]
-                for item_id in (positive, *others.values())
-            )
+            ids = (item_id for positive, others in seen[1] for item_id in (positive, *others.values()))
             chunk_maxima = {item_id: maxima[item_id] for item_id in ids}
-        return (job, k, start, lines, chunk, chunk_maxima, own, chunk_margins)
+        return (job, k, start, lines, seen, chunk_maxima, own, chunk_margins)
 
     def join(part: _Scored) -> None:
         nonlocal joined, done
@@ -475,8 +472,8 @@ def score(
                 config.progress("scoring", done, index.n_samples)
 
     if executor is None:
-        for job_, k, start, lines, chunk, chunk_maxima, own, chunk_margins in chunks():
-            join(score_chunk(build, preds, job_, k, start, lines, chunk, chunk_maxima, own, chunk_margins))
+        for job_, k, start, lines, seen, chunk_maxima, own, chunk_margins in chunks():
+            join(score_chunk(build, preds, job_, k, start, lines, seen, chunk_maxima, own, chunk_margins))
     else:
         run_bounded(executor, _score_in_worker, chunks(), 2 * config.jobs, join)
     if not given and config.gallery > 0:

@@ -80,9 +80,11 @@ class _Archive:
         ``out`` returned) when the member is stored with ``out``'s shape and dtype."""
         info = self.members[item_id]
         if info.compress_type == zipfile.ZIP_STORED:
-            shape, fortran, dtype, start = self._stored_header(info, item_id)
+            shape, fortran, dtype, offset, start = self._stored_header(info, item_id)
             _check_shape(info, shape, dtype, item_id, self.path)
             count = int(np.prod(shape))
+            if offset + count * dtype.itemsize > info.file_size:
+                raise ValueError(f"member holds fewer bytes than a {shape} {dtype} array")
             direct = (
                 out is not None
                 and (out.dtype, out.shape) == (dtype, tuple(shape))
@@ -106,14 +108,16 @@ class _Archive:
         return data.reshape(shape[::-1]).T if fortran else data.reshape(shape)
 
     def _stored_header(self, info: zipfile.ZipInfo, item_id: str) -> tuple:
-        """(shape, fortran order, dtype, offset of the data in the file) of a stored .npy member, read with one
-        ``pread`` of its local header and .npy header; a header text seen before (every map of one file usually
-        has the same) is not parsed again."""
+        """(shape, fortran order, dtype, data offset in the member, data offset in the file) of a stored .npy
+        member, usually read with one ``pread`` of its local header and .npy header; a header text seen before
+        (every map of one file usually has the same) is not parsed again."""
         head = os.pread(self.fd, HEAD_READ + len(info.filename), info.header_offset)
         if len(head) < LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
             raise ValueError("bad local file header")
         _, name_len, extra_len = LOCAL_HEADER.unpack_from(head)
         start = LOCAL_HEADER.size + name_len + extra_len
+        if len(head) < start + 12:  # a long extra field: read past it
+            head = os.pread(self.fd, start + HEAD_READ, info.header_offset)
         prefix = head[start : start + 12]
         if len(prefix) < 10 or prefix[:6] != b"\x93NUMPY":
             raise ValueError("not a .npy member")
@@ -126,7 +130,7 @@ class _Archive:
             key = os.pread(self.fd, offset, info.header_offset + start)
         if key not in self._headers:
             self._headers[key] = _read_header(io.BytesIO(key), item_id, self.path)
-        return (*self._headers[key], info.header_offset + start + offset)
+        return (*self._headers[key], offset, info.header_offset + start + offset)
 
     def close(self) -> None:
         self.zip.close()

@@ -68,14 +68,21 @@ def index_build(build: Build) -> BuildIndex:
     return BuildIndex(items, types, n, any(c > 1 for c in groups.values()), members, frames)
 
 
-def samples_of_lines(build: Build, lines: Iterable[bytes]) -> list[Sample]:
-    """The samples of consecutive whole-sample manifest lines of ``build`` (as ``Build.lines`` gives them)."""
+def samples_of_lines(build: Build, lines: Iterable[str], members: list, frames: list) -> list[Sample]:
+    """The samples of consecutive whole-sample manifest lines of ``build`` (as ``Build.lines`` gives them), which
+    the index pass saw with these ``members`` and ``frames`` (:class:`BuildIndex`); a manifest changed since is an
+    InputError."""
+    changed = f"{build.manifest}: changed while it was scored; score it again"
 
     def records() -> Iterator[ManifestRecord]:
         for line in lines:
             try:
                 yield parse_record(line)
-            except ValueError as exc:
-                raise InputError(f"{build.manifest}: invalid manifest row ({exc}); was it changed?") from None
+            except ValueError:
+                raise InputError(changed) from None
 
-    return list(group_samples(records(), build.manifest))
+    samples = list(group_samples(records(), build.manifest))
+    seen = [(s.positive.item_id, {n: r.item_id for n, r in s.others.items()}) for s in samples]
+    if seen != members or [s.frame for s in samples] != frames:
+        raise InputError(changed)
+    return samples

@@ -118,17 +118,20 @@ class Build:
         return (r for r in self._records() if matches(self._where, r))
 
     def _records(self) -> Iterator[ManifestRecord]:
-        opener = gzip.open if self.manifest.suffix == ".gz" else open
-        with opener(self.manifest, "rt", encoding="utf-8") as fh:
+        for line_no, line in enumerate(self._text_lines(), start=1):
             try:
-                for line_no, line in enumerate(bounded_lines(fh, str(self.manifest)), start=1):
-                    try:
-                        record = parse_record(line)
-                    except ValueError as exc:
-                        raise InputError(f"{self.manifest}:{line_no}: invalid manifest row ({exc})") from None
-                    yield record
-            except (OSError, EOFError, UnicodeDecodeError) as exc:
-                raise InputError(f"{self.manifest}: unreadable manifest ({exc})") from None
+                record = parse_record(line)
+            except ValueError as exc:
+                raise InputError(f"{self.manifest}:{line_no}: invalid manifest row ({exc})") from None
+            yield record
+
+    def _text_lines(self) -> Iterator[str]:
+        opener = gzip.open if self.manifest.suffix == ".gz" else open
+        try:
+            with opener(self.manifest, "rt", encoding="utf-8") as fh:
+                yield from bounded_lines(fh, str(self.manifest))
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            raise InputError(f"{self.manifest}: unreadable manifest ({exc})") from None
 
     def _entries(self) -> dict[str, _Entry]:
         """item id -> where its line starts, built in one pass on first use (each line validated)."""
@@ -154,14 +157,12 @@ class Build:
     def _open_bytes(self):
         return gzip.open(self.manifest, "rb") if self.manifest.suffix == ".gz" else open(self.manifest, "rb")
 
-    def lines(self) -> Iterator[bytes]:
-        """The manifest's lines as they are stored (every line: the build, not a filtered view), unparsed; a line
-        over the length limit or an unreadable file is an InputError."""
-        try:
-            with self._open_bytes() as fh:
-                yield from bounded_lines(fh, str(self.manifest))
-        except (OSError, EOFError) as exc:
-            raise InputError(f"{self.manifest}: unreadable manifest ({exc})") from None
+    def lines(self) -> Iterator[str]:
+        """The manifest's lines, unparsed, split as iteration splits them (every line: a filtered view refuses);
+        a line over the length limit or an unreadable file is an InputError."""
+        if self._where:
+            raise ValueError("lines() reads the whole build, not a filtered view")
+        return self._text_lines()
 
     def __getitem__(self, item_id: str) -> ManifestRecord:
         """The record of ``item_id`` (KeyError naming it when the build, or this view, has no such item). The first

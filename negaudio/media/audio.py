@@ -3,8 +3,8 @@
 Conventions (every negative and positive goes through them):
 
 * Waveforms are float32 arrays shaped ``[channels, samples]``; full scale is 1.0.
-* Loading decodes as float32 (soundfile; plain PCM16 WAVs with the standard library's ``wave``, to the same
-  values), so an int16 source sample ``v`` becomes ``v / 32768``.
+* Loading decodes as float32 (soundfile; canonical PCM16 WAVs directly, to the same values), so an int16
+  source sample ``v`` becomes ``v / 32768``.
 * Writing PCM16 stores ``round(clip(x, -1, 1) * 32767)`` (round half to even of the exact product). Hence
   load + write of an int16 file keeps every sample with ``|v| <= 16384`` and moves louder ones by at most
   1 LSB toward zero (a gain of 32767/32768, -0.00027 dB). Float32 output stores the float32 values as
@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import os
 import struct
 import wave
 from functools import lru_cache
@@ -120,20 +121,42 @@ def audio_info(path: Pathish) -> tuple[int, int, int]:
         return f.samplerate, f.frames, f.channels
 
 
+_CANONICAL_WAV = struct.Struct("<4sI4s4sIHHIIHH4sI")  # RIFF, WAVE, a 16-byte PCM 'fmt ' chunk, the 'data' header
+
+
 def _plain_pcm16_wav(path: Pathish) -> tuple[np.ndarray, int, int] | None:
-    """``(frames [N, C] float32, sample rate, channels)`` of a plain PCM16 WAV that holds every frame its header
-    promises, decoded with the standard library's ``wave`` (the values soundfile gives: ``v / 32768``, exact);
-    None for anything else (other codecs, extensible headers, a short or unreadable file, an unsupported rate),
-    which soundfile then reads or refuses with its error."""
+    """``(frames [N, C] float32, sample rate, channels)`` of a canonical PCM16 WAV of 1 or 2 channels (the
+    44-byte header ``sf.write`` and negaudio write, then the samples, nothing else), read directly: the values
+    soundfile gives (``v / 32768``, exact). None for any other file (other layouts and codecs, extra chunks, a
+    short or odd file, an unsupported rate), which soundfile then reads or refuses with its error."""
+    p = Path(path)
+    if not p.is_file():
+        return None
     try:
-        with wave.open(str(path), "rb") as w:
-            rate, src, width, frames = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
-            data = w.readframes(frames)
-    except (OSError, EOFError, wave.Error):
+        with p.open("rb") as fh:
+            head = fh.read(_CANONICAL_WAV.size)
+            if len(head) < _CANONICAL_WAV.size:
+                return None
+            riff, _, wave_id, fmt, fmt_size, codec, src, rate, byte_rate, align, bits, data, size = (
+                _CANONICAL_WAV.unpack(head)
+            )
+            if (
+                (riff, wave_id, fmt, data, fmt_size, codec, bits) != (b"RIFF", b"WAVE", b"fmt ", b"data", 16, 1, 16)
+                or src not in (1, 2)
+                or align != 2 * src
+                or byte_rate != rate * align
+                or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE
+                or size == 0
+                or size % align
+                or os.fstat(fh.fileno()).st_size != _CANONICAL_WAV.size + size
+            ):
+                return None
+            raw = fh.read(size)
+    except OSError:
         return None
-    if width != 2 or frames == 0 or len(data) != 2 * src * frames or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+    if len(raw) != size:
         return None
-    x = np.frombuffer(data, dtype="<i2").reshape(frames, src) / np.float32(32768.0)
+    x = np.frombuffer(raw, dtype="<i2").reshape(-1, src) / np.float32(32768.0)
     return x.astype(np.float32, copy=False), rate, src
 
 
@@ -252,7 +275,7 @@ def encode_frames(q: np.ndarray, sample_rate: int, fmt: str) -> tuple[memoryview
     """
     container, subtype, _, _ = _format(fmt)
     buffer = io.BytesIO()
-    if (container, subtype) == ("WAV", "PCM_16") and q.shape[1] <= 2:
+    if (container, subtype) == ("WAV", "PCM_16") and q.shape[1] <= 2 and q.shape[0]:
         with wave.open(buffer, "wb") as w:  # the 44-byte header libsndfile writes for 1 or 2 channels
             w.setparams((q.shape[1], 2, sample_rate, q.shape[0], "NONE", "not compressed"))
             w.writeframesraw(np.ascontiguousarray(q, dtype="<i2"))
@@ -323,7 +346,7 @@ def decoded_levels(frames: np.ndarray) -> tuple[float, float]:
         decoded = as_float(frames)
         return rms_dbfs(decoded), peak_dbfs(decoded)
     if frames.size == 0:
-        raise ValueError("levels of an empty array")
+        raise ValueError("RMS of an empty array")
     level = math.sqrt(float(np.mean(np.square(frames.astype(np.float32)), dtype=np.float64))) / 32768.0
     peak = max(int(frames.max()), -int(frames.min())) / 32768.0
     return _db(level, None), _db(peak, None)
