@@ -185,13 +185,17 @@ def plain_json(value):
     if kind is list or kind is tuple or isinstance(value, list | tuple):
         return [plain_json(v) for v in value]
     if isinstance(value, dict):
-        return {k: plain_json(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else plain_json(v) for k, v in value.items()}
     names = _FIELD_NAMES.get(kind)
     if names is None:
         if not is_dataclass(value) or isinstance(value, type):
             return value
         names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
-    return {name: plain_json(getattr(value, name)) for name in names}
+    out = {}
+    for name in names:
+        v = getattr(value, name)
+        out[name] = v if type(v) in _SCALARS else plain_json(v)
+    return out
 
 
 def item_sha256(pcm_sha256: str, image_sha256: str, mask_sha256: str | None) -> str:
