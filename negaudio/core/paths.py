@@ -47,11 +47,12 @@ def check_relative(value: str, what: str) -> str:
     return value
 
 
-def inside(root: Path, rel: str, what: str) -> Path:
-    """``root / rel`` for a checked relative path, refused when a symbolic link takes it out of ``root``."""
+def inside(root: Path, rel: str, what: str, real_root: str | None = None) -> Path:
+    """``root / rel`` for a checked relative path, refused when a symbolic link takes it out of ``root``
+    (``real_root``: the root's real path, when the caller knows it)."""
     check_relative(rel, what)
     path = Path(root) / rel
-    real_root = os.path.realpath(root)
+    real_root = real_root or os.path.realpath(root)
     real = os.path.realpath(path)
     if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
         raise InputError(f"{what} {rel!r:.80} leaves {root} through a symbolic link")
