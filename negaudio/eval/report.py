@@ -64,11 +64,11 @@ def write_items_csv(path: Path, rows: list[dict], labels: list[str], kinds: dict
     """One row per item (the evaluator's rows, with each item type's kind); empty cells for missing values."""
     keys = item_keys(labels)
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
-        writer.writeheader()
+        writer = csv.writer(fh)
+        writer.writerow(keys)
         for row in rows:
             row = row | {"kind": kinds[row["name"]]}
-            writer.writerow({k: "" if row.get(k) is None else row[k] for k in keys})
+            writer.writerow(["" if (value := row.get(k)) is None else value for k in keys])
 
 
 def plot_inputs(
