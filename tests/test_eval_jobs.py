@@ -102,3 +102,24 @@ def test_a_gzip_manifest_scores_as_the_plain_one(cli, demo_and_maps, tmp_path, m
         assert result.exit_code == 0, result.output
         reports.append((out / "items.csv").read_bytes())
     assert reports[0] == reports[1]
+
+
+def test_a_plot_draft_whose_submission_fails_leaves_no_folder(tmp_path):
+    from negaudio.eval import report
+
+    class Breaking:
+        def __init__(self):
+            self.calls = 0
+
+        def submit(self, *args):
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("the pool broke")
+            from concurrent.futures import Future
+
+            return Future()
+
+    inputs = {"maxima": {}, "thresholds": (), "metrics": {"separability": {}}, "pia_curves": {}, "gallery": []}
+    with pytest.raises(RuntimeError, match="the pool broke"):
+        report.PlotDraft(tmp_path, Breaking(), inputs)
+    assert list(tmp_path.iterdir()) == []

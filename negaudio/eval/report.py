@@ -135,8 +135,15 @@ class PlotDraft:
         for old in out_dir.glob(DRAFT + "*"):
             if old.is_dir() and not old.is_symlink():
                 shutil.rmtree(old)
+        parts = plot_parts(inputs)
         self.folder = Path(tempfile.mkdtemp(prefix=DRAFT, dir=out_dir))
-        self.futures = [executor.submit(draw_plot, self.folder, name, part) for name, part in plot_parts(inputs)]
+        self.futures: list = []
+        try:
+            for name, part in parts:
+                self.futures.append(executor.submit(draw_plot, self.folder, name, part))
+        except BaseException:  # a pool that broke, or Ctrl-C, between two submits: leave no draft behind
+            self.discard(wait=False)
+            raise
 
     def take(self, out_dir: Path) -> list[str]:
         """Wait for the plots and move them into ``out_dir``; their PNG names."""
