@@ -158,3 +158,21 @@ def test_many_thresholds_take_the_searchsorted_path(rng):
     ev = M.NegativeAudioEvaluator(thresholds, ("silence", "noise"))
     ev.update(pos, gt, others)
     assert_equal_to_reference(ev, reference(pos, gt, others, thresholds), thresholds)
+
+
+def test_buckets_skip_levels_outside_the_values_range_exactly():
+    """With the values' min and max known, levels below all values or at/above all of them cost no pass: the
+    buckets are the same, levels equal to the min or the max included."""
+    from negaudio.eval.engine import buckets
+
+    rng = np.random.default_rng(3)
+    values = rng.random(5000, dtype=np.float32)
+    lo, hi = values.min(), values.max()
+    for ordered in (
+        np.sort(np.array([lo, hi, 0.5, -1.0, 2.0, np.nextafter(lo, np.float32(-1)), np.nextafter(hi, np.float32(2))])),
+        np.array([-3.0, -2.0], dtype=np.float32),
+        np.array([hi, 5.0], dtype=np.float32),
+        np.array([], dtype=np.float32),
+    ):
+        ordered = ordered.astype(np.float32)
+        assert np.array_equal(buckets(values, ordered, lo, hi), buckets(values, ordered))

@@ -59,13 +59,17 @@ def thresholds_below(theta: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.where(t32 > theta, np.nextafter(t32, np.float32(-np.inf)), t32)
 
 
-def buckets(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
-    """b = #{j: ordered_j < value} per value (``ordered`` ascending, comparable exactly with ``values``)."""
+def buckets(values: np.ndarray, ordered: np.ndarray, lo=None, hi=None) -> np.ndarray:
+    """b = #{j: ordered_j < value} per value (``ordered`` ascending, comparable exactly with ``values``). With
+    the values' ``lo`` = min and ``hi`` = max, a level below every value or at or above every one costs no pass."""
     if ordered.size > 24:
         return np.searchsorted(ordered, values, side="left").astype(np.uint16)
-    out = np.zeros(values.shape, dtype=np.uint8)
+    inside = ordered
+    if lo is not None:
+        inside = ordered[(ordered >= lo) & (ordered < hi)]
+    out = np.full(values.shape, 0 if lo is None else np.count_nonzero(ordered < lo), dtype=np.uint8)
     hit = np.empty(values.shape, dtype=bool)
-    for t in ordered:
+    for t in inside:
         np.greater(values, t, out=hit)
         out += hit.view(np.uint8)
     return out
@@ -87,8 +91,8 @@ class Levels:
         self.rank[order] = np.arange(theta.size)
         self.ordered = thresholds_below(theta[order], dtype)
 
-    def bins(self, values: np.ndarray) -> np.ndarray:
-        return buckets(values, self.ordered)
+    def bins(self, values: np.ndarray, lo=None, hi=None) -> np.ndarray:
+        return buckets(values, self.ordered, lo, hi)
 
 
 def resolve(kinds: Sequence[str], values: Sequence[float | None], p: np.ndarray, gt_size: int) -> np.ndarray:
@@ -157,13 +161,20 @@ def joint_counts(pos: np.ndarray, others: Sequence[np.ndarray], gt: np.ndarray, 
 
 
 def sample_metrics(
-    pos: np.ndarray, pos_levels: Levels, others: Sequence[tuple[np.ndarray, Levels]], gt: np.ndarray
+    pos: np.ndarray,
+    pos_levels: Levels,
+    others: Sequence[tuple[np.ndarray, Levels]],
+    gt: np.ndarray,
+    ranges: Sequence[tuple] | None = None,
 ) -> tuple[dict, list[dict]]:
     """IoU with the GT and pIA at every threshold of a sample's positive map, and of each other map IoU, pIA
-    and pos–neg IoU (1 when both masks are empty). Maps and GT are flat [N]; ``others`` holds (map, levels)."""
+    and pos–neg IoU (1 when both masks are empty). Maps and GT are flat [N]; ``others`` holds (map, levels);
+    ``ranges``, when known: (min, max) of the positive, then of each other map."""
     n, nb = pos.size, pos_levels.rank.size + 1
     gsum = float(gt.sum(dtype=np.float64)) if gt.dtype != bool else int(np.count_nonzero(gt))
-    hists = joint_counts(pos_levels.bins(pos), [lv.bins(m) for m, lv in others], gt, nb)
+    ranges = ranges or [(None, None)] * (1 + len(others))
+    bins = [lv.bins(m, *r) for (m, lv), r in zip([(pos, pos_levels), *others], ranges, strict=True)]
+    hists = joint_counts(bins[0], bins[1:], gt, nb)
 
     def iou(inter, outside):
         denom = gsum + outside

@@ -446,7 +446,8 @@ class NegativeAudioEvaluator:
         other_f = {n: engine_maps(m) for n, m in others.items()}
         for i in range(b):
             p, g = pos_f[i], gt_f[i]
-            out[POSITIVE]["max"][i] = finite_max(p, pos, "positive maps")
+            ranges = [finite_range(p, pos, "positive maps")]
+            out[POSITIVE]["max"][i] = ranges[0][1]
             size = int(np.count_nonzero(g))
             theta = engine.resolve(kinds, values, p, size)
             levels = engine.Levels(theta, p.dtype)
@@ -456,7 +457,8 @@ class NegativeAudioEvaluator:
                 if j is None:
                     continue
                 m = maps[j]
-                out[name]["max"][j] = finite_max(m, others[name], f"{name} maps")
+                ranges.append(finite_range(m, others[name], f"{name} maps"))
+                out[name]["max"][j] = ranges[-1][1]
                 if self.types[name] == NOISY_POSITIVE:
                     lv = engine.Levels(engine.resolve(kinds, values, m, size), m.dtype)
                 elif m.dtype == p.dtype:
@@ -464,7 +466,7 @@ class NegativeAudioEvaluator:
                 else:
                     lv = engine.Levels(theta, m.dtype)
                 items.append((name, j, m, lv))
-            positive, rows = engine.sample_metrics(p, levels, [(m, lv) for _, _, m, lv in items], g)
+            positive, rows = engine.sample_metrics(p, levels, [(m, lv) for _, _, m, lv in items], g, ranges)
             for (name, j, _, lv), stats in zip(items, rows, strict=True):
                 out[name]["theta"][j] = lv.theta
                 for key in ("iou", "pia", "posneg_iou"):
@@ -674,12 +676,15 @@ def is_tensor(x) -> bool:
     return type(x).__module__ == "torch" and type(x).__name__ == "Tensor"
 
 
-def finite_max(m: np.ndarray, maps: np.ndarray, name: str) -> float:
-    """max of one flat map; NaN/inf in it raise as ``check_maps`` does on its whole batch ``maps``."""
-    top = m.max() if m.size else 0.0
-    if m.dtype.kind == "f" and m.size and not (np.isfinite(top) and np.isfinite(m.min())):
+def finite_range(m: np.ndarray, maps: np.ndarray, name: str) -> tuple:
+    """(min, max) of one flat map, in its dtype (0, 0 when empty); NaN/inf in it raise as ``check_maps`` does on
+    its whole batch ``maps``."""
+    if not m.size:
+        return 0.0, 0.0
+    lo, hi = m.min(), m.max()
+    if m.dtype.kind == "f" and not (np.isfinite(hi) and np.isfinite(lo)):
         check_maps(maps, name)  # raises, naming the first bad batch index
-    return float(top)
+    return lo, hi
 
 
 def engine_maps(maps: np.ndarray) -> np.ndarray:
