@@ -13,7 +13,16 @@ from negaudio.manifest.reader import parse_record
 from negaudio.manifest.samples import Sample, group_samples
 from negaudio.manifest.schema import ManifestRecord
 
-__all__ = ["NEGATIVE", "NOISY_POSITIVE", "POSITIVE", "BuildIndex", "Sample", "index_build", "iter_samples"]
+__all__ = [
+    "NEGATIVE",
+    "NOISY_POSITIVE",
+    "POSITIVE",
+    "BuildIndex",
+    "Sample",
+    "index_build",
+    "iter_samples",
+    "samples_of_lines",
+]
 
 
 @dataclass
