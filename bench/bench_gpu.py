@@ -64,12 +64,20 @@ def main(argv: list[str] | None = None) -> int:
         torch.cuda.synchronize()
         t_gpu += time.perf_counter() - t0
     a, b = cpu.per_item(), gpu.per_item()
-    equal = all(np.array_equal(a[n][k], b[n][k]) for n in a for k in a[n])
+    unequal = {
+        f"{n}/{k}": float(np.nanmax(np.abs(a[n][k] - b[n][k])))
+        for n in a
+        for k in a[n]
+        if not np.array_equal(a[n][k], b[n][k], equal_nan=True)
+    }
+    equal = not unequal
     maps = args.samples * (1 + len(TYPES))
     print(f"bench_gpu: {maps} maps of 224x224 float32, {len(thr)} thresholds, {torch.cuda.get_device_name()}")
     print(f"  numpy engine, CPU      {t_cpu:7.2f} s  {maps / t_cpu:9.0f} maps/s")
     print(f"  torch engine, CUDA     {t_gpu:7.2f} s  {maps / t_gpu:9.0f} maps/s  ({t_cpu / t_gpu:.1f}x)")
     print(f"  per-item values equal: {'yes' if equal else 'NO'}")
+    for col, diff in unequal.items():
+        print(f"    {col}: max |cpu - cuda| {diff:.3g}")
     for device in ("cpu", "cuda"):
         rate = adapter_items_per_s(device)
         print(f"  ezvsl adapter on {device}: {'not run' if rate is None else f'{rate:.1f} items/s'}")

@@ -2,8 +2,10 @@
 
 Same rule, batched: per sample the K thresholds are sorted, every pixel gets its bucket b = #{j: s_j < p}, one
 ``bincount`` over the batch of the code (row, g, b_pos, b_other) gives every joint histogram, and suffix sums
-give the counts at every threshold. Counts are integers and the divisions float64, so the values equal the
-numpy engine's exactly. Only the per-item values [B, K] leave the device. Per-image thresholds (median,
+give the counts at every threshold. Counts are integers and the divisions float64 true divisions (by a tensor on
+the maps' device: CUDA divides by a host scalar through its reciprocal, one ulp off), so the values equal the
+numpy engine's exactly; with soft GT the weighted sums are float64 sums whose order differs from numpy's, equal
+to within rounding. Only the per-item values [B, K] leave the device. Per-image thresholds (median,
 adaptive) come from one sort of the positive maps (fast on a GPU).
 """
 
@@ -119,6 +121,7 @@ def score(
     g = gt.reshape(b, -1)
     flag = (g > 0).long() if soft else g.long()
     gsum = g.double().sum(dim=1)
+    pixels = torch.tensor(float(n), dtype=torch.float64, device=p.device)
     theta = resolve(kinds, values, p, g)
     levels = Levels(theta, p.dtype)
     nb = theta.shape[1] + 1
@@ -144,7 +147,7 @@ def score(
         ar = a[rows_idx]
         zero = torch.zeros_like(ar)
         pos_count = take(s, 0, ar, zero) + take(s, 1, ar, zero)
-        pia = pos_count.double() / n
+        pia = pos_count.double() / pixels
         pos_stats = {"iou": iou(take(sw, 1, ar, zero), take(s, 0, ar, zero), gsum[rows_idx]), "pia": pia}
         if not with_pair:
             return pos_stats
@@ -154,7 +157,7 @@ def score(
         union = pos_count + count - inter
         pair = torch.where(union > 0, inter.double() / torch.where(union > 0, union, 1), 1.0)
         iou_o = iou(take(sw, 1, zero, c), take(s, 0, zero, c), gsum[rows_idx])
-        return {"iou": iou_o, "pia": count.double() / n, "posneg_iou": pair}
+        return {"iou": iou_o, "pia": count.double() / pixels, "posneg_iou": pair}
 
     every = torch.arange(b, device=p.device)
     positive = counts(every, None, None, False)
