@@ -7,6 +7,7 @@ in float16 autocast with pinned host memory when ``--device cuda``. See docs/mod
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,21 @@ def flag(value, name: str) -> bool:
     return text in ("true", "1", "yes")
 
 
+@contextmanager
+def ieee_float32():
+    """cuDNN convolutions and CUDA matmuls in IEEE float32 while inside (torch lets cuDNN use TF32 by default,
+    whose 10-bit mantissa moves maps by about 1e-4)."""
+    import torch
+
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = cudnn.allow_tf32, matmul.allow_tf32
+    cudnn.allow_tf32 = matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        cudnn.allow_tf32, matmul.allow_tf32 = saved
+
+
 def build_net(spec: ZooModel, state: dict, use_momentum: bool = False):
     """The network of ``spec``; the projection width of the dual encoders is read from ``state``."""
     from negaudio.eval.models.ezvsl import DualEncoder
@@ -97,8 +113,8 @@ class ZooAdapter:
 
     Options: ``checkpoint`` (required), ``compat`` (none | vssl_eval), ``ogl`` (torchvision's ImageNet
     resnet18 checkpoint: object-guided maps), ``ogl_alpha`` (0.4), ``use_momentum`` (SLAVC: map with the
-    momentum encoders), ``amp`` (float16 autocast on CUDA, default true), ``key_map`` (module:function
-    renaming checkpoint keys; None drops a key).
+    momentum encoders), ``amp`` (float16 autocast on CUDA, default true; false: IEEE float32, no TF32),
+    ``key_map`` (module:function renaming checkpoint keys; None drops a key).
     """
 
     uses_torch = True
@@ -211,8 +227,10 @@ class ZooAdapter:
 
         image = self._tensor(fe.normalize_images(images))
         spec = self._tensor(self.audio_inputs(waves, records))
-        amp = self.amp and self.device.type == "cuda"
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.float16, enabled=amp):
+        cuda = self.device.type == "cuda"
+        amp = self.amp and cuda
+        exact = ieee_float32() if cuda and not amp else nullcontext()
+        with torch.inference_mode(), exact, torch.autocast(self.device.type, dtype=torch.float16, enabled=amp):
             maps = self.net(image, spec)
             if self.object_net is not None:
                 from negaudio.eval.models.ogl import blend, object_map
