@@ -77,20 +77,31 @@ def centre_crop_start(total: int, size: int) -> int:
 @dataclass(frozen=True)
 class LogSpectrogram:
     """log(PSD + 1e-7) / 12 of ``scipy.signal.spectrogram(x, 16000, nperseg, noverlap)`` (Tukey(0.25) window,
-    constant detrend, one-sided density), the central ``frames`` frames when given. ``raw`` items skip the log."""
+    constant detrend, one-sided density), the central ``frames`` frames when given. ``raw`` items skip the log.
+
+    Frames are independent, so with ``frames`` only the samples those frames cover are transformed (the same
+    values, bit for bit, as cropping the whole spectrogram)."""
 
     nperseg: int
     noverlap: int
     frames: int | None = None
 
+    def central(self, mono: np.ndarray) -> np.ndarray:
+        """The samples of the central ``frames`` frames of ``mono`` [B, N] (all of it when it has no more)."""
+        hop = self.nperseg - self.noverlap
+        total = 1 + (mono.shape[-1] - self.nperseg) // hop if mono.shape[-1] >= self.nperseg else 0
+        if self.frames is None or total <= self.frames:
+            return mono
+        start = centre_crop_start(total, self.frames) * hop
+        return mono[..., start : start + self.nperseg + (self.frames - 1) * hop]
+
     def __call__(self, mono: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray:
         """[B, N] float64 windows -> [B, 1, 257, T] float32."""
         from scipy.signal import spectrogram
 
-        _, _, power = spectrogram(mono, fs=SAMPLE_RATE, nperseg=self.nperseg, noverlap=self.noverlap, axis=-1)
-        if self.frames is not None and power.shape[-1] > self.frames:
-            start = centre_crop_start(power.shape[-1], self.frames)
-            power = power[..., start : start + self.frames]
+        _, _, power = spectrogram(
+            self.central(mono), fs=SAMPLE_RATE, nperseg=self.nperseg, noverlap=self.noverlap, axis=-1
+        )
         feats = np.log(power + LOG_EPS)
         if raw is not None and raw.any():
             feats[raw] = power[raw]
