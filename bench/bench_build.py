@@ -277,16 +277,13 @@ def peak_rss(src: Path, out: Path, samples: int) -> dict:
 
 
 def dask_rows(src: Path, tmp: Path, rounds: int, expected_sha: str) -> list[tuple[str, str, str, str]]:
-    """Builds on a 1-worker and a 2-worker Dask LocalCluster (single-threaded workers, started before the
-    timings), best of ``rounds`` each; the speed-up and whether the outputs equal the process-pool build's."""
-    from dask.distributed import LocalCluster
+    """Builds on a 1-worker and a 2-worker Dask LocalCluster (the one ``--executor dask`` starts, started before
+    the timings), best of ``rounds`` each; the speed-up and whether the outputs equal the process-pool build's."""
+    from negaudio.rendering.execute import local_cluster
 
     times: dict[int, list[float]] = {1: [], 2: []}
     shas = set()
-    with (
-        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as one,
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as two,
-    ):
+    with local_cluster(1, tmp / "dask-files-1") as one, local_cluster(2, tmp / "dask-files-2") as two:
         clusters = {1: one.scheduler_address, 2: two.scheduler_address}
         for k in range(rounds):
             for workers, address in clusters.items():

@@ -35,6 +35,7 @@ from negaudio.sources import open_source, uses_demo_fallback
 STATE = ".negaudio"
 NEXT, OLD = "next", "old"  # an overwrite's staged build and the earlier build's entries during the swap
 EARLY = "early"  # shards rendered while the plan is written (negaudio.rendering.early)
+DASK = "dask"  # the files of the Dask LocalCluster a build starts (--executor dask without --address)
 OWNED_FILES = ("audio", "images", "masks", MANIFEST, BUILD_INFO, FAILURES, PLAN, CHECKSUMS)
 OWNED = (*OWNED_FILES, STATE)
 Progress = Callable[[str, int, int | None], None]
@@ -280,23 +281,27 @@ def render_plan(resolved: Resolved, out_dir: Path, options: BuildOptions) -> dic
 def _build_into(resolved: Resolved, out_dir: Path, source_root: Path, options: BuildOptions, staged: bool) -> dict:
     """Plan, claim, render and merge into ``out_dir`` (the build folder, or the staging folder of an overwrite)."""
     _remove_leftovers(out_dir)
-    scratch = out_dir / STATE / EARLY
-    shutil.rmtree(scratch, ignore_errors=True)  # an interrupted run's early shards: never part of a build
+    scratch, cluster_files = out_dir / STATE / EARLY, out_dir / STATE / DASK
+    for folder in (scratch, cluster_files):  # an interrupted run's: never part of a build
+        shutil.rmtree(folder, ignore_errors=True)
     ctx = _render_context(resolved, out_dir, source_root, options)
-    with make_executor(options.jobs, options.executor, options.address) as executor:
-        early = None  # workers start while the plan is written, then render its first shards
-        fresh = not (out_dir / STATE / "state.json").is_file()  # nothing to claim or resume
-        if options.jobs > 1 and fresh and options.executor == "process":  # a pool's running task can be awaited
-            early = EarlyShards(executor, ctx, scratch, limit=2 * options.jobs)
-        try:
-            prepared = _prepare(resolved, out_dir, source_root, options, staged, early)
-        except Exception:
-            if early is not None:
-                early.discard()
-            raise
-        if prepared.finished is not None:
-            return prepared.finished
-        shard_ids = _render_shards(executor, ctx, out_dir, options, early)
+    try:
+        with make_executor(options.jobs, options.executor, options.address, cluster_files) as executor:
+            early = None  # workers start while the plan is written, then render its first shards
+            fresh = not (out_dir / STATE / "state.json").is_file()  # nothing to claim or resume
+            if options.jobs > 1 and fresh:
+                early = EarlyShards(executor, ctx, scratch, limit=2 * options.jobs)
+            try:
+                prepared = _prepare(resolved, out_dir, source_root, options, staged, early)
+            except Exception:
+                if early is not None:
+                    early.discard()
+                raise
+            if prepared.finished is not None:
+                return prepared.finished
+            shard_ids = _render_shards(executor, ctx, out_dir, options, early)
+    finally:
+        shutil.rmtree(cluster_files, ignore_errors=True)
     state = prepared.state
     shard_files = [shard_record_path(out_dir, s) for s in shard_ids]
     info = merge(out_dir, shard_files, resolved.header, state["plan_failures"], state["plan_sha256"], state["missing"])
@@ -352,7 +357,7 @@ def _holds_build(out_dir: Path) -> bool:
 
 def _refuse_links(out_dir: Path) -> None:
     """A build's own sub-folders are never symbolic links (files would land outside the build folder)."""
-    for name in (*OWNED, f"{STATE}/shards", f"{STATE}/{NEXT}", f"{STATE}/{EARLY}"):
+    for name in (*OWNED, f"{STATE}/shards", f"{STATE}/{NEXT}", f"{STATE}/{EARLY}", f"{STATE}/{DASK}"):
         if (out_dir / name).is_symlink():
             raise InputError(f"{out_dir / name}: is a symbolic link; a build folder's own entries must not be")
 

@@ -1,10 +1,11 @@
-"""Pool builds render their first shards while the plan is written (negaudio.rendering.early): the same bytes,
-nothing in the build before the plan is committed, and a scratch folder that is never part of a build."""
+"""Pool and Dask builds render their first shards while the plan is written (negaudio.rendering.early): the same
+bytes, nothing in the build before the plan is committed, and a scratch folder that is never part of a build."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import negaudio
 from negaudio.builder import BuildOptions
 from negaudio.core.errors import InputError
 from negaudio.rendering import early as early_module
+from negaudio.rendering.execute import local_cluster, settle
 from negaudio.sources.demo import ensure_demo
 from tests.conftest import tree_digest
 
@@ -103,3 +105,51 @@ def test_a_linked_scratch_in_an_overwrites_staging_folder_is_refused(write_recip
         negaudio.build(write_recipe(), out, source=four_shards, seed=9, options=BuildOptions(jobs=2, overwrite=True))
     assert list(elsewhere.iterdir()) == []
     assert tree_digest(out) == before
+
+
+def test_dask_builds_render_early_and_keep_their_files_in_the_build(
+    write_recipe, four_shards, tmp_path, moved, monkeypatch
+):
+    dask = pytest.importorskip("dask")
+    recipe = write_recipe()
+    one = negaudio.build(recipe, tmp_path / "one", source=four_shards, options=BuildOptions(jobs=1))
+    system_temp = tmp_path / "system-temp"  # where Dask puts a LocalCluster's files unless told otherwise
+    with dask.config.set({"temporary-directory": str(system_temp)}):
+        two = negaudio.build(
+            recipe, tmp_path / "dask", source=four_shards, options=BuildOptions(jobs=2, executor="dask")
+        )
+        assert moved and one["content_sha256"] == two["content_sha256"]
+        assert not (tmp_path / "dask" / ".negaudio" / "dask").exists()
+        assert not system_temp.exists() or not list(system_temp.iterdir())
+
+        source = tmp_path / "source"  # a planning error once early shards run: awaited, then removed
+        shutil.copytree(four_shards, source)
+        last = json.loads((source / "index.jsonl").read_text().splitlines()[-1])
+        (source / last["audio"]).unlink()
+        out = tmp_path / "out"
+        out.mkdir()
+        with pytest.raises(InputError, match="missing"):
+            negaudio.build(recipe, out, source=source, options=BuildOptions(jobs=2, executor="dask"))
+        assert [p.name for p in out.iterdir()] in ([], [".negaudio"])
+        assert not list(out.rglob("*.wav"))
+
+
+def test_settle_awaits_a_running_dask_task(tmp_path):
+    Client = pytest.importorskip("dask.distributed").Client
+    done = tmp_path / "done"
+    with local_cluster(1, tmp_path / "cluster") as cluster, Client(cluster) as client:
+        executor = client.get_executor(pure=False)
+        future = executor.submit(subprocess.run, ["sh", "-c", f"sleep 1 && touch '{done}'"], check=True)
+        settle(executor, [future])  # Dask would report it cancelled while the worker went on
+        assert done.exists()
+
+
+def test_a_linked_dask_folder_is_refused(write_recipe, four_shards, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    linked = tmp_path / "linked"
+    (linked / ".negaudio").mkdir(parents=True)
+    (linked / ".negaudio" / "dask").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(InputError, match="symbolic link"):
+        negaudio.build(write_recipe(), linked, source=four_shards, options=BuildOptions(jobs=2, executor="dask"))
+    assert list(elsewhere.iterdir()) == []

@@ -1,4 +1,5 @@
-"""Shards rendered while the plan is still being written, so pool workers do not wait for the whole plan.
+"""Shards rendered while the plan is still being written, so the workers (a pool or Dask) need not wait for the
+whole plan.
 
 Only shards a free worker can take at once are rendered early (at most ``limit`` in flight; the planner never
 waits for them), into a scratch folder inside the build's state folder. Once the plan is committed (state and
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Executor, Future, wait
+from concurrent.futures import Executor, Future
 from dataclasses import replace
 from itertools import groupby
 from pathlib import Path
 
 from negaudio.core.errors import OutputError
 from negaudio.planning.rows import PlanRow
+from negaudio.rendering.execute import settle
 from negaudio.rendering.render import RenderContext, render_shard, shard_of, shard_record_path
 
 MEDIA = ("audio", "images", "masks")
@@ -43,9 +45,7 @@ class EarlyShards:
 
     def discard(self) -> None:
         """Wait for the early shards and remove the scratch folder (a planning error: none is kept)."""
-        for future in self.futures.values():
-            future.cancel()
-        wait(self.futures.values())
+        settle(self.executor, self.futures.values())
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def finish(self, out_dir: Path) -> None:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+from pathlib import Path
 
 from negaudio.core.errors import InputError
 from negaudio.core.extras import require
@@ -31,10 +32,12 @@ class InlineExecutor(Executor):
 
 
 @contextmanager
-def make_executor(jobs: int, kind: str = "process", address: str | None = None) -> Iterator[Executor]:
+def make_executor(
+    jobs: int, kind: str = "process", address: str | None = None, scratch: Path | None = None
+) -> Iterator[Executor]:
     """An executor for ``jobs`` workers. ``kind``: ``process`` (a pool, see :func:`start_method`; inline when
-    jobs == 1) or ``dask`` (a scheduler at ``address``, or a ``LocalCluster`` of ``jobs`` single-threaded
-    worker processes). Workers are started (and import) at once, while the caller goes on."""
+    jobs == 1) or ``dask`` (a scheduler at ``address``, or :func:`local_cluster` of ``jobs`` workers with its
+    files in ``scratch``). Workers are started (and import) at once, while the caller goes on."""
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1 (got {jobs})")
     for var in THREAD_VARS:  # one BLAS thread per worker: the workers are the parallelism
@@ -59,17 +62,29 @@ def make_executor(jobs: int, kind: str = "process", address: str | None = None) 
         return
     if kind != "dask":
         raise InputError(f"--executor must be 'process' or 'dask' (got {kind!r})")
-    distributed = require("dask.distributed", "dask", "--executor dask")
-    Client, LocalCluster = distributed.Client, distributed.LocalCluster
+    Client = require("dask.distributed", "dask", "--executor dask").Client
     if address:
         with Client(address) as client:
             yield _warm_up(client.get_executor(pure=False), jobs)
         return
-    with (
-        LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(jobs, scratch) as cluster, Client(cluster) as client:
         yield _warm_up(client.get_executor(pure=False), jobs)
+
+
+@contextmanager
+def local_cluster(workers: int, scratch: Path | None = None):
+    """A Dask ``LocalCluster`` of ``workers`` single-threaded worker processes, the scheduler's and the workers'
+    files in ``scratch`` (Dask's default is the system's temporary folder)."""
+    import dask
+
+    LocalCluster = require("dask.distributed", "dask", "--executor dask").LocalCluster
+    folder = None if scratch is None else str(scratch)
+    with dask.config.set({"temporary-directory": folder} if folder else {}):  # the scheduler takes no folder
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, local_directory=folder
+        )
+    with cluster:
+        yield cluster
 
 
 def start_method() -> str:
@@ -163,21 +178,29 @@ def run_bounded(
         while pending and error is None:
             error = _drain(pending, on_done)
     except Exception:
-        _cancel(pending, wait_running=True)
+        settle(executor, pending)
         raise
     except BaseException:
-        _cancel(pending, wait_running=False)
+        settle(executor, pending, wait_running=False)
         raise
-    _cancel(pending, wait_running=True)
+    settle(executor, pending)
     if error:
         raise error
 
 
-def _cancel(pending: set[Future], wait_running: bool) -> None:
-    for future in pending:
-        future.cancel()
+def settle(executor: Executor, futures: Iterable[Future], wait_running: bool = True) -> None:
+    """Cancel the ``futures`` that have not started and, with ``wait_running``, wait for the others to end.
+
+    Dask reports a running task cancelled at once while its worker goes on writing, so with Dask nothing is
+    cancelled when the running tasks are to be awaited: every future is awaited (at most ``limit`` are in
+    flight)."""
+    futures = list(futures)
+    dask = type(executor).__module__.split(".")[0] == "distributed"
+    if not (dask and wait_running):
+        for future in futures:
+            future.cancel()
     if wait_running:
-        wait(pending)
+        wait(futures)
 
 
 def _drain(pending: set[Future], on_done) -> BaseException | None:
