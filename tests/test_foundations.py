@@ -179,3 +179,16 @@ def test_verify_json_reports_an_unreadable_build(cli, tmp_path):
         "ok": False,
         "error": f"{tmp_path / 'nowhere'}: build folder not found",
     }
+
+
+def test_inspect_on_a_file_says_it_is_a_file(cli, tmp_path):
+    report = tmp_path / "report.json"
+    report.write_text("{}")
+    result = cli("inspect", report)
+    assert result.exit_code == 2 and f"{report}: is a file, not a build folder" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_build_and_eval_word_a_zero_jobs_alike(cli, write_recipe, demo_root, tmp_path):
+    result = cli("build", write_recipe(), "-o", tmp_path / "b", "--source", demo_root, "--jobs", "0")
+    assert result.exit_code == 2 and "--jobs must be >= 1, got 0" in result.output

@@ -39,7 +39,7 @@ def make_executor(
     jobs == 1) or ``dask`` (a scheduler at ``address``, or :func:`local_cluster` of ``jobs`` workers with its
     files in ``scratch``). Workers are started (and import) at once, while the caller goes on."""
     if jobs < 1:
-        raise InputError(f"--jobs must be at least 1 (got {jobs})")
+        raise InputError(f"--jobs must be >= 1, got {jobs}")
     for var in THREAD_VARS:  # one BLAS thread per worker: the workers are the parallelism
         os.environ.setdefault(var, "1")
     if kind == "process":
