@@ -306,7 +306,9 @@ def test_missing_and_unknown_items(cli, eval_build, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert report(tmp_path / "b")["predictions"]["unknown_first"] == ["ghost__positive"]
-    assert "ignored 1 map(s) of unknown items" in (tmp_path / "b" / "report.md").read_text()
+    note = "ignored 1 map(s) of items the build does not hold (first: ghost__positive)"
+    assert note in (tmp_path / "b" / "report.md").read_text()
+    assert note in result.output  # on the console too, not only in the report
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ def model_options(model: str | None, pairs: list[str], checkpoint: Path | None, 
 
 
 def _print_summary(report: dict, out_dir: Path) -> None:
-    from negaudio.eval.report_md import ci_note, console_lines, headline_label, partial_note, with_ci
+    from negaudio.eval.report_md import ci_note, console_lines, headline_label, partial_note, unknown_note, with_ci
 
     label = headline_label(report)
     h = report["headline"]
@@ -73,6 +73,8 @@ def _print_summary(report: dict, out_dir: Path) -> None:
         err.print("note: universal thresholds calibrated in-sample (on this build): optimistic", highlight=False)
     if note := partial_note(report):
         err.print(escape(note))
+    if note := unknown_note(report):
+        err.print(f"note: {escape(note)}", highlight=False)
     out.print(f"report written to {escape(str(out_dir / 'report.md'))}")
 
 

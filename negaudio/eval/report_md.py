@@ -111,9 +111,8 @@ def _header(report: dict) -> list[str]:
             lines.append(f"  - **{m['compat']['note']}**")
     for f in report["predictions"]["files"]:
         lines.append(f"- **Predictions** `{f['path']}`, sha256 `{f['sha256']}`")
-    if report["predictions"]["unknown_items"]:
-        first = ", ".join(report["predictions"]["unknown_first"][:5])
-        lines.append(f"  - ignored {report['predictions']['unknown_items']} map(s) of unknown items (first: {first})")
+    if note := unknown_note(report):
+        lines.append(f"  - {note}")
     lines.append(f"- **Resizing** {report['upsampling']}; map maxima on {report['maxima_on']}")
     if cal["source"] != "none":
         lines.append(f"- **Universal thresholds** calibrated on split `{cal['split']}` ({cal['source']})")
@@ -317,6 +316,15 @@ def _avsbench(report: dict) -> list[str]:
     ]
     rows = [[c, v["frames"], pct(v["miou"]), pct(v["fscore"])] for c, v in avs["per_class"].items()]
     return lines + table(["class", "frames", "IoU ↑", "F ↑"], rows)
+
+
+def unknown_note(report: dict) -> str | None:
+    """The line on maps whose item the build does not hold (ignored), or None."""
+    count = report["predictions"]["unknown_items"]
+    if not count:
+        return None
+    first = ", ".join(report["predictions"]["unknown_first"][:5])
+    return f"ignored {count} map(s) of items the build does not hold (first: {first})"
 
 
 def console_lines(report: dict) -> list[str]:
