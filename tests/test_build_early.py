@@ -4,6 +4,7 @@ bytes, nothing in the build before the plan is committed, and a scratch folder t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -114,10 +115,12 @@ def test_dask_builds_render_early_and_keep_their_files_in_the_build(
     recipe = write_recipe()
     one = negaudio.build(recipe, tmp_path / "one", source=four_shards, options=BuildOptions(jobs=1))
     system_temp = tmp_path / "system-temp"  # where Dask puts a LocalCluster's files unless told otherwise
+    environment = dict(os.environ)
     with dask.config.set({"temporary-directory": str(system_temp)}):
         two = negaudio.build(
             recipe, tmp_path / "dask", source=four_shards, options=BuildOptions(jobs=2, executor="dask")
         )
+        assert dict(os.environ) == environment  # Dask's nanny leaves MALLOC_TRIM_THRESHOLD_ and more in it
         assert moved and one["content_sha256"] == two["content_sha256"]
         assert not (tmp_path / "dask" / ".negaudio" / "dask").exists()
         assert not system_temp.exists() or not list(system_temp.iterdir())
@@ -134,10 +137,11 @@ def test_dask_builds_render_early_and_keep_their_files_in_the_build(
         assert not list(out.rglob("*.wav"))
 
 
-def test_settle_awaits_a_running_dask_task(tmp_path):
+def test_settle_awaits_a_running_dask_task_and_workers_keep_glibcs_allocator(tmp_path):
     Client = pytest.importorskip("dask.distributed").Client
     done = tmp_path / "done"
     with local_cluster(1, tmp_path / "cluster") as cluster, Client(cluster) as client:
+        assert set(client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
         executor = client.get_executor(pure=False)
         future = executor.submit(subprocess.run, ["sh", "-c", f"sleep 1 && touch '{done}'"], check=True)
         settle(executor, [future])  # Dask would report it cancelled while the worker went on
@@ -153,3 +157,10 @@ def test_a_linked_dask_folder_is_refused(write_recipe, four_shards, tmp_path):
     with pytest.raises(InputError, match="symbolic link"):
         negaudio.build(write_recipe(), linked, source=four_shards, options=BuildOptions(jobs=2, executor="dask"))
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_pool_build_leaves_the_callers_environment_as_it_was(write_recipe, four_shards, tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    environment = dict(os.environ)
+    negaudio.build(write_recipe(), tmp_path / "b", source=four_shards, options=BuildOptions(jobs=2))
+    assert dict(os.environ) == environment
