@@ -35,7 +35,7 @@ from negaudio.sources import open_source, uses_demo_fallback
 STATE = ".negaudio"
 NEXT, OLD = "next", "old"  # an overwrite's staged build and the earlier build's entries during the swap
 EARLY = "early"  # shards rendered while the plan is written (negaudio.rendering.early)
-DASK = "dask"  # the files of the Dask LocalCluster a build starts (--executor dask without --address)
+DASK = "dask"  # the files of the Dask LocalCluster a build starts (--executor dask without --dask-address)
 OWNED_FILES = ("audio", "images", "masks", MANIFEST, BUILD_INFO, FAILURES, PLAN, CHECKSUMS)
 OWNED = (*OWNED_FILES, STATE)
 Progress = Callable[[str, int, int | None], None]

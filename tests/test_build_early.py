@@ -15,7 +15,7 @@ import negaudio
 from negaudio.builder import BuildOptions
 from negaudio.core.errors import InputError
 from negaudio.rendering import early as early_module
-from negaudio.rendering.execute import local_cluster, settle
+from negaudio.rendering.execute import local_cluster, settle, worker_environment
 from negaudio.sources.demo import ensure_demo
 from tests.conftest import tree_digest
 
@@ -108,9 +108,7 @@ def test_a_linked_scratch_in_an_overwrites_staging_folder_is_refused(write_recip
     assert tree_digest(out) == before
 
 
-def test_dask_builds_render_early_and_keep_their_files_in_the_build(
-    write_recipe, four_shards, tmp_path, moved, monkeypatch
-):
+def test_dask_builds_render_early_and_keep_their_files_in_the_build(write_recipe, four_shards, tmp_path, moved):
     dask = pytest.importorskip("dask")
     recipe = write_recipe()
     one = negaudio.build(recipe, tmp_path / "one", source=four_shards, options=BuildOptions(jobs=1))
@@ -164,3 +162,17 @@ def test_a_pool_build_leaves_the_callers_environment_as_it_was(write_recipe, fou
     environment = dict(os.environ)
     negaudio.build(write_recipe(), tmp_path / "b", source=four_shards, options=BuildOptions(jobs=2))
     assert dict(os.environ) == environment
+
+
+def test_worker_environment_undoes_only_what_was_set_for_workers(monkeypatch):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NEGAUDIO_TEST_OTHER"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    with worker_environment():
+        assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "1"
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "3"  # the caller's choice stands
+        os.environ["NEGAUDIO_TEST_OTHER"] = "set meanwhile"  # by another thread, say
+        os.environ["MKL_NUM_THREADS"] = "4"
+    assert "OMP_NUM_THREADS" not in os.environ
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
+    assert os.environ["NEGAUDIO_TEST_OTHER"] == "set meanwhile" and os.environ["MKL_NUM_THREADS"] == "4"

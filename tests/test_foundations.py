@@ -187,6 +187,10 @@ def test_inspect_on_a_file_says_it_is_a_file(cli, tmp_path):
     result = cli("inspect", report)
     assert result.exit_code == 2 and f"{report}: is a file, not a build folder" in result.output
     assert "Traceback" not in result.output
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    result = cli("inspect", fifo)
+    assert result.exit_code == 2 and f"{fifo}: is not a folder" in result.output
 
 
 def test_build_and_eval_word_a_zero_jobs_alike(cli, write_recipe, demo_root, tmp_path):

@@ -194,3 +194,18 @@ def test_cuda_maps_equal_cpu_maps(model, checkpoints):
     fast = load_adapter(model, {"checkpoint": str(checkpoints[model])})
     fast.setup(None, "cuda")
     np.testing.assert_allclose(fast(images, waves, records).cpu().numpy(), ref, atol=2e-2)
+
+
+def test_ieee_float32_turns_tf32_off_inside_and_restores_the_callers_settings():
+    from negaudio.eval.models.adapter import ieee_float32
+
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    before = conv.fp32_precision, matmul.fp32_precision
+    conv.fp32_precision = matmul.fp32_precision = "tf32"  # the newer API: reading allow_tf32 now raises
+    try:
+        with pytest.raises(KeyError), ieee_float32():
+            assert conv.fp32_precision == matmul.fp32_precision == "ieee"
+            raise KeyError("inside")
+        assert conv.fp32_precision == matmul.fp32_precision == "tf32"
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = before

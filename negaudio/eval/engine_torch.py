@@ -4,9 +4,10 @@ Same rule, batched: per sample the K thresholds are sorted, every pixel gets its
 ``bincount`` over the batch of the code (row, g, b_pos, b_other) gives every joint histogram, and suffix sums
 give the counts at every threshold. Counts are integers and the divisions float64 true divisions (by a tensor on
 the maps' device: CUDA divides by a host scalar through its reciprocal, one ulp off), so the values equal the
-numpy engine's exactly; with soft GT the weighted sums are float64 sums whose order differs from numpy's, equal
-to within rounding. Only the per-item values [B, K] leave the device. Per-image thresholds (median,
-adaptive) come from one sort of the positive maps (fast on a GPU).
+numpy engine's exactly. A soft GT adds weighted float64 sums taken in another order than numpy's: equal when the
+sums are exact (GT values such as 0.5 and 1, as in the tests), else within rounding. Only the per-item values
+[B, K] leave the device. Per-image thresholds (median, adaptive) come from one sort of the positive maps (fast on
+a GPU).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def score(
     g = gt.reshape(b, -1)
     flag = (g > 0).long() if soft else g.long()
     gsum = g.double().sum(dim=1)
-    pixels = torch.tensor(float(n), dtype=torch.float64, device=p.device)
+    pixels = torch.full((), float(n), dtype=torch.float64, device=p.device)  # made on the device: no copy
     theta = resolve(kinds, values, p, g)
     levels = Levels(theta, p.dtype)
     nb = theta.shape[1] + 1

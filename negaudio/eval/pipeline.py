@@ -43,7 +43,7 @@ from negaudio.eval.samples import BuildIndex, Sample, index_build, iter_samples,
 from negaudio.eval.thresholds import UNIVERSAL_KINDS
 from negaudio.eval.upsample import resize_bilinear
 from negaudio.manifest import Build
-from negaudio.rendering.execute import make_executor, run_bounded
+from negaudio.rendering.execute import check_jobs, make_executor, run_bounded
 
 DEFAULT_THRESHOLDS = ("0.5", "median", "adaptive", "max", "max10", "maxq3", "maxq3_separate")
 UPSAMPLING = "bilinear, half-pixel centres (align_corners=False), no antialias, to the stored image's H x W"
@@ -523,8 +523,7 @@ def check_config(config: EvalConfig) -> None:
             raise InputError(f"--save-calibration {config.save_calibration}: is a folder; give a file name")
     if config.batch < 1:
         raise InputError(f"--batch must be >= 1, got {config.batch}")
-    if config.jobs < 1:
-        raise InputError(f"--jobs must be >= 1, got {config.jobs}")
+    check_jobs(config.jobs)
     if config.gallery < 0:
         raise InputError(f"--gallery must be >= 0 (0: no gallery), got {config.gallery}")
     if config.bootstrap < 0:

@@ -101,7 +101,13 @@ class Build:
         self.root = Path(root)
         info = self.root / BUILD_INFO
         if not self.root.is_dir():
-            what = "is a file, not a build folder" if self.root.exists() else "build folder not found"
+            what = (
+                "is a file, not a build folder"
+                if self.root.is_file()
+                else "is not a folder"
+                if self.root.exists()
+                else "build folder not found"
+            )
             raise InputError(f"{self.root}: {what}")
         if not info.is_file():
             raise InputError(f"{self.root}: not a finished negaudio build ({BUILD_INFO} not found)")

@@ -38,8 +38,7 @@ def make_executor(
     """An executor for ``jobs`` workers. ``kind``: ``process`` (a pool, see :func:`start_method`; inline when
     jobs == 1) or ``dask`` (a scheduler at ``address``, or :func:`local_cluster` of ``jobs`` workers with its
     files in ``scratch``). Workers are started (and import) at once, while the caller goes on."""
-    if jobs < 1:
-        raise InputError(f"--jobs must be >= 1, got {jobs}")
+    check_jobs(jobs)
     if kind not in ("process", "dask"):
         raise InputError(f"--executor must be 'process' or 'dask' (got {kind!r})")
     with worker_environment():
@@ -69,43 +68,67 @@ def make_executor(
         pool.shutdown(wait=True)
 
 
+def check_jobs(jobs: int) -> None:
+    """``--jobs`` must be at least 1."""
+    if jobs < 1:
+        raise InputError(f"--jobs must be >= 1, got {jobs}")
+
+
 @contextmanager
 def worker_environment() -> Iterator[None]:
-    """One BLAS thread per worker (the workers are the parallelism) for the workers started inside; on exit the
-    calling process's environment is as it was. Dask's nanny also writes its worker variables
-    (``MALLOC_TRIM_THRESHOLD_`` among them) into this process's environment and leaves them there, where every
-    later subprocess would inherit them."""
+    """One BLAS thread per worker (the workers are the parallelism) for the workers started inside. On exit each
+    variable set for workers is as it was, unless something else changed it since: ours, and those Dask's nanny
+    writes into this process's environment and leaves there (``MALLOC_TRIM_THRESHOLD_``, its thread variables,
+    ``PYTHONHASHSEED``), where every later subprocess would inherit them."""
     saved = dict(os.environ)
     for var in THREAD_VARS:
         os.environ.setdefault(var, "1")
     try:
         yield
     finally:
-        for key in os.environ.keys() - saved.keys():
-            del os.environ[key]
-        for key, value in saved.items():
-            if os.environ.get(key) != value:
-                os.environ[key] = value
+        for key, value in _worker_values().items():
+            if os.environ.get(key) == value != saved.get(key):
+                if key in saved:
+                    os.environ[key] = saved[key]
+                else:
+                    del os.environ[key]
+
+
+def _worker_values() -> dict[str, str]:
+    """The environment variables set for workers, with their values: ours, and Dask's when Dask is loaded (the
+    nanny's ``distributed.nanny.pre-spawn-environ`` and hash seed, and its process-title marker)."""
+    values = dict.fromkeys(THREAD_VARS, "1")
+    if "dask" in sys.modules:
+        import dask
+
+        spawn = dask.config.get("distributed.nanny.pre-spawn-environ", default=None) or {}
+        values |= {key: str(value) for key, value in spawn.items() if value is not None}
+        if values.get("PYTHONHASHSEED") in (None, "0"):  # the nanny's own choice then
+            values["PYTHONHASHSEED"] = "6640"
+        values["__DASK_PARENT_PID"] = str(os.getpid())
+    return values
 
 
 @contextmanager
-def local_cluster(workers: int, scratch: Path | None = None):
+def local_cluster(workers: int, scratch: Path | None = None) -> Iterator:
     """A Dask ``LocalCluster`` of ``workers`` single-threaded worker processes, the scheduler's and the workers'
     files in ``scratch`` (Dask's default is the system's temporary folder), and glibc's allocator as it is
     elsewhere. Dask sets ``MALLOC_TRIM_THRESHOLD_`` in its workers, which turns off glibc's adaptive mmap
     threshold: every large numpy buffer is then mapped and zero-filled afresh (a ``--jobs 1`` build ran about
-    1.35x slower inside such a worker than outside)."""
+    1.35x slower inside such a worker than outside). The settings apply while the cluster starts (the nanny
+    keeps them for restarts)."""
     import dask
 
     LocalCluster = require("dask.distributed", "dask", "--executor dask").LocalCluster
-    folder = None if scratch is None else str(scratch)
+    folder = None if scratch is None else str(Path(scratch).resolve())
     settings = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
     if folder:  # the scheduler's files too (it takes no folder of its own)
         settings["temporary-directory"] = folder
-    with worker_environment(), dask.config.set(settings):
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, local_directory=folder
-        )
+    with worker_environment():
+        with dask.config.set(settings):
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, local_directory=folder
+            )
         with cluster:
             yield cluster
 
@@ -187,9 +210,9 @@ def run_bounded(
     """Submit ``fn(*task)`` for each task with at most ``limit`` in flight (``started``: futures already in
     flight, counted and reported alike), calling ``on_done`` per result.
 
-    The first failure cancels what has not started and is raised once the running tasks have ended, so every
-    shard that finished is on disk for ``--resume``. An interruption (Ctrl-C, SIGTERM) does not wait: the
-    executor's owner stops the workers.
+    The first failure stops what has not started (:func:`settle`) and is raised once the running tasks have
+    ended, so every shard that finished is on disk for ``--resume``. An interruption (Ctrl-C, SIGTERM) does not
+    wait: the executor's owner stops the workers.
     """
     pending: set[Future] = set(started)
     error: BaseException | None = None
@@ -214,12 +237,11 @@ def run_bounded(
 def settle(executor: Executor, futures: Iterable[Future], wait_running: bool = True) -> None:
     """Cancel the ``futures`` that have not started and, with ``wait_running``, wait for the others to end.
 
-    Dask reports a running task cancelled at once while its worker goes on writing, so with Dask nothing is
-    cancelled when the running tasks are to be awaited: every future is awaited (at most ``limit`` are in
-    flight)."""
+    Only a process pool's (or the inline executor's) cancel keeps a running task's future running; Dask reports
+    a running task cancelled at once while its worker goes on writing. With any other executor nothing is
+    cancelled when the running tasks are to be awaited: every future is awaited."""
     futures = list(futures)
-    dask = type(executor).__module__.split(".")[0] == "distributed"
-    if not (dask and wait_running):
+    if not wait_running or isinstance(executor, ProcessPoolExecutor | InlineExecutor):
         for future in futures:
             future.cancel()
     if wait_running:

@@ -68,17 +68,24 @@ def flag(value, name: str) -> bool:
 
 @contextmanager
 def ieee_float32():
-    """cuDNN convolutions and CUDA matmuls in IEEE float32 while inside (torch lets cuDNN use TF32 by default,
-    whose 10-bit mantissa moves maps by about 1e-4)."""
+    """cuDNN convolutions and CUDA matmuls in IEEE float32 while inside, the caller's settings restored after
+    (torch lets cuDNN use TF32 by default, whose 10-bit mantissa moves maps by about 1e-4). Torch >= 2.9 has
+    per-backend ``fp32_precision`` settings, which must not be mixed with the older ``allow_tf32`` flags."""
     import torch
 
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-    saved = cudnn.allow_tf32, matmul.allow_tf32
-    cudnn.allow_tf32 = matmul.allow_tf32 = False
+    if hasattr(getattr(cudnn, "conv", None), "fp32_precision"):
+        flags, value = [(cudnn.conv, "fp32_precision"), (matmul, "fp32_precision")], "ieee"
+    else:
+        flags, value = [(cudnn, "allow_tf32"), (matmul, "allow_tf32")], False
+    saved = [getattr(owner, name) for owner, name in flags]
+    for owner, name in flags:
+        setattr(owner, name, value)
     try:
         yield
     finally:
-        cudnn.allow_tf32, matmul.allow_tf32 = saved
+        for (owner, name), before in zip(flags, saved, strict=True):
+            setattr(owner, name, before)
 
 
 def build_net(spec: ZooModel, state: dict, use_momentum: bool = False):
