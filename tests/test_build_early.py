@@ -74,7 +74,7 @@ def test_a_planning_error_after_early_shards_leaves_the_folder_as_it_was(
     assert not list(out.rglob("*.wav"))
 
 
-def test_an_interrupted_runs_scratch_is_cleared_and_a_linked_one_refused(write_recipe, four_shards, tmp_path):
+def test_an_interrupted_runs_scratch_is_cleared(write_recipe, four_shards, tmp_path):
     recipe = write_recipe()
     out = tmp_path / "out"
     stale = out / ".negaudio" / "early" / "audio" / "00000"
@@ -84,13 +84,18 @@ def test_an_interrupted_runs_scratch_is_cleared_and_a_linked_one_refused(write_r
     assert not (out / ".negaudio" / "early").exists()
     assert not list(out.rglob("left-over.wav"))
 
+
+@pytest.mark.parametrize(("folder", "executor"), [("early", "process"), ("dask", "dask")])
+def test_a_linked_state_folder_is_refused(write_recipe, four_shards, tmp_path, folder, executor):
+    if executor == "dask":
+        pytest.importorskip("dask.distributed")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     linked = tmp_path / "linked"
     (linked / ".negaudio").mkdir(parents=True)
-    (linked / ".negaudio" / "early").symlink_to(elsewhere, target_is_directory=True)
+    (linked / ".negaudio" / folder).symlink_to(elsewhere, target_is_directory=True)
     with pytest.raises(InputError, match="symbolic link"):
-        negaudio.build(recipe, linked, source=four_shards, options=BuildOptions(jobs=2))
+        negaudio.build(write_recipe(), linked, source=four_shards, options=BuildOptions(jobs=2, executor=executor))
     assert list(elsewhere.iterdir()) == []
 
 
@@ -144,24 +149,6 @@ def test_settle_awaits_a_running_dask_task_and_workers_keep_glibcs_allocator(tmp
         future = executor.submit(subprocess.run, ["sh", "-c", f"sleep 1 && touch '{done}'"], check=True)
         settle(executor, [future])  # Dask would report it cancelled while the worker went on
         assert done.exists()
-
-
-def test_a_linked_dask_folder_is_refused(write_recipe, four_shards, tmp_path):
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    linked = tmp_path / "linked"
-    (linked / ".negaudio").mkdir(parents=True)
-    (linked / ".negaudio" / "dask").symlink_to(elsewhere, target_is_directory=True)
-    with pytest.raises(InputError, match="symbolic link"):
-        negaudio.build(write_recipe(), linked, source=four_shards, options=BuildOptions(jobs=2, executor="dask"))
-    assert list(elsewhere.iterdir()) == []
-
-
-def test_a_pool_build_leaves_the_callers_environment_as_it_was(write_recipe, four_shards, tmp_path, monkeypatch):
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    environment = dict(os.environ)
-    negaudio.build(write_recipe(), tmp_path / "b", source=four_shards, options=BuildOptions(jobs=2))
-    assert dict(os.environ) == environment
 
 
 def test_worker_environment_undoes_only_what_was_set_for_workers(monkeypatch):
