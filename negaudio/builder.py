@@ -484,7 +484,7 @@ def _render_shards(
                 yield ctx, shard, shard_rows
 
     try:
-        run_bounded(executor, render_shard, tasks(), 2 * options.jobs, on_done, started=started.values())
+        run_bounded(executor, render_shard, tasks(), 2 * options.jobs, on_done, started, rank=lambda task: task[1])
     finally:
         if early is not None:
             early.finish(out_dir)

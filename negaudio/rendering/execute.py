@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import ctypes
+import itertools
 import multiprocessing
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from negaudio.core.errors import InputError
 from negaudio.core.extras import require
@@ -205,33 +207,38 @@ def run_bounded(
     tasks: Iterable[tuple],
     limit: int,
     on_done: Callable[[object], None],
-    started: Iterable[Future] = (),
+    started: Mapping[Any, Future] | None = None,
+    rank: Callable[[tuple], Any] | None = None,
 ) -> None:
-    """Submit ``fn(*task)`` for each task with at most ``limit`` in flight (``started``: futures already in
-    flight, counted and reported alike), calling ``on_done`` per result.
+    """Submit ``fn(*task)`` for each task with at most ``limit`` in flight, calling ``on_done`` per result.
+    ``started``: futures already in flight, by rank, counted and reported alike; ``rank(task)``: a task's rank
+    among them (default: its position in ``tasks``).
 
-    The first failure stops what has not started (:func:`settle`) and is raised once the running tasks have
-    ended, so every shard that finished is on disk for ``--resume``. An interruption (Ctrl-C, SIGTERM) does not
-    wait: the executor's owner stops the workers.
+    The first failure stops what has not started (:func:`settle`). Once the running tasks have ended, the
+    failure of the lowest rank is raised (the same one whichever finished first), so every shard that finished
+    is on disk for ``--resume``. An interruption (Ctrl-C, SIGTERM) does not wait: the executor's owner stops the
+    workers.
     """
-    pending: set[Future] = set(started)
-    error: BaseException | None = None
+    index: dict[Future, Any] = {future: r for r, future in (started or {}).items()}  # the futures in flight
+    failed: list[tuple[Any, BaseException]] = []
+    position = itertools.count()
     try:
         for task in tasks:
-            if len(pending) >= limit and (error := _drain(pending, on_done)):
+            if len(index) >= limit and _drain(index, on_done, failed):
                 break
-            pending.add(executor.submit(fn, *task))
-        while pending and error is None:
-            error = _drain(pending, on_done)
+            index[executor.submit(fn, *task)] = next(position) if rank is None else rank(task)
+        while index and not failed:
+            _drain(index, on_done, failed)
     except Exception:
-        settle(executor, pending)
+        settle(executor, index)
         raise
     except BaseException:
-        settle(executor, pending, wait_running=False)
+        settle(executor, index, wait_running=False)
         raise
-    settle(executor, pending)
-    if error:
-        raise error
+    settle(executor, index)
+    failed += [(i, f.exception()) for f, i in index.items() if not f.cancelled() and f.exception() is not None]
+    if failed:
+        raise min(failed, key=lambda item: item[0])[1]
 
 
 def settle(executor: Executor, futures: Iterable[Future], wait_running: bool = True) -> None:
@@ -248,17 +255,16 @@ def settle(executor: Executor, futures: Iterable[Future], wait_running: bool = T
         wait(futures)
 
 
-def _drain(pending: set[Future], on_done) -> BaseException | None:
-    """Wait for at least one task; report results; return the first failure among them."""
-    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-    error = None
+def _drain(index: dict[Future, Any], on_done, failed: list) -> bool:
+    """Wait for at least one task; report results; note failures with their rank; True if any failed."""
+    done, _ = wait(index, return_when=FIRST_COMPLETED)
     for future in done:
-        pending.discard(future)
+        i = index.pop(future)
         if future.cancelled():
             continue
         exc = future.exception()
         if exc is not None:
-            error = error or exc
+            failed.append((i, exc))
         else:
             on_done(future.result())
-    return error
+    return bool(failed)
