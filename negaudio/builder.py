@@ -334,7 +334,7 @@ def _precheck(out_dir: Path, source_root: Path, options: BuildOptions) -> None:
     target = out_dir.resolve()
     if target == source_root or target in source_root.parents:
         raise InputError(f"{out_dir}: is the source folder or holds it; choose an output folder outside {source_root}")
-    refuse_inside_build(out_dir.parent, "build")
+    refuse_inside_build(out_dir.parent, "build", shown=out_dir)
     if out_dir.is_dir() and any(p.name != STATE for p in out_dir.iterdir()) and not _holds_build(out_dir):
         raise InputError(
             f"{out_dir}: the folder is not empty and holds no negaudio build; choose an empty or new folder"

@@ -25,12 +25,15 @@ def enclosing_build(path: str | Path) -> Path | None:
     return None
 
 
-def refuse_inside_build(path: str | Path, what: str) -> None:
-    """An InputError when ``path`` (the ``what``, a noun) is a build or lies inside one (a build's files are
-    listed in its SHA256SUMS; anything added breaks ``negaudio verify`` and a no-op rebuild)."""
+def refuse_inside_build(path: str | Path, what: str, shown: str | Path | None = None) -> None:
+    """An InputError naming ``shown`` (default ``path``) when ``path`` (the ``what``, a noun, or the folder that
+    would hold it) is a build or lies inside one (a build's files are listed in its SHA256SUMS; anything added
+    breaks ``negaudio verify`` and a no-op rebuild)."""
     build = enclosing_build(path)
     if build is not None:
-        raise InputError(f"{path}: is inside the build {build}; write the {what} to a folder outside every build")
+        raise InputError(
+            f"{shown or path}: is inside the build {build}; write the {what} to a folder outside every build"
+        )
 
 
 def check_output_folder(output: str | Path, what: str, owned: Callable[[Path], bool]) -> None:
