@@ -17,6 +17,7 @@ import numpy as np
 import negaudio
 from negaudio.core.errors import NegaudioError
 from negaudio.eval.predictions import PredictionWriter
+from negaudio.eval.report_md import with_ci
 from negaudio.eval.run import check_output
 
 
@@ -46,20 +47,13 @@ def main(argv: list[str] | None = None) -> dict:
     report = negaudio.evaluate(args.build, args.output, predictions=predictions)  # = negaudio eval --predictions
 
     headline = report["headline"]
-    print(f"headline threshold: {headline['threshold']}")
+    print(f"headline threshold: {headline['threshold']} (percent, with the bootstrap interval)")
     for metric, entry in headline["positive"].items():
-        print(f"  positive {metric}: {_show(entry)}")
+        print(f"  positive {metric}: {with_ci(entry)}")
     for name, entry in headline["negatives"].items():
-        print(f"  {name}: mean pIA {_show(entry['pia'])}, pos-neg IoU {_show(entry['posneg_iou'])}")
+        print(f"  {name}: mean pIA {with_ci(entry['pia'])}, pos-neg IoU {with_ci(entry['posneg_iou'])}")
     print(f"report: {args.output / 'report.md'}")
     return report
-
-
-def _show(entry: dict) -> str:
-    value, ci = entry["value"], entry["ci"]
-    if value is None:
-        return "-"
-    return f"{value:.3f}" + ("" if ci is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
 
 
 if __name__ == "__main__":
