@@ -103,6 +103,15 @@ def test_mixed_builds_are_refused_unless_asked(cli, runs, tmp_path):
     assert result.exit_code == 2 and "not one of" in result.output
 
 
+def test_a_missing_evaluation_folder_is_named_as_not_found(cli, runs, tmp_path):
+    result = cli("compare", runs[("oracle", 5)], tmp_path / "nowhere", "-o", tmp_path / "x")
+    assert result.exit_code == 2 and f"{tmp_path / 'nowhere'}: evaluation folder not found" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("compare", runs[("oracle", 5)], empty, "-o", tmp_path / "y")
+    assert result.exit_code == 2 and "not an evaluation folder" in result.output
+
+
 def _blank_positives(src, dst, which):
     """A copy of an evaluation folder whose positive maps read as empty at the headline θ for samples ``which``."""
     shutil.copytree(src, dst)

@@ -40,6 +40,8 @@ def _float(cell: str) -> float:
 def load_evaluation(path: Path, name: str | None = None) -> Evaluation:
     """Read report.json and items.csv of an evaluation folder (the columns of its headline θ)."""
     report_path, items_path = path / "report.json", path / "items.csv"
+    if not path.exists():
+        raise InputError(f"{path}: evaluation folder not found")
     if not report_path.is_file() or not items_path.is_file():
         raise InputError(f"{path}: not an evaluation folder (needs report.json and items.csv from negaudio eval)")
     report = json.loads(report_path.read_text(encoding="utf-8"))
