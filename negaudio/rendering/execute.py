@@ -41,20 +41,20 @@ def make_executor(
     jobs == 1) or ``dask`` (a scheduler at ``address``, or :func:`local_cluster` of ``jobs`` workers with its
     files in ``scratch``). Workers are started (and import) at once, while the caller goes on."""
     check_jobs(jobs)
-    if kind not in ("process", "dask"):
+    if kind == "dask":
+        Client = require("dask.distributed", "dask", "--executor dask").Client
+        with (
+            local_cluster(jobs, scratch) if not address else nullcontext(address) as cluster,
+            Client(cluster) as client,
+        ):
+            yield _warm_up(client.get_executor(pure=False), jobs)
+        return
+    if kind != "process":
         raise InputError(f"--executor must be 'process' or 'dask' (got {kind!r})")
+    if jobs == 1:
+        yield InlineExecutor()
+        return
     with worker_environment():
-        if kind == "dask":
-            Client = require("dask.distributed", "dask", "--executor dask").Client
-            with (
-                local_cluster(jobs, scratch) if not address else nullcontext(address) as cluster,
-                Client(cluster) as client,
-            ):
-                yield _warm_up(client.get_executor(pure=False), jobs)
-            return
-        if jobs == 1:
-            yield InlineExecutor()
-            return
         pool = ProcessPoolExecutor(
             jobs,
             mp_context=multiprocessing.get_context(start_method()),
