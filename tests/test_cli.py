@@ -105,6 +105,16 @@ def test_help_lists_commands(cli):
         assert command in output
 
 
+def test_help_and_usage_errors_are_plain_text(cli):
+    """A flag shows no value placeholder, and a bad option value is one plain line (no box drawing)."""
+    output = cli("build", "--help").output
+    assert "--overwrite " in output and "<bool>" not in output and "╭" not in output
+    assert "build [OPTIONS] [RECIPE]" in output
+    result = cli("build", "--jobs", "abc")
+    assert result.exit_code == 2 and "Error: Invalid value for '-j' / '--jobs'" in result.output
+    assert "╭" not in result.output and "negaudio[hf]" in cli("publish", "--help").output
+
+
 def test_bundled_recipe_with_source_renders_its_canonical_plan(cli, shared_data, tmp_path):
     """Only the media folders are needed; a partial copy builds the canonical items it has, none re-drawn."""
     source = shared_data / "samples" / "vggss"

@@ -26,8 +26,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # plain help and usage errors: flags without a type, text wrapped to the terminal
 )
-schema_app = typer.Typer(help="Export JSON Schemas.", no_args_is_help=True)
+schema_app = typer.Typer(help="Export JSON Schemas.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(schema_app, name="schema")
 
 
@@ -59,7 +60,10 @@ def main(
 @app.command()
 def build(
     recipe: Annotated[
-        str, typer.Argument(help="Recipe file, or a bundled recipe: NAME (latest version) or NAME@VERSION.")
+        str,
+        typer.Argument(
+            metavar="RECIPE", help="Recipe file, or a bundled recipe: NAME (latest version) or NAME@VERSION."
+        ),
     ] = "",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Build folder.")] = None,
     source: Annotated[Path | None, typer.Option(help="Dataset root; overrides the recipe's source root.")] = None,
@@ -190,7 +194,9 @@ def _print_summary(root: Path, rows: list[dict]) -> None:
 
 @app.command("plan")
 def plan_cmd(
-    recipe: Annotated[str, typer.Argument(help="Recipe file, or a bundled recipe: NAME or NAME@VERSION.")],
+    recipe: Annotated[
+        str, typer.Argument(metavar="RECIPE", help="Recipe file, or a bundled recipe: NAME or NAME@VERSION.")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Plan file to write (.jsonl or .jsonl.gz).")],
     source: Annotated[Path | None, typer.Option(help="Dataset root; overrides the recipe's.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first K samples.")] = None,
@@ -234,7 +240,9 @@ app.command("models")(models_command)
 
 
 @app.command()
-def validate(recipe: Annotated[str, typer.Argument(help="Recipe file or bundled recipe name.")]) -> None:
+def validate(
+    recipe: Annotated[str, typer.Argument(metavar="RECIPE", help="Recipe file or bundled recipe name.")],
+) -> None:
     """Check a recipe; print every item it makes per sample."""
     from negaudio.builder import load_recipe
 
@@ -269,7 +277,7 @@ def schema_manifest() -> None:
 
 @app.command()
 def inspect(
-    build_dir: Annotated[Path, typer.Argument(help="Build folder.")],
+    build_dir: Annotated[Path, typer.Argument(metavar="BUILD", help="Build folder.")],
     gallery: Annotated[
         Path | None,
         typer.Option(
@@ -310,7 +318,7 @@ def inspect(
 
 @app.command()
 def verify(
-    build_dir: Annotated[Path, typer.Argument(help="Build folder.")],
+    build_dir: Annotated[Path, typer.Argument(metavar="BUILD", help="Build folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON on stdout.")] = False,
 ) -> None:
     """Check every file, hash and count of a build; exit 1 naming each missing, altered or extra file."""
@@ -351,7 +359,9 @@ def list_recipes() -> None:
 
 @app.command("export")
 def export_cmd(
-    build_dir: Annotated[Path, typer.Argument(help="Build folder (verified first; a damaged build is refused).")],
+    build_dir: Annotated[
+        Path, typer.Argument(metavar="BUILD", help="Build folder (verified first; a damaged build is refused).")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write (new, empty, or an earlier export).")],
     license: Annotated[
         str, typer.Option(help="Licence identifier for the dataset card (Hub licence field).")
@@ -378,7 +388,7 @@ def export_cmd(
 
 @app.command("publish")
 def publish_cmd(
-    build_dir: Annotated[Path, typer.Argument(help="Build folder (verified and exported first).")],
+    build_dir: Annotated[Path, typer.Argument(metavar="BUILD", help="Build folder (verified and exported first).")],
     repo_id: Annotated[str, typer.Option("--repo-id", help="Hub dataset repo, ORG/NAME (created if needed).")],
     private: Annotated[bool, typer.Option("--private", help="Create the repo private.")] = False,
     revision: Annotated[str | None, typer.Option(help="Branch to upload to (created if needed; default main).")] = None,
@@ -390,7 +400,7 @@ def publish_cmd(
     Token: huggingface_hub's standard locations (the HF_TOKEN variable, or the file `hf auth login` writes);
     negaudio never prints or stores it. Tags: the upload is tagged v<version> (or --tag) so users can pin
     `load_dataset(REPO, revision=TAG)`; an existing tag is never moved: the same content is a no-op, different
-    content is refused (exit 2). Needs `pip install 'negaudio\\[hf]'`.
+    content is refused (exit 2). Needs `pip install 'negaudio[hf]'`.
     """
     from negaudio.export.publish import publish
 

@@ -14,7 +14,9 @@ from negaudio.core.outputs import check_output_folder
 
 
 def compare_command(
-    eval_dirs: Annotated[list[Path], typer.Argument(help="Evaluation folders written by negaudio eval.")],
+    eval_dirs: Annotated[
+        list[Path], typer.Argument(metavar="EVAL_DIR", help="Evaluation folders written by negaudio eval.")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the comparison (created).")],
     baseline: Annotated[
         str | None, typer.Option(help="Folder name of the baseline row (default: the first folder).")

@@ -79,10 +79,11 @@ def _print_summary(report: dict, out_dir: Path) -> None:
 
 
 def eval_command(
-    build_dir: Annotated[Path, typer.Argument(help="Build folder to score on.")],
+    build_dir: Annotated[Path, typer.Argument(metavar="BUILD", help="Build folder to score on.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Report folder (created; files replaced).")],
     predictions: Annotated[
-        list[Path] | None, typer.Option("--predictions", help=".npz (item_id -> 2-D map) or a folder of them.")
+        list[Path] | None,
+        typer.Option("--predictions", metavar="<path>", help=".npz (item_id -> 2-D map) or a folder of them."),
     ] = None,
     model: Annotated[
         str | None,
@@ -102,13 +103,15 @@ def eval_command(
         ),
     ] = None,
     model_opt: Annotated[
-        list[str] | None, typer.Option("--model-opt", help="KEY=VALUE passed to the adapter (repeatable).")
+        list[str] | None,
+        typer.Option("--model-opt", metavar="<key=value>", help="KEY=VALUE passed to the adapter (repeatable)."),
     ] = None,
     threshold: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="<threshold>",
             help="Threshold (repeatable): a number, median, adaptive, max, max10, maxq3, maxq3_separate, "
-            "pos_p25. Default: 0.5 median adaptive max max10 maxq3 maxq3_separate."
+            "pos_p25. Default: 0.5 median adaptive max max10 maxq3 maxq3_separate.",
         ),
     ] = None,
     calibration: Annotated[
@@ -119,7 +122,9 @@ def eval_command(
     ] = "same",
     calibration_predictions: Annotated[
         list[Path] | None,
-        typer.Option(help="With --predictions and --calibrate-on BUILD: the model's maps on that build."),
+        typer.Option(
+            metavar="<path>", help="With --predictions and --calibrate-on BUILD: the model's maps on that build."
+        ),
     ] = None,
     save_calibration: Annotated[Path | None, typer.Option(help="Also write the calibration JSON here.")] = None,
     batch: Annotated[int, typer.Option(help="Items per model batch; samples per scoring batch.")] = 16,
