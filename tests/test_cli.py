@@ -136,3 +136,18 @@ def test_bundled_recipe_with_source_renders_its_canonical_plan(cli, shared_data,
     assert result.exit_code == 0 and "differs from the official annotations" in result.output
     result = cli("build", "vggss-neg", "--source", wrong, "-o", tmp_path / "d", "--no-canonical")
     assert result.exit_code == 2  # planning from the user's (empty) annotation file finds no sample
+
+
+def test_misspelt_recipe_fields_and_values_name_the_closest_choice(cli, write_recipe):
+    negatives = [
+        {"kind": "silense"},
+        {"kind": "noise", "colour": "white", "level": {"sigma": 1.0}},
+        {"kind": "noise", "color": "whte", "level": {"sigmaa": 1.0}},
+        {"kind": "noise", "color": "white", "level": {"sigma": 1.0}, "zzz": 1},
+    ]
+    output = cli("validate", write_recipe(negatives=negatives)).output
+    assert "negatives.0.kind: Input should be one of" in output and "did you mean 'silence'?" in output
+    assert "negatives.1.colour: Extra inputs are not permitted; did you mean 'color'?" in output
+    assert "negatives.2.color: Input should be 'white'" in output and "did you mean 'white'?" in output
+    assert "negatives.2.level.sigmaa: Extra inputs are not permitted; did you mean 'sigma'?" in output
+    assert "negatives.3.zzz: Extra inputs are not permitted\n" in output  # nothing close: no guess

@@ -143,14 +143,14 @@ def test_yaml_wrong_type_deep_in_list(tmp_path):
 def test_yaml_unknown_key_points_at_the_key(tmp_path):
     text = GOOD_YAML.replace("    text: hello", "    text: hello\n    txet: hello")
     assert problems(Recipe, write(tmp_path, "r.yaml", text)) == [
-        ("negatives.1.txet", 10, 5, "Extra inputs are not permitted")
+        ("negatives.1.txet", 10, 5, "Extra inputs are not permitted; did you mean 'text'?")
     ]
 
 
 def test_yaml_unknown_key_in_flow_mapping(tmp_path):
     text = GOOD_YAML.replace("    level:\n      snr_db: 5", "    level: {snr_db: 5, gian: 2}")
     assert problems(Recipe, write(tmp_path, "r.yaml", text)) == [
-        ("negatives.0.level.gian", 6, 24, "Extra inputs are not permitted")
+        ("negatives.0.level.gian", 6, 24, "Extra inputs are not permitted; did you mean 'gain'?")
     ]
 
 
@@ -166,7 +166,13 @@ def test_yaml_bad_discriminator_points_at_kind_value(tmp_path):
     text = GOOD_YAML.replace("kind: speech", "kind: speach")
     error = raised(validate_file, Recipe, write(tmp_path, "r.yaml", text))
     assert error.problems == [
-        Problem(("negatives", 1, "kind"), 8, 11, "Input should be one of 'noise', 'speech', 'silence'", "'speach'")
+        Problem(
+            ("negatives", 1, "kind"),
+            8,
+            11,
+            "Input should be one of 'noise', 'speech', 'silence'; did you mean 'speech'?",
+            "'speach'",
+        )
     ]
 
 
@@ -243,7 +249,7 @@ def test_toml_inline_table_and_subtable_positions(tmp_path):
             20,
             "Input should be a valid number, unable to parse string as a number",
         ),
-        ("negatives.2.level.gian", 17, 3, "Extra inputs are not permitted"),
+        ("negatives.2.level.gian", 17, 3, "Extra inputs are not permitted; did you mean 'gain'?"),
     ]
 
 
@@ -371,10 +377,9 @@ class Mix(Strict):
         ),
         (
             "{sgma: 1}",
-            [
-                ("level", 2, 8, "Field required: 'rms_dbfs'"),
+            [  # the member whose field the unknown key misspells wins the tie
                 ("level", 2, 8, "Field required: 'sigma'"),
-                ("level.sgma", 2, 9, "Extra inputs are not permitted"),
+                ("level.sgma", 2, 9, "Extra inputs are not permitted; did you mean 'sigma'?"),
             ],
         ),
     ],

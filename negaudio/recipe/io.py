@@ -14,8 +14,10 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
@@ -390,8 +392,8 @@ def validate_data(model: type[M], data: Any, path: Path | str | None = None, loc
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        errors = _closest_union_members(e.errors(include_url=False), data)
-        problems = dict.fromkeys(_problem(err, data, locator or Locator()) for err in errors)
+        errors = _closest_union_members(e.errors(include_url=False), data, model)
+        problems = dict.fromkeys(_problem(err, data, locator or Locator(), model) for err in errors)
         raise RecipeError(path, sorted(problems, key=_file_order)) from None
 
 
@@ -423,11 +425,13 @@ def _walk(data: Any, loc: Sequence[str | int]) -> tuple[list[int], Any]:
     return kept, node
 
 
-def _closest_union_members(errors: list[dict[str, Any]], data: Any) -> list[dict[str, Any]]:
+def _closest_union_members(errors: list[dict[str, Any]], data: Any, model: Any = None) -> list[dict[str, Any]]:
     """Where a plain (smart-mode) union failed, keep only the errors of the members that failed least.
 
     ``level: {snr_db: ten}`` against ``RmsLevel | SnrLevel`` then reports the bad number, not also
-    ``rms_dbfs`` missing and ``snr_db`` unknown for ``RmsLevel``. Ties (``int | str``) keep every member.
+    ``rms_dbfs`` missing and ``snr_db`` unknown for ``RmsLevel``. Among members that failed equally, one whose
+    unknown key is a misspelling of its own field wins (``{sigmaa: 1}``: the sigma level, "did you mean"); other
+    ties (``int | str``) keep every member.
     """
     counts: dict[tuple, Counter] = defaultdict(Counter)
     branches = []
@@ -437,8 +441,9 @@ def _closest_union_members(errors: list[dict[str, Any]], data: Any) -> list[dict
         kept = set(_walk(data, body)[0])
         branch = [(raw[:i], raw[i]) for i in range(len(body)) if i not in kept]
         branches.append(branch)
+        misspelt = err["type"] == "extra_forbidden" and _did_you_mean(raw[-1], _field_names(model, raw[:-1]))
         for site, tag in branch:
-            counts[site][tag] += 1
+            counts[site][tag] += 1 - (0.5 if misspelt else 0)
     return [
         err
         for err, branch in zip(errors, branches, strict=True)
@@ -446,8 +451,9 @@ def _closest_union_members(errors: list[dict[str, Any]], data: Any) -> list[dict
     ]
 
 
-def _problem(err: Mapping[str, Any], data: Any, locator: Locator) -> Problem:
-    """One pydantic error as a :class:`Problem` at the document's own path and position."""
+def _problem(err: Mapping[str, Any], data: Any, locator: Locator, model: type[BaseModel] | None = None) -> Problem:
+    """One pydantic error as a :class:`Problem` at the document's own path and position; an unknown key names
+    the closest field of its mapping (``did you mean 'color'?``)."""
     kind, raw_loc = err["type"], tuple(err["loc"])
     discriminator = str((err.get("ctx") or {}).get("discriminator", "")).strip("'")
     if kind == "missing" and raw_loc:  # point at the mapping that lacks the field
@@ -457,13 +463,66 @@ def _problem(err: Mapping[str, Any], data: Any, locator: Locator) -> Problem:
     message, got, key = err["msg"], _short(err.get("input")), False
     if kind == "extra_forbidden":  # point at the unknown key itself
         key, got = True, None
+        message += _did_you_mean(str(raw_loc[-1]), _field_names(model, raw_loc[:-1]))
     elif kind == "union_tag_invalid":  # point at the bad tag value
         if isinstance(node, Mapping) and discriminator in node:
             loc = (*loc, discriminator)
         message, got = f"Input should be one of {err['ctx']['expected_tags']}", _short(err["ctx"]["tag"])
+        message += _did_you_mean(err["ctx"]["tag"], re.findall(r"'([^']*)'", err["ctx"]["expected_tags"]))
+    elif kind in ("literal_error", "enum") and isinstance(err.get("input"), str):
+        message += _did_you_mean(err["input"], re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected"))))
     elif kind == "union_tag_not_found" and isinstance(node, Mapping):
         message, got = f"Field required: {discriminator!r}", None
     return Problem(loc, *locator.locate(loc, key=key), message, got)
+
+
+def _did_you_mean(given: Any, choices: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to a misspelt ``given`` (empty when none is close)."""
+    close = get_close_matches(str(given), list(choices), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close and close[0] != given else ""
+
+
+def _field_names(model: Any, loc: Sequence[str | int]) -> list[str]:
+    """The field names (aliases included) of the model that pydantic's ``loc`` leads to from ``model``: keys
+    enter fields, indices list items, and union member tags (a discriminator value, a class name) a member."""
+    node = model
+    for part in loc:
+        node = _step(node, part)
+        if node is None:
+            return []
+    while get_origin(node) is Annotated:
+        node = get_args(node)[0]
+    if not (isinstance(node, type) and issubclass(node, BaseModel)):
+        return []
+    return [name for n, f in node.model_fields.items() for name in (n, f.alias) if name]
+
+
+def _step(node: Any, part: str | int) -> Any:
+    """One ``loc`` entry down a type annotation (None when it does not apply)."""
+    while get_origin(node) is Annotated:
+        node = get_args(node)[0]
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        fields = {name: f.annotation for n, f in node.model_fields.items() for name in (n, f.alias) if name}
+        return fields.get(part)
+    origin, args = get_origin(node), get_args(node)
+    if origin in (list, tuple, Sequence) and type(part) is int and args:
+        return args[0]
+    if origin in (Union, UnionType):
+        for member in args:
+            while get_origin(member) is Annotated:
+                member = get_args(member)[0]
+            if getattr(member, "__name__", None) == part or part in _tags(member):
+                return member
+    return None
+
+
+def _tags(member: Any) -> set:
+    """The discriminator values a union member accepts (its Literal-typed fields)."""
+    if not (isinstance(member, type) and issubclass(member, BaseModel)):
+        return set()
+    return {
+        v for f in member.model_fields.values() if get_origin(f.annotation) is Literal for v in get_args(f.annotation)
+    }
 
 
 def _short(value: Any) -> str:
