@@ -112,6 +112,12 @@ def test_a_missing_evaluation_folder_is_named_as_not_found(cli, runs, tmp_path):
     assert result.exit_code == 2 and "not an evaluation folder" in result.output
 
 
+def test_too_few_resamples_for_an_interval_are_refused(cli, runs, tmp_path):
+    result = cli("compare", runs[("oracle", 5)], runs[("oracle", 5)], "-o", tmp_path / "x", "--bootstrap", "1")
+    assert result.exit_code == 2 and "--bootstrap must be 0 (no intervals) or >= 100, got 1" in result.output
+    assert not (tmp_path / "x").exists()
+
+
 def _blank_positives(src, dst, which):
     """A copy of an evaluation folder whose positive maps read as empty at the headline θ for samples ``which``."""
     shutil.copytree(src, dst)

@@ -86,7 +86,8 @@ def test_compare_refuses_a_folder_it_did_not_write(cli, evaluation, tmp_path):
 @pytest.mark.parametrize(
     ("option", "says"),
     [
-        (("--bootstrap", "-5"), "--bootstrap must be >= 0"),
+        (("--bootstrap", "-5"), "--bootstrap must be 0 (no intervals) or >= 100, got -5"),
+        (("--bootstrap", "1"), "--bootstrap must be 0 (no intervals) or >= 100, got 1"),
         (("--threshold", "bogus"), "expected a finite number or one of median"),
         (("--ci-level", "2"), "--ci-level must be in (0, 1)"),
         (("--gallery", "-1"), "--gallery must be >= 0"),

@@ -9,6 +9,7 @@ weighted by the count of its unit. Formulas: docs/metrics.md §8.
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral
 
 import numpy as np
 
@@ -16,6 +17,18 @@ from negaudio.eval.metrics_common import AUC_GRID
 
 CHUNK = 128
 """Resamples computed at once (bounds memory: CHUNK × items floats per statistic)."""
+MIN_RESAMPLES = 100
+"""Fewest resamples an interval is reported from: with fewer, the 2.5th and 97.5th percentiles rest on one or two
+values each (``--bootstrap 1`` would give an "interval" of one resampled value, which may not hold the estimate)."""
+
+
+def check_resamples(resamples: int) -> None:
+    """An InputError unless ``resamples`` is 0 (no intervals) or at least MIN_RESAMPLES."""
+    from negaudio.core.errors import InputError
+
+    whole = isinstance(resamples, Integral) and not isinstance(resamples, bool)
+    if not whole or (resamples != 0 and resamples < MIN_RESAMPLES):
+        raise InputError(f"--bootstrap must be 0 (no intervals) or >= {MIN_RESAMPLES}, got {resamples}")
 
 
 def resample_counts(n_units: int, resamples: int, rng: np.random.Generator) -> np.ndarray:

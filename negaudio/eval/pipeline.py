@@ -17,6 +17,7 @@ from negaudio import __version__
 from negaudio.core.errors import InputError
 from negaudio.core.outputs import refuse_inside_build
 from negaudio.eval.benchmark_metrics import BenchmarkMetrics
+from negaudio.eval.bootstrap import check_resamples
 from negaudio.eval.calibration import (
     build_identity,
     calibrate,
@@ -526,8 +527,7 @@ def check_config(config: EvalConfig) -> None:
     check_jobs(config.jobs)
     if config.gallery < 0:
         raise InputError(f"--gallery must be >= 0 (0: no gallery), got {config.gallery}")
-    if config.bootstrap < 0:
-        raise InputError(f"--bootstrap must be >= 0 (0: no intervals), got {config.bootstrap}")
+    check_resamples(config.bootstrap)
     if not 0 < config.ci_level < 1:
         raise InputError(f"--ci-level must be in (0, 1), got {config.ci_level}")
 
