@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,21 @@ def test_eval_never_saves_a_calibration_into_a_build(cli, builds, tmp_path):
     result = cli("eval", scored, "--model", "energy-gated", "-o", out, "--save-calibration", other / "cal.json")
     assert result.exit_code == 2 and "is inside the build" in result.output and not out.exists()
     assert tree_digest(other) == before
+
+
+def test_a_model_run_never_replaces_maps_the_folders_report_scored(cli, builds, tmp_path):
+    """examples/score_your_model.py writes the user's maps into its report folder; a model run there stops."""
+    out = tmp_path / "mine"
+    assert cli("eval", builds[0], "--model", "random", "-o", tmp_path / "r", "--bootstrap", "0").exit_code == 0
+    out.mkdir()
+    shutil.copy(tmp_path / "r" / "predictions.npz", out / "predictions.npz")
+    assert (
+        cli("eval", builds[0], "--predictions", out / "predictions.npz", "-o", out, "--bootstrap", "0").exit_code == 0
+    )
+    before = tree_digest(out)
+    result = cli("eval", builds[0], "--model", "energy-gated", "-o", out, "--bootstrap", "0")
+    assert result.exit_code == 2 and "maps this folder's report did not write" in result.output
+    assert tree_digest(out) == before
 
 
 def test_a_model_run_that_stopped_early_can_be_rerun_and_its_maps_are_the_reports_own(cli, builds, tmp_path):

@@ -17,6 +17,23 @@ def check_output(output: Path) -> None:
     check_output_folder(output, "report", is_eval_folder)
 
 
+def keep_others_maps(output: Path, calibration: bool) -> None:
+    """Refuse a model run whose maps would replace a maps file in ``output`` that the folder's report did not
+    write (the report of ``--predictions OUTPUT/predictions.npz``: maybe a user's own maps)."""
+    from negaudio.eval.report import CALIBRATION_MAPS, MODEL_MAPS, earlier_report
+
+    earlier = earlier_report(output)
+    if earlier is None:  # nothing, or the maps of a model run that stopped before its report
+        return
+    ours = set(earlier.get("files") or []) if earlier.get("model") else set()
+    for name in (MODEL_MAPS, CALIBRATION_MAPS) if calibration else (MODEL_MAPS,):
+        if (output / name).exists() and name not in ours:
+            raise InputError(
+                f"{output / name}: maps this folder's report did not write (it scored them with --predictions); "
+                "a --model run would replace them with its own: give another -o, or move the file"
+            )
+
+
 def evaluate(
     build_dir: Path,
     output: Path,
@@ -45,6 +62,7 @@ def evaluate(
         files = [Path(predictions)] if isinstance(predictions, str | Path) else [Path(p) for p in predictions]
         return score(Path(build_dir), files, output, settings)
     check_config(settings)  # before the model runs: a wrong option costs nothing
+    keep_others_maps(output, settings.calibrate_on is not None)
     build = Build(build_dir)
     other = None if settings.calibrate_on is None else Build(settings.calibrate_on)
     options = dict(model_options or {})
