@@ -222,7 +222,15 @@ def test_verify_names_every_altered_or_missing_file(cli, write_recipe, demo_root
     result = cli("verify", out)
     assert result.exit_code == 1
     assert f"altered: {records[1].audio.path}" in result.output
-    assert f"missing: {records[0].mask.path}" in result.output
+    assert result.output.count(f"missing: {records[0].mask.path}") == 1  # once, not again for its item
+    assert f"{out}: 2 problem(s)" in result.output
+    outside = tmp_path / "outside.wav"  # a file swapped for a link out of the build: that file is named
+    shutil.copy(out / records[2].audio.path, outside)
+    (out / records[2].audio.path).unlink()
+    (out / records[2].audio.path).symlink_to(outside)
+    result = cli("verify", out)
+    assert f"altered: {records[2].audio.path} (" in result.output and "symbolic link" in result.output
+    assert "SHA256SUMS" not in result.output and "manifest.jsonl" not in result.output
 
 
 def test_manifest_rows_carry_schema_version_and_validate(write_recipe, demo_root, tmp_path, cli):

@@ -36,8 +36,15 @@ class Problem:
 
 
 def verify(root: Path) -> list[Problem]:
-    """Check everything a reader or ``negaudio eval`` trusts; return the problems (empty: all good)."""
-    build = Build(root)
+    """Check everything a reader or ``negaudio eval`` trusts; return the problems (empty: all good). A folder
+    that is no build raises InputError; a build whose build.json no longer reads is one problem."""
+    try:
+        build = Build(root)
+    except InputError as exc:
+        if not (Path(root) / BUILD_INFO).is_file():
+            raise
+        detail = str(exc).removeprefix(f"{Path(root) / BUILD_INFO}: ").removesuffix("; the build is damaged")
+        return [Problem("altered", BUILD_INFO, detail)]
     problems: list[Problem] = []
     info = build.info
     if "build_sha256" in info and build_sha256(info) != info["build_sha256"]:
@@ -52,8 +59,8 @@ def verify(root: Path) -> list[Problem]:
 
 def _check_files(build: Build, problems: list[Problem]) -> dict[str, str | None] | None:
     """Every file of ``SHA256SUMS`` against its sha256; the table against ``files_sha256``. Returns each listed
-    path with the sha256 its file has (None when absent or unreadable), or None without a table (a build of
-    schema 1.0, checked by its decoded hashes only)."""
+    path with its sha256 when the file matches it (None when a problem with the file was reported), or None
+    without a table (a build of schema 1.0, checked by its decoded hashes only)."""
     table_path = build.root / CHECKSUMS
     if "files_sha256" not in build.info:
         problems.append(Problem("missing", CHECKSUMS, "a build of schema 1.0: files checked by decoded hashes only"))
@@ -73,21 +80,24 @@ def _check_files(build: Build, problems: list[Problem]) -> dict[str, str | None]
         listed[rel] = None
         try:
             path = build.path(rel)
-        except InputError as exc:
-            problems.append(Problem("altered", CHECKSUMS, str(exc)))
+        except InputError as exc:  # a plain path: its file is a link out of the build; else the table is altered
+            plain = not Path(rel).is_absolute() and ".." not in Path(rel).parts
+            problems.append(Problem("altered", rel, str(exc)) if plain else Problem("altered", CHECKSUMS, str(exc)))
             continue
         if not path.is_file():
             problems.append(Problem("missing", rel))
             continue
-        listed[rel] = file_sha256(path)
-        if listed[rel] != digest:
+        if file_sha256(path) != digest:
             problems.append(Problem("altered", rel))
+            continue
+        listed[rel] = digest
     return listed
 
 
 def _check_decoded(build: Build, problems: list[Problem], hashed: dict[str, str | None]) -> Counter:
     """Decoded audio and masks against the manifest's hashes; item hashes; ``content_sha256``. Images already
-    hashed for ``SHA256SUMS`` are not read again. Returns the items per kind."""
+    hashed for ``SHA256SUMS`` are not read again, and a file it found missing, altered or linked out is not
+    reported twice. Returns the items per kind."""
     seen: set[str] = set()
     content = hashlib.sha256()
     counts: Counter = Counter()
@@ -109,7 +119,7 @@ def _check_decoded(build: Build, problems: list[Problem], hashed: dict[str, str 
         if record.mask is not None:
             checks.append((record.mask.path, record.mask.sha256, mask_file_sha256))
         for rel, expected, compute in checks:
-            if rel in seen:
+            if rel in seen or (rel in hashed and hashed[rel] is None):
                 continue
             seen.add(rel)
             try:
