@@ -165,3 +165,24 @@ def _env() -> dict:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "NEGAUDIO_DEBUG"}
+
+
+NAN_MODEL = """
+import numpy as np
+
+
+class Nan:
+    def __call__(self, images, waves, records):
+        maps = np.zeros((len(records), 4, 4), dtype=np.float32)
+        maps[-1, 0, 0] = np.nan
+        return maps
+"""
+
+
+def test_a_model_map_with_nan_names_the_model_and_item_not_a_removed_file(cli, small_demo, tmp_path):
+    (tmp_path / "nan.py").write_text(NAN_MODEL)
+    out = tmp_path / "out"
+    result = cli("eval", small_demo, "--model", f"{tmp_path / 'nan.py'}:Nan", "--batch", "4", "-o", out)
+    fourth = list(negaudio.open_build(small_demo))[3].item_id  # the last of the first batch of 4
+    assert result.exit_code == 2 and f"returned a map with NaN for item {fourth!r}" in result.output, result.output
+    assert "predictions.npz" not in result.output and not out.exists()

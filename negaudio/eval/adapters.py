@@ -33,7 +33,7 @@ from PIL import Image
 from negaudio.core.errors import InputError, NegaudioError
 from negaudio.core.extras import require
 from negaudio.eval.media import check_files
-from negaudio.eval.predictions import PredictionWriter
+from negaudio.eval.predictions import PredictionWriter, not_finite
 from negaudio.manifest import Build, ManifestRecord
 
 T = TypeVar("T")
@@ -272,6 +272,8 @@ def run_model(
                 records, images, waves = ready
                 output = call_adapter(spec, "the model", adapter, images, waves, records)
                 for r, m in zip(records, to_maps(output, len(records), spec), strict=True):
+                    if not np.isfinite(m).all():
+                        raise InputError(f"--model {spec!r} returned a map with {not_finite(m)} for item {r.item_id!r}")
                     writer.add(r.item_id, m)
                 done += len(records)
                 if progress:

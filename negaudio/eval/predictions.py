@@ -137,6 +137,11 @@ class _Archive:
         os.close(self.fd)
 
 
+def not_finite(m: np.ndarray) -> str:
+    """What makes a map that is not all finite so: "NaN" when it holds one, else "inf"."""
+    return "NaN" if np.isnan(m).any() else "inf"
+
+
 class Predictions:
     """Maps from one or more ``.npz`` files (or folders of them), read lazily by item id."""
 
@@ -197,8 +202,7 @@ class Predictions:
         m = m.astype(np.float32, copy=False)
         top = m.max()
         if not (np.isfinite(top) and np.isfinite(m.min())):
-            what = "NaN" if np.isnan(m).any() else "inf"
-            raise InputError(f"{path}: item {item_id!r}: map contains {what}")
+            raise InputError(f"{path}: item {item_id!r}: map contains {not_finite(m)}")
         return m, float(top)
 
     def identity(self) -> list[dict]:
