@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
+from numbers import Integral
 from pathlib import Path
 
 from negaudio.core.cache import resolve_media
@@ -109,7 +110,9 @@ def resolve(
     """
     say = note or (lambda _: None)
     if (recipe is None) == (plan_file is None):
-        raise InputError("give a RECIPE or --plan PLAN (one of them)")
+        raise InputError("give a RECIPE or --plan PLAN" + (", not both" if recipe is not None else ""))
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, Integral) or limit < 1):
+        raise InputError(f"--limit must be >= 1, got {limit!r}")
     if source is not None and not Path(source).is_dir():
         raise InputError(f"{source}: source folder not found")
     if plan_file is not None:

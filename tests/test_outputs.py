@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import negaudio
+from negaudio.core.errors import InputError
 from tests.conftest import BASE_RECIPE, tree_digest
 
 
@@ -185,3 +186,19 @@ def test_plan_writes_only_a_plan_file(cli, builds, write_recipe, demo_root, tmp_
     plan = tmp_path / "p.jsonl"
     for _ in range(2):  # an earlier plan is replaced
         assert cli("plan", write_recipe(), "--source", demo_root, "-o", plan, "--limit", "1").exit_code == 0
+
+
+def test_python_api_options_are_checked_as_the_command_lines_are(builds, tmp_path):
+    """A single threshold may be a plain string; a bad --jobs or --limit is an InputError naming the option."""
+    report = negaudio.evaluate(builds[0], tmp_path / "e", model="random", thresholds="maxq3", bootstrap=0)
+    assert [t["label"] for t in report["thresholds"]] == ["maxq3"]  # not one threshold per letter
+    for jobs in ("abc", 0, 1.5):
+        with pytest.raises(InputError, match=f"--jobs must be >= 1, got {jobs!r}"):
+            negaudio.evaluate(builds[0], tmp_path / "f", model="random", jobs=jobs)
+    recipe = builds[0].parent / "recipe.yaml"
+    for limit in (0, "3"):
+        with pytest.raises(InputError, match=f"--limit must be >= 1, got {limit!r}"):
+            negaudio.build(recipe, tmp_path / "b", limit=limit)
+    with pytest.raises(InputError, match="give a RECIPE or --plan PLAN, not both"):
+        negaudio.build(recipe, tmp_path / "b", plan_file=tmp_path / "p.jsonl")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "f").exists()

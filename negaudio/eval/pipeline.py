@@ -69,6 +69,13 @@ class EvalConfig:
     model: dict | None = None
     progress: Progress | None = field(default=None, repr=False)
 
+    def __post_init__(self):
+        """One threshold or one calibration file may be given alone (``thresholds="maxq3"``), not in a list."""
+        if isinstance(self.thresholds, str):
+            self.thresholds = (self.thresholds,)
+        if isinstance(self.calibration_predictions, str | Path):
+            self.calibration_predictions = (self.calibration_predictions,)
+
 
 def check_threshold_specs(specs: Iterable[str]) -> list[str]:
     """Validate threshold names: a number (fixed), ``median``, ``adaptive`` or a universal kind."""

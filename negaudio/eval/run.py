@@ -54,7 +54,7 @@ def evaluate(
     from negaudio.manifest import Build
 
     if (predictions is None) == (model is None):
-        raise InputError("give --predictions PRED or --model SPEC (one of them)")
+        raise InputError("give --predictions PRED or --model SPEC" + (", not both" if model is not None else ""))
     check_output(Path(output))
     settings = EvalConfig(**config)
     output = Path(output)

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +72,9 @@ def make_executor(
 
 
 def check_jobs(jobs: int) -> None:
-    """``--jobs`` must be at least 1."""
-    if jobs < 1:
-        raise InputError(f"--jobs must be >= 1, got {jobs}")
+    """``--jobs`` must be a whole number, at least 1."""
+    if isinstance(jobs, bool) or not isinstance(jobs, Integral) or jobs < 1:
+        raise InputError(f"--jobs must be >= 1, got {jobs!r}")
 
 
 @contextmanager
