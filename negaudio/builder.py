@@ -29,7 +29,7 @@ from negaudio.planning.rows import PlanRow
 from negaudio.recipe.bundled import annotation_mismatch, canonical_plan, resolve_recipe
 from negaudio.recipe.models import Recipe
 from negaudio.rendering.early import EarlyShards
-from negaudio.rendering.execute import make_executor, run_bounded
+from negaudio.rendering.execute import check_executor, make_executor, run_bounded
 from negaudio.rendering.render import SHARD_SAMPLES, RenderContext, render_shard, shard_of, shard_record_path
 from negaudio.sources import open_source, uses_demo_fallback
 
@@ -228,6 +228,7 @@ def build(
     ``options.overwrite``.
     """
     options = options or BuildOptions()
+    check_executor(options.jobs, options.executor, options.address)  # before planning: a wrong option costs nothing
     resolved = resolve(
         recipe,
         plan_file=plan_file,

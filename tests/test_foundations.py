@@ -196,3 +196,12 @@ def test_inspect_on_a_file_says_it_is_a_file(cli, tmp_path):
 def test_build_and_eval_word_a_zero_jobs_alike(cli, write_recipe, demo_root, tmp_path):
     result = cli("build", write_recipe(), "-o", tmp_path / "b", "--source", demo_root, "--jobs", "0")
     assert result.exit_code == 2 and "--jobs must be >= 1, got 0" in result.output
+
+
+def test_build_options_are_checked_before_planning(cli, tmp_path):
+    """A wrong --jobs or a --dask-address without --executor dask stops before any note or plan."""
+    result = cli("build", "is3plus", "-o", tmp_path / "b", "--jobs", "0")
+    assert result.exit_code == 2 and result.output.startswith("error: --jobs must be >= 1, got 0")
+    result = cli("build", "is3plus", "-o", tmp_path / "b", "--dask-address", "tcp://127.0.0.1:8786")
+    assert result.exit_code == 2 and "give --executor dask too" in result.output
+    assert not (tmp_path / "b").exists()

@@ -28,8 +28,8 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 def model_options(model: str | None, pairs: list[str], checkpoint: Path | None, compat: str | None) -> dict[str, str]:
     """--model-opt pairs with --checkpoint and --compat added as the adapter options of the same names."""
     options = parse_options(pairs)
-    if (checkpoint is not None or compat is not None) and model is None:
-        raise InputError("--checkpoint and --compat apply to --model: give the model they are for")
+    if (checkpoint is not None or compat is not None or pairs) and model is None:
+        raise InputError("--checkpoint, --compat and --model-opt apply to --model: give the model they are for")
     for key, value in (("checkpoint", checkpoint), ("compat", compat)):
         if value is not None:
             if key in options:

@@ -108,12 +108,7 @@ def load_adapter(spec: str, options: Mapping[str, str] | None = None):
         require("torch", "torch", f"--model {spec}")
     options = dict(options or {})
     if isinstance(target, type) or options:
-        try:
-            inspect.signature(target).bind(**options)
-        except TypeError as exc:
-            raise InputError(f"--model {spec!r}: bad options {options} ({exc})") from None
-        except ValueError:  # no signature available (builtins): let the call decide
-            pass
+        check_options(spec, target, options)
         try:
             target = call_adapter(spec, "loading the adapter", target, **options)
         except AdapterError as exc:
@@ -123,6 +118,26 @@ def load_adapter(spec: str, options: Mapping[str, str] | None = None):
     if not callable(target):
         raise InputError(f"--model {spec!r}: the adapter is not callable")
     return target
+
+
+def check_options(spec: str, target, options: Mapping[str, str]) -> None:
+    """An InputError naming each option the adapter does not take (``--checkpoint`` and ``--compat`` are
+    options too) and the ones it does, or the required ones left out."""
+    try:
+        signature = inspect.signature(target)
+    except ValueError:  # no signature available (builtins): let the call decide
+        return
+    params = signature.parameters.values()
+    takes = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = [k for k in options if k not in takes]
+    if unknown and not any(p.kind == p.VAR_KEYWORD for p in params):
+        names = ", ".join(f"--{k}" if k in ("checkpoint", "compat") else f"--model-opt {k}=..." for k in unknown)
+        offered = f"its options: {', '.join(takes)}" if takes else "it takes no option"
+        raise InputError(f"--model {spec!r} does not take {names} ({offered})")
+    try:
+        signature.bind(**options)
+    except TypeError as exc:
+        raise InputError(f"--model {spec!r}: {exc}") from None
 
 
 def uses_torch(adapter) -> bool:

@@ -55,6 +55,8 @@ def evaluate(
 
     if (predictions is None) == (model is None):
         raise InputError("give --predictions PRED or --model SPEC" + (", not both" if model is not None else ""))
+    if model is None and device != "auto":
+        raise InputError(f"--device {device}: --device applies to --model (a predictions file is scored on the CPU)")
     check_output(Path(output))
     settings = EvalConfig(**config)
     output = Path(output)

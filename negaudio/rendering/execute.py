@@ -41,7 +41,7 @@ def make_executor(
     """An executor for ``jobs`` workers. ``kind``: ``process`` (a pool, see :func:`start_method`; inline when
     jobs == 1) or ``dask`` (a scheduler at ``address``, or :func:`local_cluster` of ``jobs`` workers with its
     files in ``scratch``). Workers are started (and import) at once, while the caller goes on."""
-    check_jobs(jobs)
+    check_executor(jobs, kind, address)
     if kind == "dask":
         Client = require("dask.distributed", "dask", "--executor dask").Client
         with (
@@ -50,8 +50,6 @@ def make_executor(
         ):
             yield _warm_up(client.get_executor(pure=False), jobs)
         return
-    if kind != "process":
-        raise InputError(f"--executor must be 'process' or 'dask' (got {kind!r})")
     if jobs == 1:
         yield InlineExecutor()
         return
@@ -69,6 +67,15 @@ def make_executor(
             _stop(pool)
             raise
         pool.shutdown(wait=True)
+
+
+def check_executor(jobs: int, kind: str, address: str | None) -> None:
+    """Workers, executor kind and scheduler address that :func:`make_executor` can use."""
+    check_jobs(jobs)
+    if kind not in ("process", "dask"):
+        raise InputError(f"--executor must be 'process' or 'dask' (got {kind!r})")
+    if address and kind != "dask":
+        raise InputError(f"--dask-address {address}: give --executor dask too (the build would use a local pool)")
 
 
 def check_jobs(jobs: int) -> None:
