@@ -507,7 +507,7 @@ def _claim(out_dir: Path, plan_sha: str, options: BuildOptions, staged: bool) ->
             _clear(out_dir)
             return None
         raise InputError(
-            f"{out_dir}: holds a build of a different recipe, seed or source "
+            f"{out_dir}: holds a build of another plan (a different recipe, seed, source or --limit) "
             f"(plan {str(previous.get('plan_sha256'))[:12]} != {plan_sha[:12]}); choose another folder or pass "
             "--overwrite to replace it"
         )

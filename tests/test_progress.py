@@ -76,6 +76,19 @@ def test_unknown_totals_show_a_count_and_complete_when_the_next_phase_starts():
     ]
 
 
+def test_a_note_follows_the_completion_line_of_the_phase_before_it(cli, tmp_path, capsys):
+    """Re-running a finished build: 'planning: N done' comes before 'note: already built', not after it."""
+    reporter, buffer, clock = plain()
+    with reporter:
+        reporter.update("planning", 7, None)
+        reporter.note("already built")
+    assert lines(buffer) == ["planning: 7 done in 0.0s"]
+    assert "already built" in capsys.readouterr().err
+    assert cli("build", "is3plus", "-o", tmp_path / "b", "--limit", "2").exit_code == 0
+    output = cli("build", "is3plus", "-o", tmp_path / "b", "--limit", "2").output
+    assert output.index("planning: 10 done") < output.index("note: already built")
+
+
 def test_open_phases_complete_at_a_normal_end_but_not_after_an_error():
     reporter, buffer, clock = plain()
     with reporter:

@@ -122,7 +122,7 @@ def build(
                 executor=executor.value,
                 address=dask_address,
                 progress=progress.update,
-                note=note,
+                note=progress.note,
             )
             info = run_build(
                 recipe or None,

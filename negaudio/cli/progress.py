@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from negaudio.cli.common import note
 from negaudio.core.errors import InputError
 
 INTERVAL_ENV = "NEGAUDIO_PROGRESS_INTERVAL"
@@ -140,9 +141,7 @@ class ProgressReporter:
         state = self._phases.get(phase)
         restarted = state is not None and state.finished and not complete
         if state is None or restarted:
-            for name, other in self._phases.items():  # the command moved on: a count without a total is final
-                if name != phase and not other.finished and other.total is None:
-                    self._finish(name, other, other.updated)
+            self.settle(but=phase)
             state = self._phases[phase] = _Phase(started=self._last_update, updated=now)
         state.done, state.total, state.updated = done, total, now
         self._last_update = now
@@ -154,6 +153,17 @@ class ProgressReporter:
                 self._finish(phase, state, now)
         elif now - self._last_line >= self.interval:
             self._line(f"{phase}: {count_text(done, total)}")
+
+    def settle(self, but: str | None = None) -> None:
+        """The command moved on (another phase starts, a note follows): a count without a total is final."""
+        for name, other in self._phases.items():
+            if name != but and not other.finished and other.total is None:
+                self._finish(name, other, other.updated)
+
+    def note(self, text: str) -> None:
+        """Print a note after the completion lines of the phases it follows."""
+        self.settle()
+        note(text)
 
     def _update_bar(self, phase: str, done: int, total: int | None, restarted: bool) -> None:
         task = self._tasks.get(phase)
