@@ -78,7 +78,7 @@ def test_unknown_totals_show_a_count_and_complete_when_the_next_phase_starts():
 
 def test_a_note_follows_the_completion_line_of_the_phase_before_it(cli, tmp_path, capsys):
     """Re-running a finished build: 'planning: N done' comes before 'note: already built', not after it."""
-    reporter, buffer, clock = plain()
+    reporter, buffer, _ = plain()
     with reporter:
         reporter.update("planning", 7, None)
         reporter.note("already built")
