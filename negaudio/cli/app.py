@@ -201,7 +201,10 @@ def plan_cmd(
     source: Annotated[Path | None, typer.Option(help="Dataset root; overrides the recipe's.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first K samples.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the recipe's seed.")] = None,
-    on_error: Annotated[OnError, typer.Option()] = OnError.fail,
+    on_error: Annotated[
+        OnError,
+        typer.Option(help="fail: stop at the first bad sample; skip: leave it out of the plan, name it, and go on."),
+    ] = OnError.fail,
     no_canonical: Annotated[
         bool,
         typer.Option("--no-canonical", help="For a bundled recipe, plan it instead of emitting its canonical plan."),
@@ -309,7 +312,7 @@ def inspect(
     ds = info["dataset"]
     out.print(
         f"{escape(str(ds['name']))} {escape(str(ds['version']))}: {info['items']} items, "
-        f"schema {info['schema_version']}, partial={info['partial']}, content sha256 {info['content_sha256'][:16]}"
+        f"schema {info['schema_version']}, {'partial' if info['partial'] else 'complete'}, content sha256 {info['content_sha256'][:16]}"
     )
     _print_summary(build_dir, rows)
     if gallery is not None:
