@@ -312,7 +312,8 @@ def inspect(
     ds = info["dataset"]
     out.print(
         f"{escape(str(ds['name']))} {escape(str(ds['version']))}: {info['items']} items, "
-        f"schema {info['schema_version']}, {'partial' if info['partial'] else 'complete'}, content sha256 {info['content_sha256'][:16]}"
+        f"schema {info['schema_version']}, {'partial' if info['partial'] else 'complete'}, "
+        f"content sha256 {info['content_sha256'][:16]}"
     )
     _print_summary(build_dir, rows)
     if gallery is not None:
