@@ -15,6 +15,7 @@ from pathlib import Path
 import negaudio
 from negaudio.core.errors import NegaudioError
 from negaudio.eval.predictions import PredictionWriter
+from negaudio.eval.report_md import with_ci
 from negaudio.eval.run import check_output
 
 
@@ -52,8 +53,9 @@ def main(argv: list[str] | None = None) -> dict:
                     maps.add(record["item_id"], m.numpy())
     report = negaudio.evaluate(args.build, args.output, predictions=predictions)
     h = report["headline"]
-    print(f"@{h['threshold']}: positive cIoU {h['positive']['success']['value']:.3f}", end="")
-    print("".join(f", {n} pIA {e['pia']['value']:.3f}" for n, e in h["negatives"].items()))
+    print(f"@{h['threshold']} (percent, with the bootstrap interval): cIoU {with_ci(h['positive']['success'])}")
+    for name, entry in h["negatives"].items():
+        print(f"  {name}: mean pIA {with_ci(entry['pia'])}, pos-neg IoU {with_ci(entry['posneg_iou'])}")
     return report
 
 

@@ -53,7 +53,8 @@ def test_score_your_model_with_torch(built, tmp_path):
     done = run_example("score_your_model_torch.py", built, "-o", tmp_path / "eval-torch", "--batch-size", "7")
     report = json.loads((tmp_path / "eval-torch" / "report.json").read_text())
     assert report["headline"]["negatives"]["silence"]["pia"]["value"] == 0
-    assert done.stdout.startswith("@maxq3: positive cIoU ") and "silence pIA 0.000" in done.stdout
+    assert done.stdout.startswith("@maxq3 (percent, with the bootstrap interval): cIoU ")
+    assert "silence: mean pIA 0.0" in done.stdout and "pIA 0.000" not in done.stdout  # percent, as eval prints
     with np.load(tmp_path / "eval-torch" / "predictions.npz") as maps:
         assert len(maps.files) == 60
 
