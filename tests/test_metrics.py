@@ -201,6 +201,10 @@ def test_calibrate_universal_matches_loop(rng):
     no_pos = M.calibrate_universal(negs, split="x")
     with pytest.raises(ValueError, match="not calibrated"):
         no_pos.threshold("pos_p25")
+    with pytest.raises(ValueError, match=r"^maxq3 must be a finite number, got 'abc'$"):
+        M.UniversalThresholds.from_dict(u.to_dict() | {"maxq3": "abc"})
+    with pytest.raises(ValueError, match=r"^missing split, max, max10, maxq3_separate, pos_p25, n_maxima$"):
+        M.UniversalThresholds.from_dict({"maxq3": 0.5})  # every missing key, not only the first
 
 
 # ------------------------------------------------------------------ positives

@@ -153,7 +153,13 @@ class UniversalThresholds:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> UniversalThresholds:
-        """Rebuild from ``to_dict`` output (e.g. read back from JSON); values must be finite numbers."""
+        """Rebuild from ``to_dict`` output (e.g. read back from JSON); values must be finite numbers. A ValueError
+        names every missing key, or the first bad value."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"expected an object of thresholds, got {type(data).__name__}")
+        missing = [k for k in ("split", *UNIVERSAL_KINDS, "n_maxima") if k not in data]
+        if missing:
+            raise ValueError(f"missing {', '.join(missing)}")
         for kind in UNIVERSAL_KINDS:
             value = data[kind]
             if not (value is None and kind == "pos_p25") and not (
