@@ -106,7 +106,7 @@ def test_unexpected_keys_are_refused_except_where_the_reference_ignored_them(mod
         adapter = load_adapter(model, {"checkpoint": str(path)})
         assert adapter.provenance["checkpoint"]["ignored_keys"] == 1
     else:
-        with pytest.raises(InputError, match=r"0 missing keys \(e\.g\. \[\]\), 1 unexpected .*txt_proj\.weight"):
+        with pytest.raises(InputError, match=r"0 missing keys, 1 unexpected .*txt_proj\.weight"):
             load_adapter(model, {"checkpoint": str(path)})
 
 
@@ -209,3 +209,10 @@ def test_ieee_float32_turns_tf32_off_inside_and_restores_the_callers_settings():
         assert conv.fp32_precision == matmul.fp32_precision == "tf32"
     finally:
         conv.fp32_precision, matmul.fp32_precision = before
+
+
+def test_a_checkpoint_without_tensors_says_where_a_state_dict_may_be(tmp_path):
+    path = tmp_path / "x.pth"
+    torch.save({"x": 1, "epoch": 3}, path)
+    with pytest.raises(InputError, match=r"holds no tensor \(keys \['epoch', 'x'\]\).*under one of 'model'"):
+        load_adapter("ezvsl", {"checkpoint": str(path)})

@@ -193,8 +193,7 @@ class ZooAdapter:
                 else "its keys match no zoo model"
             )
             raise InputError(
-                f"{path}: does not match the {self.spec.name} model: {len(found.missing)} missing keys "
-                f"(e.g. {found.missing[:4]}), {len(unexpected)} unexpected (e.g. {unexpected[:4]}); {closest}. "
+                f"{path}: does not match the {self.spec.name} model: {found.summary(unexpected)}; {closest}. "
                 f"Expected {self.spec.checkpoint}; rename keys with --model-opt key_map=module:function"
             )
         load_matched(self.net, state, path, self.spec.name)

@@ -73,6 +73,12 @@ def read_state_dict(path: Path, key_map: Callable[[str], str | None] | None = No
     for k, v in obj.items():
         if (mapped := mapper(k)) is not None and hasattr(v, "shape"):
             state[mapped] = v
+    if not state and not any(hasattr(v, "shape") for v in obj.values()):
+        wrappers = ", ".join(repr(k) for k in WRAPPERS)
+        raise InputError(
+            f"{path}: holds no tensor (keys {sorted(obj)[:8]}): expected a state_dict (name -> tensor), at the top "
+            f"or under one of {wrappers}"
+        )
     return state
 
 
@@ -88,6 +94,13 @@ class KeyMatch:
     missing: list[str]
     unexpected: list[str]
     missing_optional: list[str] = field(default_factory=list)
+
+    def summary(self, unexpected: list[str] | None = None, examples: int = 4) -> str:
+        """``N missing keys (e.g. [...]), M unexpected (e.g. [...])``, examples only where there are some;
+        ``unexpected``: the left-over keys that count (default: all)."""
+        unexpected = self.unexpected if unexpected is None else unexpected
+        parts = [(len(self.missing), "missing keys", self.missing), (len(unexpected), "unexpected", unexpected)]
+        return ", ".join(f"{n} {what}" + (f" (e.g. {keys[:examples]})" if keys else "") for n, what, keys in parts)
 
 
 def match_keys(expected: Iterable[str], state: Iterable[str], unused: Iterable[str]) -> KeyMatch:

@@ -29,8 +29,7 @@ def load_object_net(path: Path) -> ResNet18:
     if found.missing or unexpected:
         raise InputError(
             f"{path}: not torchvision's ImageNet resnet18 checkpoint (--model-opt ogl): "
-            f"{len(found.missing)} missing keys (e.g. {found.missing[:3]}), {len(unexpected)} unexpected "
-            f"(e.g. {unexpected[:3]})"
+            f"{found.summary(unexpected, examples=3)}"
         )
     load_matched(net, state, path, "torchvision's resnet18")
     return net.eval()
