@@ -220,6 +220,9 @@ def resolve_calibration(
         universal, record = load_calibration(config.calibration)
         in_sample = record.get("build", {}).get("content_sha256") == identity["content_sha256"]
         info = {"source": "file", "path": str(config.calibration), "build": record.get("build")}
+        paper = (record.get("model") or {}).get("paper")
+        if paper and paper != (config.model or {}).get("zoo"):
+            info["note"] = f"{config.calibration}: thresholds hard-coded for {paper}'s maps: they hold for {paper} only"
     elif config.calibrate_on is not None:
         other = Build(config.calibrate_on)
         if not config.calibration_predictions:

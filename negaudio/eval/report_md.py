@@ -118,6 +118,8 @@ def _header(report: dict) -> list[str]:
         lines.append(f"- **Universal thresholds** calibrated on split `{cal['split']}` ({cal['source']})")
         if cal["in_sample"]:
             lines.append(f"  - **In-sample, optimistic**: {cal['note'].split('; ', 1)[-1]}")
+        elif cal.get("note"):
+            lines.append(f"  - **{cal['note']}**")
     lines.append("- Rates are percent. ↑ higher is better, ↓ lower is better.")
     return lines
 

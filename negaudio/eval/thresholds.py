@@ -145,7 +145,8 @@ class UniversalThresholds:
         if value is None:
             raise ValueError(f"{kind!r} was not calibrated: no positive maxima were given")
         types = ",".join(f"{t}:{n}" for t, n in self.n_maxima.items())
-        return Threshold(kind, value, f"calibrated on split {self.split!r} (negative maxima {types})")
+        counts = f" (negative maxima {types})" if types else ""  # a paper's thresholds: counts not published
+        return Threshold(kind, value, f"calibrated on split {self.split!r}{counts}")
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict; ``from_dict`` inverts it."""
