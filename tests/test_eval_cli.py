@@ -464,3 +464,12 @@ def test_progress_without_a_terminal_is_plain_lines(cli, eval_build, tmp_path, m
     assert result.exit_code == 0, result.output
     for phase in ("running model: 72/72 (100%) done in", "reading maps: 72/72 (100%) done in", "scoring: 12/12"):
         assert phase in result.output
+
+
+def test_the_reading_of_a_negative_that_peaks_higher_says_where():
+    """Louder noise than the real sound, painted in the same place: not 'reacts'."""
+    from negaudio.eval.report_md import reading
+
+    assert reading(0.05, 1.0) == "peaks higher for this negative, in the same region"
+    assert reading(0.05, 0.1) == "peaks higher for this negative"
+    assert reading(0.95, 0.1) == "reacts to the audio" and reading(0.5, 1.0) == "does not react"

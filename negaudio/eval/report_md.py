@@ -60,7 +60,7 @@ def reading(separability: float, posneg: float) -> str:
     if separability >= 0.7:
         return "partly reacts"
     if separability <= 0.3:
-        return "reacts, but more than to the real sound"
+        return "peaks higher for this negative" + (", in the same region" if posneg >= 0.5 else "")
     return "does not react"
 
 
@@ -168,7 +168,7 @@ def _glance(report: dict) -> list[str]:
         "pairs with an empty positive map are excluded and counted, and 'both empty' is the fraction of all pairs "
         "with both maps empty (the reference code counts those as IoU 100: `posneg_iou_reference` in "
         "report.json). Reading: separability ≥ 0.9 and pos–neg IoU < 50 reacts; ≥ 0.7 partly; ≤ 0.3 the "
-        "negative peaks higher than the real sound.",
+        "negative peaks higher than the real sound (in the same region when pos–neg IoU ≥ 50).",
     ]
     return lines
 
