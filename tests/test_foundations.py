@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,22 @@ def test_build_options_are_checked_before_planning(cli, tmp_path):
     result = cli("build", "is3plus", "-o", tmp_path / "b", "--dask-address", "tcp://127.0.0.1:8786")
     assert result.exit_code == 2 and "give --executor dask too" in result.output
     assert not (tmp_path / "b").exists()
+
+
+def test_a_cache_folder_left_by_a_killed_run_is_removed_and_a_fresh_one_kept(tmp_path):
+    """generate_once: a temporary sibling older than STALE_S (a run killed mid-way) goes; a younger one may be
+    another run's work in progress and stays; the folder is made once."""
+    from negaudio.core.cache import STALE_S, generate_once
+
+    root = tmp_path / "bank-v1"
+    old, young = tmp_path / "bank-v1.abc123", tmp_path / "bank-v1.def456"
+    for folder in (old, young):
+        (folder / "images").mkdir(parents=True)
+    os.utime(old, (time.time() - STALE_S - 60,) * 2)
+    calls = []
+    ready = lambda r: (r / "done").is_file()  # noqa: E731
+    make = lambda tmp: calls.append((tmp / "done").write_text("x"))  # noqa: E731
+    assert generate_once(root, ready, make) == root and (root / "done").is_file()
+    assert not old.exists() and young.is_dir() and len(calls) == 1
+    generate_once(root, ready, make)
+    assert len(calls) == 1

@@ -6,9 +6,14 @@ same input gives the same path on every machine, and written atomically (tempora
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import shutil
+import tempfile
+import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from negaudio.core.files import atomic_path
@@ -58,3 +63,29 @@ def ensure(path: Path, write: Callable[[Path], None]) -> Path:
     with atomic_path(path) as tmp:
         write(tmp)
     return path
+
+
+STALE_S = 3600
+"""Age after which a temporary folder of :func:`generate_once` is taken as left by a killed run (one takes
+seconds)."""
+
+
+def generate_once(root: Path, ready: Callable[[Path], bool], generate: Callable[[Path], None]) -> Path:
+    """``root``, unless ``ready(root)`` made by ``generate(tmp)`` in a temporary sibling that is then renamed into
+    place (a half-made folder never looks ready). Temporary siblings older than STALE_S are removed first."""
+    if ready(root):
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    for old in root.parent.glob(f"{glob.escape(root.name)}.*"):
+        with suppress(OSError):
+            if old.is_dir() and not old.is_symlink() and time.time() - old.stat().st_mtime > STALE_S:
+                shutil.rmtree(old)
+    tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
+    try:
+        generate(tmp)
+        if root.exists():  # an empty or half-made folder left by someone else
+            shutil.rmtree(root)
+        tmp.replace(root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root

@@ -7,8 +7,6 @@ composites offline in seconds. The sounds are the demo source's class sounds.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ import soundfile as sf
 from PIL import Image, ImageDraw
 from scipy.ndimage import gaussian_filter
 
-from negaudio.core.cache import cache_dir
+from negaudio.core.cache import cache_dir, generate_once
 from negaudio.sources.demo import class_sound
 
 BANK_VERSION = 1
@@ -148,15 +146,6 @@ def generate(root: Path, seed: int = 0) -> None:
 def ensure_bank(seed: int = 0) -> Path:
     """Generate the embedded bank once (atomically) and return its folder."""
     root = cache_dir() / f"composite-bank-v{BANK_VERSION}-s{seed}"
-    if (root / "objects").is_dir() and (root / "backgrounds").is_dir():
-        return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
-    try:
-        generate(tmp, seed)
-        if root.exists():
-            shutil.rmtree(root)
-        tmp.replace(root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+    return generate_once(
+        root, lambda r: (r / "objects").is_dir() and (r / "backgrounds").is_dir(), lambda tmp: generate(tmp, seed)
+    )

@@ -8,8 +8,6 @@ Generated at run time, deterministically, into a folder-source layout (``index.j
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +16,7 @@ import soundfile as sf
 from PIL import Image, ImageDraw
 from pydantic import BaseModel, ConfigDict, Field
 
-from negaudio.core.cache import cache_dir
+from negaudio.core.cache import cache_dir, generate_once
 from negaudio.sources.folder import FolderSource
 
 GENERATOR_VERSION = 1
@@ -129,18 +127,7 @@ def generate(root: Path, images: int, seed: int) -> None:
 def ensure_demo(root: Path | None, images: int, seed: int) -> Path:
     """Generate the demo dataset once (atomically) and return its folder."""
     root = root or cache_dir() / f"demo-v{GENERATOR_VERSION}-n{images}-s{seed}"
-    if (root / "index.jsonl").is_file():
-        return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
-    try:
-        generate(tmp, images, seed)
-        if root.exists():  # an empty or half-made folder left by someone else
-            shutil.rmtree(root)
-        tmp.replace(root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+    return generate_once(root, lambda r: (r / "index.jsonl").is_file(), lambda tmp: generate(tmp, images, seed))
 
 
 def open_source(config: Config, root: Path | None) -> FolderSource:
