@@ -114,6 +114,11 @@ def test_console_tables_are_never_cut_without_a_terminal(cli, builds, tmp_path):
     assert "noise-white-sigma1 " in result.output and "…" not in result.output
 
 
+def test_a_build_given_as_the_report_folder_is_named_as_a_build(cli, builds):
+    result = cli("eval", builds[0], "--model", "energy-gated", "-o", builds[0])
+    assert result.exit_code == 2 and f"{builds[0]}: is a build; write the report to a folder outside" in result.output
+
+
 def test_eval_never_saves_a_calibration_into_a_build(cli, builds, tmp_path):
     scored, other = builds
     before = tree_digest(other)
