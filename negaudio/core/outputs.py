@@ -31,7 +31,7 @@ def refuse_inside_build(path: str | Path, what: str, shown: str | Path | None = 
     breaks ``negaudio verify`` and a no-op rebuild)."""
     build = enclosing_build(path)
     if build is not None:
-        where = "is a build" if build == Path(os.path.realpath(path)) else f"is inside the build {build}"
+        where = "is a build" if build == Path(os.path.realpath(shown or path)) else f"is inside the build {build}"
         raise InputError(f"{shown or path}: {where}; write the {what} to a folder outside every build")
 
 
