@@ -277,6 +277,8 @@ def test_the_contact_sheet_is_written_in_the_format_its_suffix_names(cli, demo_e
     result = cli("inspect", demo_eval / "b", "--gallery", tmp_path / "sheet.xyz")
     assert result.exit_code == 2 and "'.xyz'" in result.output and "Traceback" not in result.output
     assert not list(tmp_path.glob("sheet.xyz*"))
+    result = cli("inspect", demo_eval / "b", "--gallery", tmp_path / "new" / "sub" / "s.png", "--count", "2")
+    assert result.exit_code == 0 and (tmp_path / "new" / "sub" / "s.png").is_file()  # folders made, as plan -o
 
 
 def test_contact_sheet_numbers_never_overlap_and_the_sheet_has_a_legend(demo_eval, tmp_path):

@@ -20,7 +20,8 @@ from negaudio.manifest.reader import Build
 from negaudio.media.images import open_image
 
 TILE = 256
-LINE = 12  # the height of one line of Pillow's default font, with spacing
+FONT = 13  # px: Pillow's bundled font at a size that reads on a sheet of 256 px tiles
+LINE = 17  # the height of one line of it, with spacing
 SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 SOUNDING = tuple(tuple(round(255 * c) for c in colormaps["viridis"](x)[:3]) for x in (1.0, 0.5, 0.75, 0.3, 0.62, 0.88))
 DISTRACTOR = (200, 200, 200)
@@ -95,7 +96,7 @@ def _tile(build: Build, records: list) -> tuple[Image.Image, list[tuple[str, tup
         (max(1, round(tile.width * scale)), max(1, round(tile.height * scale))), Image.Resampling.BILINEAR
     )
     draw = ImageDraw.Draw(tile)
-    font = ImageFont.load_default()
+    font = _font()
     anchors = [(2.0, 2.0) if box is None else (box[0] * scale, box[1] * scale) for _, _, box in labels]
     width = max((round(draw.textlength(str(k + 1), font=font)) for k in range(len(labels))), default=0) + 4
     for k, (x0, y0, x1, y1) in enumerate(badge_boxes(anchors, tile.size, (width, LINE))):
@@ -104,9 +105,14 @@ def _tile(build: Build, records: list) -> tuple[Image.Image, list[tuple[str, tup
     return tile, [(f"{k + 1} {text}", colour) for k, (text, colour, _) in enumerate(labels)]
 
 
+def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """Pillow's bundled font at FONT px (its small bitmap font where Pillow has no FreeType)."""
+    return ImageFont.load_default(size=FONT)
+
+
 def _legend(width: int) -> Image.Image:
     """The sheet's legend: what the outline colours, the (S)/(D) suffixes and the numbers mean."""
-    font = ImageFont.load_default()
+    font = _font()
     rows = [
         ([*SOUNDING[:3]], "(S) sounding object: a colour of its own (yellow, teal, green, ...)"),
         ([DISTRACTOR], "(D) silent distractor: grey"),
@@ -142,15 +148,14 @@ def gallery(root: Path, output: Path, count: int = 24, columns: int = 6) -> int:
     legend = _legend(max(columns * (TILE + 4), 2 * TILE + 8))
     sheet = Image.new("RGB", (legend.width, legend.height + rows * cell), (32, 32, 32))
     sheet.paste(legend, (0, 0))
-    draw, font = ImageDraw.Draw(sheet), ImageFont.load_default()
+    draw, font = ImageDraw.Draw(sheet), _font()
     for k, (tile, key) in enumerate(tiles):
         x, y = (k % columns) * (TILE + 4) + 2, legend.height + (k // columns) * cell + 2
         sheet.paste(tile, (x, y))
         for j, (text, colour) in enumerate(key):
             draw.text((x + 2, y + tile.height + 2 + LINE * j), text, fill=colour, font=font)
     output = Path(output)
-    if output.parent and not output.parent.is_dir():
-        raise InputError(f"{output.parent}: folder not found")
+    output.parent.mkdir(parents=True, exist_ok=True)  # as plan -o does
     buffer = io.BytesIO()  # only the file the user named: a PDF is had by naming one
     sheet.save(buffer, format=kind, **({"resolution": 96.0} if kind == "PDF" else {}))
     write_bytes(output, buffer.getvalue())
