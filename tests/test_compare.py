@@ -11,7 +11,7 @@ import pytest
 
 from negaudio.builder import BuildOptions, build
 from negaudio.eval import bootstrap as bs
-from negaudio.eval.compare import compare, draw, load_evaluation, markdown, statistics
+from negaudio.eval.compare import MIN_PAIRS, compare, draw, load_evaluation, markdown, statistics, table_rows
 from negaudio.recipe.io import validate_data
 from negaudio.recipe.models import Recipe
 
@@ -75,7 +75,8 @@ def test_a_model_against_itself_differs_by_exactly_zero(runs, tmp_path):
     result = compare([runs[("random", 5)], copy], resamples=100)
     for key, entry in result["rows"][1]["metrics"].items():
         if entry["value"] is not None:
-            assert entry["diff"]["value"] == 0.0 and entry["diff"]["ci"] == [0.0, 0.0], key
+            few = entry["diff"].get("pairs", MIN_PAIRS) < MIN_PAIRS  # no interval from fewer pairs
+            assert entry["diff"]["value"] == 0.0 and entry["diff"]["ci"] == (None if few else [0.0, 0.0]), key
 
 
 def test_paired_differences_match_a_plain_resampling_reference(runs):
@@ -145,7 +146,7 @@ def test_posneg_difference_pairs_only_the_pairs_valid_for_both_models(runs, tmp_
         kept = a.per_item["positive"]["pia"][a.per_item[n]["sample"]] > 0
         d = result["rows"][1]["metrics"][f"negatives/{n}/posneg_iou"]["diff"]
         assert d["pairs"] == int(kept.sum()) > 0
-        assert d["value"] == 0.0 and d["ci"] == [0.0, 0.0], n
+        assert d["value"] == 0.0 and d["ci"] == (None if d["pairs"] < MIN_PAIRS else [0.0, 0.0]), n
 
 
 def test_posneg_difference_matches_a_plain_mean_over_the_common_pairs(runs):
@@ -170,6 +171,18 @@ def test_posneg_difference_without_a_common_pair_is_not_available(runs, tmp_path
     d = result["rows"][1]["metrics"]["negatives/silence/posneg_iou"]["diff"]
     assert d["value"] is None and d["ci"] is None and d["pairs"] == 0
     assert "n/a (no pair valid for both models)" in markdown(result)
+
+
+def test_posneg_difference_over_too_few_pairs_has_no_interval_or_p(runs, tmp_path):
+    """One common pair resamples to itself: no zero-width interval and no 'p<0.001' from it."""
+    src = runs[("oracle", 5)]
+    blank = _blank_positives(src, tmp_path / "blank", lambda i: i > 0)  # only the first positive is non-empty
+    result = compare([src, blank], resamples=100)
+    d = result["rows"][1]["metrics"]["negatives/silence/posneg_iou"]["diff"]
+    assert d["pairs"] == 1 and d["ci"] is None and d["p"] is None and "fewer than" in d["note"]
+    _, rows = table_rows(result)
+    cell = rows[-1][[c["key"] for c in result["columns"]].index("negatives/silence/posneg_iou") + 1]
+    assert d["value"] is not None and cell.endswith(f" n={d['pairs']}") and "p" not in cell and "[" not in cell
 
 
 def test_compare_figure_uses_the_table_units_and_clips_nothing(runs):

@@ -127,6 +127,9 @@ def statistics(
 
 
 NO_COMMON_PAIR = "no pair valid for both models"
+MIN_PAIRS = 10
+"""Fewest common pairs a pos–neg IoU difference gets an interval and a p from (one pair resamples to itself:
+its "interval" has no width and its p is 0)."""
 
 
 def _common_pairs(e: Evaluation, base: Evaluation) -> dict[str, np.ndarray]:
@@ -228,13 +231,15 @@ def compare(
                     else float(min(1.0, 2 * min(np.mean(finite <= 0), np.mean(finite >= 0)))),
                 }
                 if key.endswith("/posneg_iou"):
-                    kept = common[key.split("/")[1]]
+                    pairs = int(common[key.split("/")[1]].sum())
                     point = float(diffs[key](np.ones((1, n_units)))[0])
-                    diff = (
-                        diff | {"value": point, "pairs": int(kept.sum())}
-                        if kept.any()
-                        else {"value": None, "ci": None, "p": None, "pairs": 0, "reason": NO_COMMON_PAIR}
-                    )
+                    if not pairs:
+                        diff = {"value": None, "ci": None, "p": None, "pairs": 0, "reason": NO_COMMON_PAIR}
+                    elif pairs < MIN_PAIRS:
+                        note = f"fewer than {MIN_PAIRS} common pairs: no interval or p"
+                        diff = {"value": point, "ci": None, "p": None, "pairs": pairs, "note": note}
+                    else:
+                        diff |= {"value": point, "pairs": pairs}
                 row["metrics"][key]["diff"] = diff
     return {
         "baseline": base.name,
