@@ -197,3 +197,7 @@ def test_compare_figure_uses_the_table_units_and_clips_nothing(runs):
     for ax, metric, scale in ((sep_ax, "separability", 1), (pia_ax, "pia", 100)):
         his = [scale * r["metrics"][f"negatives/{n}/{metric}"]["ci"][1] for r in result["rows"] for n in negatives]
         assert ax.get_ylim()[1] > max(his)  # the highest interval ends below the top of the axis
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["energy-gated-5 (baseline)", "oracle-5", "random-5", "0.5: the peak ignores the audio"]
+    low = [h for h in heights if h < pia_ax.get_ylim()[1] / 100]
+    assert len(pia_ax.texts) == len(low) > 0  # each bar too low to see says its value

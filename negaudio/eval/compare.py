@@ -382,6 +382,7 @@ def draw(result: dict):
     from matplotlib import colormaps
 
     palette = colormaps["viridis"](np.linspace(0.1, 0.85, max(1, len(models))))
+    bars = []
     for ax, metric, ylabel, scale in (
         (fig.add_subplot(1, 2, 1), "separability", "separability (ROC-AUC, 0–1) ↑", 1.0),
         (fig.add_subplot(1, 2, 2), "pia", "mean pIA (%) ↓", 100.0),
@@ -398,21 +399,31 @@ def draw(result: dict):
                 lo.append(0.0 if ci[0] is None else v - ci[0])
                 hi.append(0.0 if ci[1] is None else ci[1] - v)
                 top = np.nanmax([top, v + hi[-1]])
-            ax.bar(
-                x + (m - (len(models) - 1) / 2) * width,
-                vals,
-                width,
-                yerr=[lo, hi],
-                capsize=2,
-                color=palette[m],
-                label=row["name"],
-            )
+            at = x + (m - (len(models) - 1) / 2) * width
+            name = row["name"] + (" (baseline)" if row["name"] == result["baseline"] else "")
+            ax.bar(at, vals, width, yerr=[lo, hi], capsize=2, color=palette[m], label=name)
+            bars.append((ax, at, vals))
         ax.set_xticks(x, negatives, rotation=20, ha="right", fontsize=8)
         ax.set_ylabel(ylabel)
         ax.set_ylim(0, 1.08 * top if top > 0 else 1.0)  # headroom above the highest interval: nothing clipped
         if metric == "separability":
-            ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-    fig.legend(*fig.axes[1].get_legend_handles_labels(), fontsize=7, loc="lower center", ncol=len(models))
+            ax.axhline(0.5, color="grey", lw=0.8, ls="--", label="0.5: the peak ignores the audio")
+    for ax, at, vals in bars:  # a bar too low to see shows its value, as the table writes it
+        low = ax.get_ylim()[1] / 100
+        for xi, v in zip(at, vals, strict=True):
+            if np.isfinite(v) and v < low:
+                ax.text(
+                    xi,
+                    v,
+                    f"{v:.2f}" if ax is fig.axes[0] else f"{v:.1f}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=6,
+                )
+    handles, labels = fig.axes[1].get_legend_handles_labels()
+    chance = fig.axes[0].get_lines()[-1]
+    handles, labels = [*handles, chance], [*labels, chance.get_label()]
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=len(labels))
     fig.suptitle(f"headline θ = {result['threshold']}", fontsize=9)
     fig.tight_layout(rect=(0, 0.08, 1, 1))  # room for the legend below the panels
     return fig

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from textwrap import fill
 
 import numpy as np
 from matplotlib import colormaps
@@ -168,9 +169,9 @@ def gallery(entries: Sequence[dict], rows_by_id: Mapping[str, dict], label: str,
         names += [n for n in e["maps"] if n not in names]
     cols, rows = len(names), len(entries)
     aspect = max(e["gt"].shape[1] / e["gt"].shape[0] for e in entries)  # the widest frame sets the width
-    width, height = cols * (1.85 * aspect + 0.12) + 1.6, 2.3 * rows + 0.5
+    width, height = cols * (1.85 * aspect + 0.12) + 1.6, 2.3 * rows + 0.8
     fig = Figure(figsize=(width, height))
-    spacing = _margins(width, height, left=0.45, right=1.05, top=0.85, bottom=0.1, hspace=0.42)
+    spacing = _margins(width, height, left=0.45, right=1.05, top=0.85, bottom=0.4, hspace=0.42)
     axes = fig.subplots(rows, 1, squeeze=False, gridspec_kw=spacing)[:, 0]
     for ax, entry in zip(axes, entries, strict=True):
         sample, image, maps = entry["sample"], entry["image"], entry["maps"]
@@ -212,10 +213,20 @@ def gallery(entries: Sequence[dict], rows_by_id: Mapping[str, dict], label: str,
         bar = fig.colorbar(ScalarMappable(norm, CMAP), cax=cax)
         bar.ax.tick_params(labelsize=7)
         bar.set_label("map value", fontsize=7)
-    fig.suptitle(f"Maps on positives vs negatives, best to worst separability margin (θ = {label})", fontsize=10)
+    title = f"Maps on positives vs negatives, best to worst separability margin (θ = {label})"
+    fig.suptitle(fill(title, max(30, int(13 * width))), fontsize=10)  # about 13 characters an inch at 10 pt
     key = [
         Line2D([], [], color=GT_COLOR, linewidth=1.8, label="ground truth"),
         Line2D([], [], color=PRED_COLOR, linewidth=1.4, linestyle=(0, (3, 2)), label=f"map > θ {label}"),
     ]
-    fig.legend(handles=key, loc="upper right", ncol=2, fontsize=8, facecolor="0.3", labelcolor="white", framealpha=1.0)
+    fig.legend(  # in the bottom margin: clear of the title and of the figure's edge whatever the width
+        handles=key,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.04 / height),
+        ncol=2,
+        fontsize=8,
+        facecolor="0.3",
+        labelcolor="white",
+        framealpha=1.0,
+    )
     _save(fig, path)
