@@ -11,7 +11,8 @@ import pytest
 
 from negaudio.builder import BuildOptions, build
 from negaudio.eval import bootstrap as bs
-from negaudio.eval.compare import MIN_PAIRS, compare, draw, load_evaluation, markdown, statistics, table_rows
+from negaudio.eval.bootstrap import MIN_PAIRS
+from negaudio.eval.compare import compare, draw, load_evaluation, markdown, statistics, table_rows
 from negaudio.recipe.io import validate_data
 from negaudio.recipe.models import Recipe
 

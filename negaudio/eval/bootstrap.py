@@ -22,6 +22,11 @@ MIN_RESAMPLES = 100
 values each (``--bootstrap 1`` would give an "interval" of one resampled value, which may not hold the estimate)."""
 
 
+MIN_PAIRS = 10
+"""Fewest pairs a pos–neg IoU (or its difference) gets an interval from: one pair resamples to itself, so its
+"interval" has no width (and a difference's p would be 0)."""
+
+
 def check_resamples(resamples: int) -> None:
     """An InputError unless ``resamples`` is 0 (no intervals) or at least MIN_RESAMPLES."""
     from negaudio.core.errors import InputError

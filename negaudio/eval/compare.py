@@ -127,9 +127,6 @@ def statistics(
 
 
 NO_COMMON_PAIR = "no pair valid for both models"
-MIN_PAIRS = 10
-"""Fewest common pairs a pos–neg IoU difference gets an interval and a p from (one pair resamples to itself:
-its "interval" has no width and its p is 0)."""
 
 
 def _common_pairs(e: Evaluation, base: Evaluation) -> dict[str, np.ndarray]:
@@ -235,8 +232,8 @@ def compare(
                     point = float(diffs[key](np.ones((1, n_units)))[0])
                     if not pairs:
                         diff = {"value": None, "ci": None, "p": None, "pairs": 0, "reason": NO_COMMON_PAIR}
-                    elif pairs < MIN_PAIRS:
-                        note = f"fewer than {MIN_PAIRS} common pairs: no interval or p"
+                    elif pairs < bs.MIN_PAIRS:
+                        note = f"fewer than {bs.MIN_PAIRS} common pairs: no interval or p"
                         diff = {"value": point, "ci": None, "p": None, "pairs": pairs, "note": note}
                     else:
                         diff |= {"value": point, "pairs": pairs}

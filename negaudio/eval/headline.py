@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from negaudio.eval.bootstrap import MIN_PAIRS
 from negaudio.eval.metrics import NegativeAudioEvaluator
 
 HEADLINE_ORDER = ("maxq3", "maxq3_separate", "max10", "max", "median")
@@ -50,6 +51,8 @@ def headline(
         entry = {k: _entry(v[k], n_ci, k) for k in NEGATIVE_KEYS}
         entry["separability"] = _entry(metrics["separability"][n], ci.get("separability"), n)
         entry |= {k: v[k] for k in ("posneg_pairs", "posneg_excluded", "posneg_iou_reference")}
+        if v["posneg_pairs"] < MIN_PAIRS:  # too few pairs resample to a zero-width interval
+            entry["posneg_iou"]["ci"] = None
         out["negatives"][n] = entry
     if metrics["negatives"]:
         out["pooled_separability"] = _entry(metrics["separability"]["all"], ci.get("separability"), "all")
