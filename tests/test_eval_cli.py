@@ -476,3 +476,19 @@ def test_the_reading_of_a_negative_that_peaks_higher_says_where():
     assert reading(0.05, 1.0) == "peaks higher for this negative, in the same region"
     assert reading(0.05, 0.1) == "peaks higher for this negative"
     assert reading(0.95, 0.1) == "reacts to the audio" and reading(0.5, 1.0) == "does not react"
+
+
+@pytest.mark.parametrize("lit", [1, 12])
+def test_headline_posneg_iou_has_an_interval_only_from_enough_pairs(lit):
+    from negaudio.eval.headline import headline
+
+    rng = np.random.default_rng(3)
+    pos = np.zeros((12, 8, 8), dtype=np.float32)
+    pos[:lit, 2:5, 2:5] = 1.0  # positives non-empty at θ = 0.5 for the first `lit` samples only
+    gt = np.zeros((12, 8, 8), dtype=np.float32)
+    gt[:, 2:6, 2:6] = 1.0
+    evaluator = NegativeAudioEvaluator([Threshold("fixed", 0.5, "fixed")], ["silence"])
+    evaluator.update(pos, gt, {"silence": (rng.random((12, 8, 8)) > 0.7).astype(np.float32)})
+    h = headline(evaluator.compute(), evaluator, resamples=200)["negatives"]["silence"]
+    assert h["posneg_pairs"] == lit and h["posneg_iou"]["value"] is not None
+    assert (h["posneg_iou"]["ci"] is None) == (lit < MIN_PAIRS) and h["pia"]["ci"] is not None
