@@ -149,6 +149,10 @@ def test_export_refuses_bad_input_with_exit_2(demo_build, cli, tmp_path):
     result = cli("export", tmp_path / "nowhere", "-o", tmp_path / "x")
     assert result.exit_code == 2 and "nowhere" in result.output and not (tmp_path / "x").exists()
 
+    result = cli("export", demo_build, "-o", tmp_path / "lic", "--license", "not a licence!!")
+    assert result.exit_code == 2 and "expected a Hub licence identifier" in result.output
+    assert not (tmp_path / "lic").exists()
+
     damaged = tmp_path / "damaged"
     import shutil
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -260,6 +261,11 @@ def export(
     _check_output(build_root, output)
     if max_shard_bytes < 1:
         raise InputError(f"max_shard_bytes must be positive (got {max_shard_bytes})")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", license):
+        raise InputError(
+            f"--license {license!r}: expected a Hub licence identifier (lowercase letters, digits, '.', '-', '+'), "
+            "such as cc-by-4.0, mit or other; see https://huggingface.co/docs/hub/repositories-licenses"
+        )
     if verify:
         from negaudio.manifest.verify import verify as run_verify
 
