@@ -476,6 +476,8 @@ def test_the_reading_of_a_negative_that_peaks_higher_says_where():
     assert reading(0.05, 1.0) == "peaks higher for this negative, in the same region"
     assert reading(0.05, 0.1) == "peaks higher for this negative"
     assert reading(0.95, 0.1) == "reacts to the audio" and reading(0.5, 1.0) == "does not react"
+    # no pair (every positive empty at θ): no claim about regions, the reading rests on separability
+    assert reading(1.0, None) == "reacts to the audio" and reading(0.0, None) == "peaks higher for this negative"
 
 
 @pytest.mark.parametrize("lit", [1, 12])
@@ -492,3 +494,23 @@ def test_headline_posneg_iou_has_an_interval_only_from_enough_pairs(lit):
     h = headline(evaluator.compute(), evaluator, resamples=200)["negatives"]["silence"]
     assert h["posneg_pairs"] == lit and h["posneg_iou"]["value"] is not None
     assert (h["posneg_iou"]["ci"] is None) == (lit < MIN_PAIRS) and h["pia"]["ci"] is not None
+
+
+def test_a_headline_theta_that_empties_every_positive_map_is_flagged(cli, eval_build, tmp_path):
+    """The same blob for every item: max-calibrated θ = its peak, so every map is empty at θ (strict >): the
+    negatives' pIA would read as perfect. The console and report.md say why."""
+    blob = np.zeros((16, 16), dtype=np.float32)
+    blob[4:11, 4:11] = 1.0
+    with PredictionWriter(tmp_path / "blob.npz") as w:
+        for r in negaudio.open_build(eval_build):
+            w.add(r.item_id, blob)
+    out = tmp_path / "blob"
+    result = cli("eval", eval_build, "--predictions", tmp_path / "blob.npz", "-o", out, "--bootstrap", "0")
+    assert result.exit_code == 0, result.output
+    said = "of the positive maps are empty: the negatives' pIA and AUC-N are then near-perfect by construction"
+    assert said in " ".join(result.output.split()) and said in (out / "report.md").read_text()
+    energy = tmp_path / "energy"
+    assert cli("eval", eval_build, "--model", "energy-gated", "-o", energy, "--bootstrap", "0").exit_code == 0
+    assert "by construction" not in (energy / "report.md").read_text()
+    result = cli("compare", energy, out, "-o", tmp_path / "c", "--bootstrap", "0")
+    assert result.exit_code == 0 and "Note: blob: at the headline θ" in (tmp_path / "c" / "compare.md").read_text()

@@ -39,7 +39,15 @@ def model_options(model: str | None, pairs: list[str], checkpoint: Path | None, 
 
 
 def _print_summary(report: dict, out_dir: Path) -> None:
-    from negaudio.eval.report_md import ci_note, console_lines, headline_label, partial_note, unknown_note, with_ci
+    from negaudio.eval.report_md import (
+        ci_note,
+        console_lines,
+        empty_positives_note,
+        headline_label,
+        partial_note,
+        unknown_note,
+        with_ci,
+    )
 
     label = headline_label(report)
     h = report["headline"]
@@ -76,6 +84,8 @@ def _print_summary(report: dict, out_dir: Path) -> None:
     if note := partial_note(report):
         err.print(escape(note))
     if note := unknown_note(report):
+        err.print(f"note: {escape(note)}", highlight=False)
+    if note := empty_positives_note(report):
         err.print(f"note: {escape(note)}", highlight=False)
     out.print(f"report written to {escape(str(out_dir / 'report.md'))}")
 

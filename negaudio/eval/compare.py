@@ -16,6 +16,7 @@ import numpy as np
 
 from negaudio.core.errors import InputError
 from negaudio.eval import bootstrap as bs
+from negaudio.eval.report_md import empty_positives_note
 from negaudio.kinds.base import role_of
 
 POSITIVE = "positive"
@@ -191,6 +192,8 @@ def compare(
     rows = []
     for e in evals:
         row = {"name": e.name, "path": str(e.path), "build": e.report["build"]["content_sha256"], "metrics": {}}
+        if note := empty_positives_note(e.report):
+            row["note"] = note
         for key, _ in cols:
             entry = _headline_value(e.report, key)
             row["metrics"][key] = entry if isinstance(entry, dict) else {"value": None, "ci": None}
@@ -327,6 +330,7 @@ def markdown(result: dict) -> str:
         )
     )
     lines.append(f"Builds: {', '.join(f'`{x}`' for x in result['builds'])}.")
+    lines += [f"\n**Note: {row['name']}: {row['note']}.**" for row in result["rows"] if row.get("note")]
     return "\n".join(lines) + "\n"
 
 

@@ -54,13 +54,16 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines + ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
 
 
-def reading(separability: float, posneg: float) -> str:
-    if separability >= 0.9 and posneg < 0.5:
+def reading(separability: float, posneg: float | None) -> str:
+    """The 'At a glance' reading of one negative: by separability, and by pos–neg IoU where a pair defines it
+    (None: every positive map is empty at θ, so no region can be compared)."""
+    same = posneg is not None and posneg >= 0.5
+    if separability >= 0.9 and not same:
         return "reacts to the audio"
     if separability >= 0.7:
         return "partly reacts"
     if separability <= 0.3:
-        return "peaks higher for this negative" + (", in the same region" if posneg >= 0.5 else "")
+        return "peaks higher for this negative" + (", in the same region" if same else "")
     return "does not react"
 
 
@@ -141,7 +144,7 @@ def _glance(report: dict) -> list[str]:
                 e["posneg_excluded"],
                 with_ci(e["both_empty"]),
                 with_ci(e["pia"]),
-                reading(sep, 1.0 if same is None else same),
+                reading(sep, same),
             ]
         )
     header = [
@@ -156,6 +159,8 @@ def _glance(report: dict) -> list[str]:
     ]
     pos = h["positive"]
     lines = ["", f"## At a glance: does the model listen? (headline θ = {label})", "", *table(header, rows), ""]
+    if note := empty_positives_note(report):
+        lines += [f"**Note: {note}.**", ""]
     lines.append(
         f"Positives @{label}: cIoU {with_ci(pos['success'])}, mIoU {with_ci(pos['miou'])}; "
         f"pooled separability {with_ci(h['pooled_separability'], percent=False)}. {ci_note(report)}"
@@ -328,6 +333,29 @@ def unknown_note(report: dict) -> str | None:
         return None
     first = ", ".join(report["predictions"]["unknown_first"][:5])
     return f"ignored {count} map(s) of items the build does not hold (first: {first})"
+
+
+EMPTY_SHARE = 0.95
+"""Share of empty positive maps at the headline θ from which the report warns that the negatives' pIA and AUC-N
+are good by construction."""
+
+
+def empty_positives_note(report: dict) -> str | None:
+    """One line when the headline θ leaves (nearly) every positive map empty: nothing is lit up for the negatives
+    either, so their pIA and AUC-N look perfect whatever the model heard (a map whose peak is the same for every
+    item, at a θ calibrated on those peaks, is one such case). None otherwise."""
+    negatives = report["headline"]["negatives"].values()
+    pairs = sum(e["posneg_pairs"] + e["posneg_excluded"] for e in negatives)
+    empty = sum(e["posneg_excluded"] for e in negatives)
+    if not pairs or empty / pairs < EMPTY_SHARE:
+        return None
+    label = headline_label(report)
+    value = next((t["value"] for t in report["thresholds"] if t["label"] == label), None)
+    at = label if value is None else f"{label} = {value:.4g}"
+    return (
+        f"at the headline θ ({at}) {empty / pairs:.0%} of the positive maps are empty: the negatives' pIA and AUC-N "
+        "are then near-perfect by construction, not by listening; read separability and the other thresholds"
+    )
 
 
 def console_lines(report: dict) -> list[str]:
