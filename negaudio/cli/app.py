@@ -136,7 +136,9 @@ def build(
             )
     except SampleError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
-        err.print("the shards rendered so far are kept: rerun with --on-error skip to build the other samples")
+        err.print(
+            "rerun with --on-error skip to leave it out and build the others (any shard already rendered is kept)"
+        )
         raise typer.Exit(code=exc.exit_code) from None
     except NegaudioError as exc:
         raise fail(exc) from None
