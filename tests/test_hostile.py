@@ -575,9 +575,10 @@ def test_a_gzip_manifest_with_a_giant_line_is_refused(cli, built):
 def test_build_json_with_wrong_types_is_refused(cli, built):
     info = json.loads((built / "build.json").read_text())
     (built / "build.json").write_text(json.dumps({**info, "counts": [1], "items": "many"}))
-    for command in ("inspect", "verify"):
-        result = cli(command, built)
-        assert result.exit_code == 2 and "not a negaudio build.json" in result.output
+    result = cli("inspect", built)  # unreadable: bad input
+    assert result.exit_code == 2 and "not a negaudio build.json" in result.output
+    result = cli("verify", built)  # a finding of verify: the build is damaged
+    assert result.exit_code == 1 and "altered: build.json (not a negaudio build.json" in result.output
 
 
 def test_an_absurd_calibration_threshold_gives_a_whole_report_or_a_clear_error(cli, built, tmp_path):

@@ -115,7 +115,7 @@ def test_a_wrong_checkpoint_is_one_line_naming_the_closest_model(cli, small_demo
     result = cli(
         "eval", small_demo, "--predictions", "p.npz", "--checkpoint", checkpoints["ezvsl"], "-o", tmp_path / "o"
     )
-    assert result.exit_code == 2 and "--checkpoint and --compat apply to --model" in result.output
+    assert result.exit_code == 2 and "--checkpoint, --compat and --model-opt apply to --model" in result.output
     assert not (tmp_path / "o").exists()
 
 
