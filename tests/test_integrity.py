@@ -38,16 +38,22 @@ def test_recipe_hash_ignores_fields_left_at_their_default():
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "where"),
     [
-        {"negatives": [{"kind": "silence", "name": "positive"}]},
-        {"negatives": [{"kind": "mismatched", "count": 2}, {"kind": "silence", "name": "mismatched-1"}]},
-        {"positive_noise": {"snr_db": [10, 10.0]}},
+        ({"negatives": [{"kind": "silence", "name": "positive"}]}, "negatives.0.name"),
+        (
+            {"negatives": [{"kind": "mismatched", "count": 2}, {"kind": "silence", "name": "mismatched-1"}]},
+            "negatives.1.name",
+        ),
+        ({"negatives": [{"kind": "silence"}, {"kind": "silence"}]}, "negatives.1"),
+        ({"positive_noise": {"snr_db": [10, 10.0]}}, "positive_noise"),
     ],
 )
-def test_colliding_item_names_are_refused(write_recipe, cli, changes):
-    result = cli("validate", write_recipe(**changes))
-    assert result.exit_code == 2 and "share the name" in result.output
+def test_colliding_item_names_are_refused_at_the_entry_that_repeats_one(write_recipe, cli, changes, where):
+    path = write_recipe(**changes)
+    result = cli("validate", path)
+    assert result.exit_code == 2 and f": {where}: name(s) already taken by another item" in result.output
+    assert f"{path}:1:1:" not in result.output  # a line of the entry, not the top of the file
 
 
 def test_soft_ground_truth_is_stored_exactly(cli, write_recipe, demo_root, tmp_path):

@@ -7,7 +7,8 @@ import json
 import re
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from negaudio.core.model import Strict, check_slug
 from negaudio.kinds import ItemKind, negative_classes
@@ -95,10 +96,20 @@ class Recipe(Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Recipe:
-        names = self.item_names()
-        seen = {n for n in names if names.count(n) > 1}
-        if seen:
-            raise ValueError(f"items share the name(s) {sorted(seen)}: give each negative a distinct 'name'")
+        """Every item name once; a clash is reported at the entry that repeats a name (its ``name`` key, or the
+        entry when its name is the default one)."""
+        seen: set[str] = set()
+        for k, (_, _, items) in enumerate(self.entries()):
+            twice = sorted({item for item in items if item in seen or items.count(item) > 1})
+            seen.update(items)
+            if twice:
+                loc = ("positive_noise",) if k > len(self.negatives) else ("negatives", k - 1, "name")
+                error = PydanticCustomError(
+                    "duplicate_name", "name(s) already taken by another item: give each negative a distinct 'name'"
+                )
+                raise ValidationError.from_exception_data(
+                    type(self).__name__, [InitErrorDetails(type=error, loc=loc, input=twice)]
+                )
         return self
 
     def negative_names(self) -> list[str]:
