@@ -514,3 +514,41 @@ def test_a_headline_theta_that_empties_every_positive_map_is_flagged(cli, eval_b
     assert "by construction" not in (energy / "report.md").read_text()
     result = cli("compare", energy, out, "-o", tmp_path / "c", "--bootstrap", "0")
     assert result.exit_code == 0 and "Note: blob: at the headline θ" in (tmp_path / "c" / "compare.md").read_text()
+
+
+def test_a_build_without_any_ground_truth_says_so_at_build_inspect_and_eval(cli, eval_build, tmp_path):
+    """Like the canonical flickr-neg plan (no boxes): localization scores would be against empty masks."""
+    import soundfile as sf
+    from PIL import Image
+
+    src = tmp_path / "src"
+    (src / "images").mkdir(parents=True)
+    (src / "audio").mkdir()
+    rows = []
+    for i in range(3):
+        Image.new("RGB", (32, 32), (40 * i, 90, 20)).save(src / "images" / f"{i}.png")
+        sf.write(src / "audio" / f"{i}.wav", np.full(1600, 0.1 * (i + 1)), 16000, subtype="PCM_16")
+        rows.append({"sample_id": f"s{i}", "image": f"images/{i}.png", "audio": f"audio/{i}.wav", "label": f"c{i}"})
+    (src / "index.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        json.dumps(
+            {
+                "name": "nogt",
+                "version": "1.0.0",
+                "seed": 1,
+                "source": {"kind": "folder", "index": "index.jsonl"},
+                "negatives": [{"kind": "silence"}],
+            }
+        )
+    )
+    said = "no positive of this build has a ground-truth region"
+    result = cli("build", recipe, "--source", src, "-o", tmp_path / "b")
+    assert result.exit_code == 0 and said in " ".join(result.output.split()), result.output
+    assert said in " ".join(cli("inspect", tmp_path / "b").output.split())
+    result = cli("eval", tmp_path / "b", "--model", "energy-gated", "-o", tmp_path / "e", "--bootstrap", "0")
+    assert result.exit_code == 0 and said in " ".join(result.output.split())
+    assert said in (tmp_path / "e" / "report.md").read_text()
+    assert json.loads((tmp_path / "e" / "report.json").read_text())["ground_truth"] == {"samples_with_gt": 0}
+    inspected = cli("inspect", eval_build)
+    assert inspected.exit_code == 0 and said not in " ".join(inspected.output.split())  # its positives have masks

@@ -167,6 +167,8 @@ def _left_out(counts: dict) -> str:
 
 
 def _print_summary(root: Path, rows: list[dict]) -> None:
+    from negaudio.manifest.summary import no_ground_truth_note
+
     table = Table(title=escape(str(root)))
     for column in ("name", "kind", "items", "mean s", "RMS dBFS median", "RMS min..max", "digital silence"):
         table.add_column(column, justify="left" if column in ("name", "kind") else "right")
@@ -185,6 +187,9 @@ def _print_summary(root: Path, rows: list[dict]) -> None:
             str(r["digital_silence"]),
         )
     out.print(table)
+    positives = [r for r in rows if r["kind"] == "positive"]
+    if text := no_ground_truth_note(sum(r["with_gt"] for r in positives), sum(r["items"] for r in positives)):
+        note(text)
     for r in rows:
         if "group_changed" in r:
             out.print(

@@ -44,6 +44,7 @@ def _print_summary(report: dict, out_dir: Path) -> None:
         console_lines,
         empty_positives_note,
         headline_label,
+        no_gt_note,
         partial_note,
         unknown_note,
         with_ci,
@@ -86,6 +87,8 @@ def _print_summary(report: dict, out_dir: Path) -> None:
     if note := unknown_note(report):
         err.print(f"note: {escape(note)}", highlight=False)
     if note := empty_positives_note(report):
+        err.print(f"note: {escape(note)}", highlight=False)
+    if note := no_gt_note(report):
         err.print(f"note: {escape(note)}", highlight=False)
     out.print(f"report written to {escape(str(out_dir / 'report.md'))}")
 

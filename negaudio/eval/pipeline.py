@@ -594,6 +594,7 @@ def _evaluate(
             ],
             "counts": {"samples": index.n_samples, "items": len(index.items)}
             | {n: v["max"].size for n, v in evaluator.per_item().items()},
+            "ground_truth": {"samples_with_gt": index.with_gt},
             "types": index.types,
             "headline": headline(metrics, evaluator, config.bootstrap, config.bootstrap_seed, config.ci_level),
             "metrics": metrics,

@@ -76,6 +76,14 @@ def _by_threshold(report: dict, header: Sequence[str], cells: Callable[[str], li
     return table(["θ", *header], [[_theta(t), *cells(t["label"])] for t in report["thresholds"]])
 
 
+def no_gt_note(report: dict) -> str | None:
+    """The note of a build none of whose positives has a ground-truth region (reports before it: None)."""
+    from negaudio.manifest.summary import no_ground_truth_note
+
+    with_gt = (report.get("ground_truth") or {}).get("samples_with_gt")
+    return None if with_gt is None else no_ground_truth_note(with_gt, report["counts"]["samples"])
+
+
 def partial_note(report: dict) -> str | None:
     """One line when the build is partial (``partial`` or a non-empty ``missing`` in its build.json), else None."""
     b = report["build"]
@@ -104,9 +112,9 @@ def _header(report: dict) -> list[str]:
     counts = ", ".join(f"{n} {c}" for n, c in report["counts"].items() if n not in ("samples", "items"))
     lines.append(f"- **Build** `{b['path']}`, content sha256 `{b['content_sha256']}`")
     lines.append(f"  ({report['counts']['samples']} samples, {report['counts']['items']} items: {counts})")
-    note = partial_note(report)
-    if note:
-        lines.append(f"  - **{note}**")
+    for note in (partial_note(report), no_gt_note(report)):
+        if note:
+            lines.append(f"  - **{note}**")
     if report.get("model"):
         m = report["model"]
         lines.append(f"- **Model** `{m['spec']}` on {m['device']} (options {m.get('options') or {}})")

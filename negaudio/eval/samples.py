@@ -38,6 +38,8 @@ class BuildIndex:
     """Per sample, in stream order: its positive's item id and its other items' ids by name."""
     frames: list[tuple[int, int]]
     """Per sample, in stream order: its frame (height, width)."""
+    with_gt: int = 0
+    """Samples whose positive has a ground-truth mask (the others score against an empty one)."""
 
     def negatives(self) -> list[str]:
         return [n for n, k in self.types.items() if role_of(k) == NEGATIVE]
@@ -61,9 +63,10 @@ def index_build(build: Build) -> BuildIndex:
     groups: dict[str, int] = {}
     members: list[tuple[str, dict[str, str]]] = []
     frames: list[tuple[int, int]] = []
-    n = 0
+    n = with_gt = 0
     for sample in iter_samples(build):
         n += 1
+        with_gt += sample.positive.mask is not None
         members.append((sample.positive.item_id, {name: r.item_id for name, r in sample.others.items()}))
         frames.append(sample.frame)
         for r in sample.records():
@@ -74,7 +77,7 @@ def index_build(build: Build) -> BuildIndex:
         groups[key] = groups.get(key, 0) + 1
     if n == 0:
         raise InputError(f"{build.root}: the build has no items")
-    return BuildIndex(items, types, n, any(c > 1 for c in groups.values()), members, frames)
+    return BuildIndex(items, types, n, any(c > 1 for c in groups.values()), members, frames, with_gt)
 
 
 def samples_of_lines(build: Build, lines: Iterable[str], members: list, frames: list) -> list[Sample]:
