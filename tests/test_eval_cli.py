@@ -231,8 +231,14 @@ def test_calibration_saved_on_one_build_is_reused_on_another(cli, eval_build, ot
     assert values[0] == values[1]
     assert json.loads(saved.read_text()) == json.loads((second / "calibration.json").read_text())
     cal = report(second)["calibration"]
-    assert cal["source"] == "file" and cal["in_sample"] is False
+    assert cal["source"] == "file" and cal["in_sample"] is False and "model_note" not in cal  # the same model
     assert cal["split"] == report(first)["calibration"]["split"]
+    other = cli(
+        "eval", other_build, "--model", "random", *args[2:], *universal, "-o", tmp_path / "x", "--calibration", saved
+    )
+    said = f"{saved}: calibrated on the maps of --model visual-prior, applied to --model random"
+    assert other.exit_code == 0 and said in " ".join(other.output.split())
+    assert report(tmp_path / "x")["calibration"]["model_note"] == said
 
 
 def test_calibrate_on_another_build_needs_its_predictions(cli, eval_build, other_build, tmp_path):

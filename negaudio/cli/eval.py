@@ -80,7 +80,7 @@ def _print_summary(report: dict, out_dir: Path) -> None:
         err.print(f"note: {escape(report['model']['compat']['note'])}", highlight=False)
     if report["calibration"].get("in_sample"):
         err.print("note: universal thresholds calibrated in-sample (on this build): optimistic", highlight=False)
-    elif note := report["calibration"].get("note"):
+    if note := report["calibration"].get("model_note"):
         err.print(f"note: {escape(note)}", highlight=False)
     if note := partial_note(report):
         err.print(escape(note))

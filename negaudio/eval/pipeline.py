@@ -204,6 +204,20 @@ def needs_maxima_first(config: EvalConfig) -> bool:
     return universal and config.calibration is None and config.calibrate_on is None
 
 
+def other_model_note(calibration, made: dict, scored: dict) -> str | None:
+    """A note when the calibration file's thresholds come from another model's maps than the ones scored: a
+    paper's for another model than ``--model`` (or predictions), or a saved file of another ``--model`` spec."""
+    if paper := made.get("paper"):
+        return (
+            None
+            if paper == scored.get("zoo")
+            else (f"{calibration}: thresholds hard-coded for {paper}'s maps: they hold for {paper} only")
+        )
+    if made.get("spec") and scored.get("spec") and made["spec"] != scored["spec"]:
+        return f"{calibration}: calibrated on the maps of --model {made['spec']}, applied to --model {scored['spec']}"
+    return None
+
+
 def resolve_calibration(
     config: EvalConfig,
     build: Build,
@@ -220,9 +234,8 @@ def resolve_calibration(
         universal, record = load_calibration(config.calibration)
         in_sample = record.get("build", {}).get("content_sha256") == identity["content_sha256"]
         info = {"source": "file", "path": str(config.calibration), "build": record.get("build")}
-        paper = (record.get("model") or {}).get("paper")
-        if paper and paper != (config.model or {}).get("zoo"):
-            info["note"] = f"{config.calibration}: thresholds hard-coded for {paper}'s maps: they hold for {paper} only"
+        if note := other_model_note(config.calibration, record.get("model") or {}, config.model or {}):
+            info["model_note"] = note
     elif config.calibrate_on is not None:
         other = Build(config.calibrate_on)
         if not config.calibration_predictions:

@@ -129,8 +129,8 @@ def _header(report: dict) -> list[str]:
         lines.append(f"- **Universal thresholds** calibrated on split `{cal['split']}` ({cal['source']})")
         if cal["in_sample"]:
             lines.append(f"  - **In-sample, optimistic**: {cal['note'].split('; ', 1)[-1]}")
-        elif cal.get("note"):
-            lines.append(f"  - **{cal['note']}**")
+        if cal.get("model_note"):
+            lines.append(f"  - **{cal['model_note']}**")
     lines.append("- Rates are percent. ↑ higher is better, ↓ lower is better.")
     return lines
 
