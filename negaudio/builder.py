@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import groupby, islice
 from numbers import Integral
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from negaudio.core.errors import InputError, OutputError
 from negaudio.core.files import FILE_MODE, TMP_SUFFIX, is_leftover, write_text
 from negaudio.core.lock import folder_lock
 from negaudio.core.outputs import refuse_inside_build
+from negaudio.kinds.clips import locate
 from negaudio.manifest.writer import BUILD_INFO, CHECKSUMS, FAILURES, MANIFEST, PLAN, merge
 from negaudio.planning.media import MediaCheck, dropped_lines
 from negaudio.planning.planfile import plan_recipe, read_plan, write_plan
@@ -452,7 +453,9 @@ def _prepare(
 def _empty_build_message(check: MediaCheck, resolved: Resolved) -> str:
     if check.missing:
         lines = "\n  ".join(dropped_lines(check.summary(), canonical=resolved.canonical is not None))
-        return f"the build would contain 0 items: no sample has its media under {check.root}\n  {lines}"
+        first = [str(locate(check.root, *key)) for key in islice(check.missing, 3)]
+        expected = "\n  ".join(["e.g. these files are not there:", *first])
+        return f"the build would contain 0 items: no sample has its media under {check.root}\n  {lines}\n  {expected}"
     return "the build would contain 0 items: every sample was left out (see the errors above)"
 
 

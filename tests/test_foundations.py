@@ -225,3 +225,12 @@ def test_a_cache_folder_left_by_a_killed_run_is_removed_and_a_fresh_one_kept(tmp
     assert not old.exists() and young.is_dir() and len(calls) == 1
     generate_once(root, ready, make)
     assert len(calls) == 1
+
+
+def test_a_partial_build_with_no_media_names_files_it_looked_for(cli, tmp_path):
+    """--allow-missing on a folder holding none of the dataset: the paths expected, so the layout is clear."""
+    (tmp_path / "empty").mkdir()
+    result = cli("build", "s4-neg", "--source", tmp_path / "empty", "-o", tmp_path / "b", "--allow-missing")
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "the build would contain 0 items" in text
+    assert f"e.g. these files are not there: {tmp_path / 'empty'}/s4_data/" in text and not (tmp_path / "b").exists()
