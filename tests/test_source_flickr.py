@@ -82,3 +82,11 @@ def test_missing_id_list_and_bad_xml_are_named(tmp_path):
     _fixture(tmp_path, {"1": "<a><o><bbox><n/><v>x</v></bbox></o></a>"})
     with pytest.raises(InputError, match=r"1\.xml"):
         list(open_source(flickr.Config(kind="flickr"), tmp_path).samples())
+
+
+def test_a_source_that_keeps_no_sample_says_why(tmp_path, cli, write_recipe):
+    """Every XML without a box: the error gives the reasons the samples were left out, not only 'no samples'."""
+    _fixture(tmp_path / "src", {"10000130166": "<a><o/></a>", "10007936344": "<a/>"})
+    result = cli("build", write_recipe(source={"kind": "flickr"}), "-o", tmp_path / "out", "--source", tmp_path / "src")
+    assert result.exit_code == 2
+    assert "the source holds no samples (left out: annotation without a box: 2)" in " ".join(result.output.split())

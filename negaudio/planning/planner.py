@@ -93,7 +93,9 @@ def make_plan(
             continue
         samples.append(sample)
     if not samples:
-        raise InputError(f"{source.root}: the source holds no samples")
+        report = getattr(source, "report", None)
+        left = ", ".join(f"{reason}: {n}" for reason, n in report.missing.items()) if report else ""
+        raise InputError(f"{source.root}: the source holds no samples" + (f" (left out: {left})" if left else ""))
     plan = PlanContext(recipe.seed, samples)
     selected = samples if limit is None else samples[:limit]
 
