@@ -89,4 +89,5 @@ def test_a_source_that_keeps_no_sample_says_why(tmp_path, cli, write_recipe):
     _fixture(tmp_path / "src", {"10000130166": "<a><o/></a>", "10007936344": "<a/>"})
     result = cli("build", write_recipe(source={"kind": "flickr"}), "-o", tmp_path / "out", "--source", tmp_path / "src")
     assert result.exit_code == 2
-    assert "the source holds no samples (left out: annotation without a box: 2)" in " ".join(result.output.split())
+    said = "the source holds no samples (left out: annotation without a box: 2, frames file missing: 1)"
+    assert said in " ".join(result.output.split())
