@@ -234,3 +234,15 @@ def test_a_partial_build_with_no_media_names_files_it_looked_for(cli, tmp_path):
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "the build would contain 0 items" in text
     assert f"e.g. these files are not there: {tmp_path / 'empty'}/s4_data/" in text and not (tmp_path / "b").exists()
+
+
+def test_a_negative_type_with_no_item_left_is_said_in_words():
+    from negaudio.planning.media import dropped_lines
+
+    counts = {"planned": 13, "rendered": 0, "sample_absent": 0, "clip_absent": 13}
+    some = {"planned": 13, "rendered": 2, "sample_absent": 0, "clip_absent": 11}
+    lines = dropped_lines({"by_name": {"mismatched": counts, "offscreen": some}}, canonical=True)
+    assert lines[0].endswith(
+        "from your copy; --no-canonical draws from what you have): the build holds no mismatched item"
+    )
+    assert not lines[1].endswith("item")

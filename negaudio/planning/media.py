@@ -132,5 +132,6 @@ def dropped_lines(missing: dict, canonical: bool) -> list[str]:
         if counts["clip_absent"]:
             clips = f"{counts['clip_absent']} whose drawn clips are absent from your copy"
             why.append(clips + ("; --no-canonical draws from what you have" if canonical else ""))
-        lines.append(f"{name}: {counts['rendered']} of {counts['planned']} rendered ({'; '.join(why)})")
+        none = f": the build holds no {name} item" if not counts["rendered"] and counts["planned"] else ""
+        lines.append(f"{name}: {counts['rendered']} of {counts['planned']} rendered ({'; '.join(why)}){none}")
     return lines
