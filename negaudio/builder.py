@@ -145,7 +145,7 @@ def _from_plan_file(path: Path, source: Path | None, say: Note, canonical: Path 
                 "not have: plan the recipe here first (negaudio plan/build), or give --source DIR"
             )
     if source is not None and (warning := annotation_mismatch(header, Path(source))):
-        say(f"warning: {warning}")
+        say(warning)
     return Resolved(header, rows, [], None if source is None else Path(source), canonical)
 
 
