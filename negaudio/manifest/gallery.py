@@ -110,13 +110,19 @@ def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=FONT)
 
 
-def _legend(width: int) -> Image.Image:
-    """The sheet's legend: what the outline colours, the (S)/(D) suffixes and the numbers mean."""
+def _legend(width: int, distractors: bool) -> Image.Image:
+    """The sheet's legend: what the outline colours, the (S)/(D) suffixes (D only when the sheet shows one) and
+    the numbers mean."""
     font = _font()
     rows = [
         ([*SOUNDING[:3]], "(S) sounding object: a colour of its own (yellow, teal, green, ...)"),
-        ([DISTRACTOR], "(D) silent distractor: grey"),
-        ([], "Numbers on an image: the key under it (label and S/D)."),
+        *([([DISTRACTOR], "(D) silent distractor: grey")] if distractors else []),
+        (
+            [],
+            "Numbers on an image: the key under it (label and S/D)."
+            if distractors
+            else "Numbers on an image: the key under it.",
+        ),
     ]
     legend = Image.new("RGB", (width, LINE * len(rows) + 6), (32, 32, 32))
     draw = ImageDraw.Draw(legend)
@@ -145,7 +151,8 @@ def gallery(root: Path, output: Path, count: int = 24, columns: int = 6) -> int:
     columns = min(columns, len(tiles))
     rows = -(-len(tiles) // columns)
     cell = TILE + LINE * max(len(key) for _, key in tiles) + 8  # the tile, its key under it
-    legend = _legend(max(columns * (TILE + 4), 2 * TILE + 8))
+    distractors = any(text.endswith("(D)") for _, key in tiles for text, _ in key)
+    legend = _legend(max(columns * (TILE + 4), 2 * TILE + 8), distractors)
     sheet = Image.new("RGB", (legend.width, legend.height + rows * cell), (32, 32, 32))
     sheet.paste(legend, (0, 0))
     draw, font = ImageDraw.Draw(sheet), _font()
