@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
                 "during the rounds: wall times and the jobs=2 speed-up are pessimistic"
             )
         if not args.skip_dask:
-            rows += dask_rows(src, tmp, min(args.rounds, 2), info1["content_sha256"])
+            rows += dask_rows(src, tmp, args.rounds, info1["content_sha256"])
             print()
             print_table(rows[:1] + rows[-3:])
         failed = [r[0] for r in rows[1:] if r[3] == "FAIL"]
