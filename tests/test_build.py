@@ -243,3 +243,30 @@ def test_manifest_rows_carry_schema_version_and_validate(write_recipe, demo_root
     info = json.loads((out / "build.json").read_text())
     assert info["items"] == len(rows) and info["dataset"] == {"name": "test-set", "version": "1.0.0", "description": ""}
     assert set(info["dependencies"]) >= {"numpy", "soundfile", "soxr", "libsndfile"}
+
+
+def test_a_signal_during_the_already_built_check_is_an_interruption_not_a_damaged_build(
+    cli, write_recipe, demo_root, tmp_path, monkeypatch
+):
+    """SIGTERM inside a third-party decode can surface as another exception, which verify would report as a
+    finding ('pass --overwrite'); the signal the handler noted wins: exit 143, the build left as it is."""
+    import signal
+
+    from negaudio.core.errors import RECEIVED
+    from negaudio.manifest import verify as verify_module
+
+    out = tmp_path / "b"
+    recipe = write_recipe()
+    assert build(cli, recipe, out, demo_root).exit_code == 0
+    before = tree_digest(out)
+    real = verify_module._check_info
+
+    def disturbed(build_, problems, counts):  # what the race looks like: a signal noted, a false finding
+        RECEIVED.append(signal.SIGTERM)
+        problems.append(verify_module.Problem("inconsistent", "manifest.jsonl", "unreadable composite masks"))
+        return real(build_, problems, counts)
+
+    monkeypatch.setattr(verify_module, "_check_info", disturbed)
+    result = build(cli, recipe, out, demo_root)
+    assert result.exit_code == 143 and "terminated:" in result.output and "--overwrite" not in result.output
+    assert tree_digest(out) == before and not RECEIVED  # the command's block clears what it noted

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from negaudio.core.errors import Interrupted, NegaudioError
+from negaudio.core.errors import RECEIVED, Interrupted, NegaudioError
 
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 # Without a terminal (logs, pipes) tables get room for their widest rows (names and intervals are never cut).
@@ -41,9 +41,19 @@ def interruptible(what: str) -> Iterator[None]:
     Ctrl-C) with one line saying what was kept."""
 
     def terminate(signum, frame):
+        RECEIVED.append(signum)
         raise Interrupted(signum)
 
+    def interrupt(signum, frame):
+        RECEIVED.append(signum)
+        raise KeyboardInterrupt
+
+    RECEIVED.clear()
     previous = signal.signal(signal.SIGTERM, terminate)
+    # Ctrl-C as Python handles it, noted too; a SIGINT ignored (a job started in the background) stays ignored
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupt)
     try:
         yield
     except KeyboardInterrupt:
@@ -54,3 +64,5 @@ def interruptible(what: str) -> Iterator[None]:
         raise typer.Exit(code=exc.exit_code) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+        RECEIVED.clear()

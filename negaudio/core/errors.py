@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 
 class NegaudioError(Exception):
     """A failure the user can act on. ``exit_code`` 2 means invalid input, 1 a runtime failure."""
@@ -37,3 +39,15 @@ class Interrupted(BaseException):
     def __init__(self, signum: int):
         super().__init__(signum)
         self.exit_code = 128 + signum
+
+
+RECEIVED: list[int] = []
+"""Signals the command's handlers saw since its interruptible block began (the command line fills it)."""
+
+
+def check_signals() -> None:
+    """Raise the interruption a signal caused while a check ran. A third-party call that the signal interrupted
+    may have turned it into another exception, which the check would report as a finding about the files."""
+    if RECEIVED:
+        signum = RECEIVED[-1]
+        raise KeyboardInterrupt if signum == signal.SIGINT else Interrupted(signum)

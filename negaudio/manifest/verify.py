@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from negaudio.core.errors import InputError
+from negaudio.core.errors import InputError, check_signals
 from negaudio.core.files import file_sha256
 from negaudio.manifest.reader import Build
 from negaudio.manifest.schema import item_sha256
@@ -54,6 +54,7 @@ def verify(root: Path) -> list[Problem]:
     _check_info(build, problems, counts)
     if hashed is not None:
         problems.extend(_extra_files(build.root, set(hashed)))
+    check_signals()  # an interrupted read is the interruption, not a damaged file
     return problems
 
 
