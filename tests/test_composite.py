@@ -208,7 +208,8 @@ def test_embedded_bank_builds_composites_without_a_source(cli, tmp_path, monkeyp
     assert cli("verify", tmp_path / "demo").exit_code == 0
     result = cli("inspect", tmp_path / "demo", "--gallery", tmp_path / "sheet.png")
     assert result.exit_code == 0 and "contact sheet of 12 image(s)" in result.output
-    assert cli("inspect", tmp_path / "demo", "--gallery", tmp_path / "new" / "sheet.png").exit_code == 0
+    result = cli("inspect", tmp_path / "demo", "--gallery", tmp_path / "new" / "sheet.png", "--count", "5")
+    assert result.exit_code == 0 and "contact sheet of the first 5 of 12 images" in result.output
 
 
 def test_real_media_from_vggss_frames_through_eval(cli, write_recipe, shared_data, tmp_path):

@@ -55,8 +55,8 @@ def test_every_figure_has_a_pdf_beside_its_png(demo_eval):
         pdf = (out / png).with_suffix(".pdf")
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.name in report["files"]
     sheet = demo_eval / "sheet.png"
-    assert contact_sheet.gallery(demo_eval / "b", sheet, count=4) == 4
-    assert contact_sheet.gallery(demo_eval / "b", sheet.with_suffix(".pdf"), count=4) == 4
+    assert contact_sheet.gallery(demo_eval / "b", sheet, count=4)[0] == 4
+    assert contact_sheet.gallery(demo_eval / "b", sheet.with_suffix(".pdf"), count=4)[0] == 4
     assert sheet.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
 
 
@@ -266,7 +266,7 @@ def test_gallery_outlines_differ_where_they_coincide(monkeypatch):
 def test_the_contact_sheet_is_written_in_the_format_its_suffix_names(cli, demo_eval, tmp_path):
     from PIL import Image
 
-    assert contact_sheet.gallery(demo_eval / "b", tmp_path / "sheet.jpg", count=2) == 2
+    assert contact_sheet.gallery(demo_eval / "b", tmp_path / "sheet.jpg", count=2)[0] == 2
     with Image.open(tmp_path / "sheet.jpg") as im:
         assert im.format == "JPEG"
     (tmp_path / "sheet.pdf").write_text("my paper figure")

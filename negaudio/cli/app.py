@@ -311,7 +311,7 @@ def inspect(
 
             refuse_inside_build(gallery, "contact sheet")
 
-            shown = draw_gallery(build_dir, gallery, count=count)
+            shown, images = draw_gallery(build_dir, gallery, count=count)
     except NegaudioError as exc:
         raise fail(exc) from None
     except OSError as exc:
@@ -324,7 +324,8 @@ def inspect(
     )
     _print_summary(build_dir, rows)
     if gallery is not None:
-        out.print(f"contact sheet of {shown} image(s) written to {escape(str(gallery))}")
+        of = f"the first {shown} of {images} images" if shown < images else f"{shown} image(s)"
+        out.print(f"contact sheet of {of} written to {escape(str(gallery))} (--count sets how many)")
 
 
 @app.command()

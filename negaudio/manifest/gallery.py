@@ -134,15 +134,17 @@ def _legend(width: int, distractors: bool) -> Image.Image:
     return legend
 
 
-def gallery(root: Path, output: Path, count: int = 24, columns: int = 6) -> int:
-    """Draw the contact sheet of up to ``count`` images of a build into ``output`` (the format its suffix names)
-    and a PDF beside it; return the count."""
+def gallery(root: Path, output: Path, count: int = 24, columns: int = 6) -> tuple[int, int]:
+    """Draw the contact sheet of the first ``count`` images of a build into ``output`` only (in the format its
+    suffix names); return (images shown, images the build has)."""
     kind = sheet_format(output)
     build = Build(root)
     groups: dict[str, list] = {}
+    images: set[str] = set()
     for record in build:
         if record.kind == "positive":
             key = record.group or record.sample_id
+            images.add(key)
             if key in groups or len(groups) < count:
                 groups.setdefault(key, []).append(record)
     if not groups:
@@ -166,4 +168,4 @@ def gallery(root: Path, output: Path, count: int = 24, columns: int = 6) -> int:
     buffer = io.BytesIO()  # only the file the user named: a PDF is had by naming one
     sheet.save(buffer, format=kind, **({"resolution": 96.0} if kind == "PDF" else {}))
     write_bytes(output, buffer.getvalue())
-    return len(tiles)
+    return len(tiles), len(images)
