@@ -16,7 +16,7 @@ from itertools import groupby, islice
 from numbers import Integral
 from pathlib import Path
 
-from negaudio.core.cache import resolve_media
+from negaudio.core.cache import cache_dir, resolve_media
 from negaudio.core.errors import InputError, OutputError
 from negaudio.core.files import FILE_MODE, TMP_SUFFIX, is_leftover, write_text
 from negaudio.core.lock import folder_lock
@@ -339,6 +339,9 @@ def _precheck(out_dir: Path, source_root: Path, options: BuildOptions) -> None:
     target = out_dir.resolve()
     if target == source_root or target in source_root.parents:
         raise InputError(f"{out_dir}: is the source folder or holds it; choose an output folder outside {source_root}")
+    cache = cache_dir().resolve()
+    if target == cache or cache in target.parents:
+        raise InputError(f"{out_dir}: is inside the negaudio cache {cache}, which negaudio manages; build elsewhere")
     refuse_inside_build(out_dir.parent, "build", shown=out_dir)
     if out_dir.is_dir() and any(p.name != STATE for p in out_dir.iterdir()) and not _holds_build(out_dir):
         raise InputError(

@@ -246,3 +246,12 @@ def test_a_negative_type_with_no_item_left_is_said_in_words():
         "from your copy; --no-canonical draws from what you have): the build holds no mismatched item"
     )
     assert not lines[1].endswith("item")
+
+
+def test_no_build_is_written_into_the_negaudio_cache(cli, tmp_path, monkeypatch):
+    """The cache (embedded bank, demo dataset, derived files) is negaudio's own: a build there is refused."""
+    monkeypatch.setenv("NEGAUDIO_CACHE", str(tmp_path / "cache"))
+    assert cli("build", "is3plus", "-o", tmp_path / "ok", "--limit", "1").exit_code == 0
+    bank = next((tmp_path / "cache").glob("composite-bank-*"))
+    result = cli("build", "is3plus-synth", "--source", bank, "-o", bank / "out", "--limit", "1")
+    assert result.exit_code == 2 and "is inside the negaudio cache" in result.output and not (bank / "out").exists()
