@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import negaudio
+from negaudio.core.errors import InputError
 from negaudio.planning.planfile import read_plan
 from negaudio.recipe.bundled import canonical_plan
 from tests.conftest import tree_digest
@@ -208,11 +209,32 @@ def test_build_options_are_checked_before_planning(cli, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-def test_a_cache_folder_left_by_a_killed_run_is_removed_and_a_fresh_one_kept(tmp_path):
+def test_a_generated_folder_the_user_named_never_costs_their_files(tmp_path, monkeypatch):
+    """Outside the cache (a demo recipe with --source DIR) nothing is removed: a non-empty DIR is refused, an
+    old DIR.bak beside it stays, an empty DIR is filled."""
+    from negaudio.core.cache import STALE_S, generate_once
+
+    monkeypatch.setenv("NEGAUDIO_CACHE", str(tmp_path / "cache"))
+    mine, backup = tmp_path / "userdata", tmp_path / "userdata.bak"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    backup.mkdir()
+    os.utime(backup, (time.time() - STALE_S - 60,) * 2)
+    ready = lambda r: (r / "done").is_file()  # noqa: E731
+    make = lambda tmp: (tmp / "done").write_text("x")  # noqa: E731
+    with pytest.raises(InputError, match="exists and is not a generated dataset folder"):
+        generate_once(mine, ready, make)
+    assert (mine / "keep.txt").read_text() == "mine" and backup.is_dir()
+    (mine / "keep.txt").unlink()
+    assert generate_once(mine, ready, make) == mine and (mine / "done").is_file() and backup.is_dir()
+
+
+def test_a_cache_folder_left_by_a_killed_run_is_removed_and_a_fresh_one_kept(tmp_path, monkeypatch):
     """generate_once: a temporary sibling older than STALE_S (a run killed mid-way) goes; a younger one may be
     another run's work in progress and stays; the folder is made once."""
     from negaudio.core.cache import STALE_S, generate_once
 
+    monkeypatch.setenv("NEGAUDIO_CACHE", str(tmp_path))
     root = tmp_path / "bank-v1"
     old, young = tmp_path / "bank-v1.abc123", tmp_path / "bank-v1.def456"
     for folder in (old, young):

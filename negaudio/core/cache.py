@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
+from negaudio.core.errors import InputError
 from negaudio.core.files import atomic_path
 from negaudio.core.paths import check_relative
 
@@ -72,19 +73,26 @@ seconds)."""
 
 def generate_once(root: Path, ready: Callable[[Path], bool], generate: Callable[[Path], None]) -> Path:
     """``root``, unless ``ready(root)`` made by ``generate(tmp)`` in a temporary sibling that is then renamed into
-    place (a half-made folder never looks ready). Temporary siblings older than STALE_S are removed first."""
+    place (a half-made folder never looks ready). In the cache, temporary siblings older than STALE_S and a
+    half-made ``root`` are removed; elsewhere (a folder the user named) nothing is removed: a ``root`` that is
+    neither ready nor empty is refused."""
     if ready(root):
         return root
+    owned = cache_dir().resolve() in root.resolve().parents
+    if not owned and root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise InputError(f"{root}: exists and is not a generated dataset folder; give a new or empty folder")
     root.parent.mkdir(parents=True, exist_ok=True)
-    for old in root.parent.glob(f"{glob.escape(root.name)}.*"):
+    for old in root.parent.glob(f"{glob.escape(root.name)}.*") if owned else ():
         with suppress(OSError):
             if old.is_dir() and not old.is_symlink() and time.time() - old.stat().st_mtime > STALE_S:
                 shutil.rmtree(old)
     tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
     try:
         generate(tmp)
-        if root.exists():  # an empty or half-made folder left by someone else
+        if owned and root.is_dir() and not root.is_symlink():  # a half-made one
             shutil.rmtree(root)
+        elif root.is_dir():  # the user's folder, empty (checked above)
+            root.rmdir()
         tmp.replace(root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
