@@ -41,10 +41,14 @@ def verify(root: Path) -> list[Problem]:
     try:
         build = Build(root)
     except InputError as exc:
-        if not (Path(root) / BUILD_INFO).is_file():
-            raise
-        detail = str(exc).removeprefix(f"{Path(root) / BUILD_INFO}: ").removesuffix("; the build is damaged")
-        return [Problem("altered", BUILD_INFO, detail)]
+        info, text = Path(root) / BUILD_INFO, str(exc)
+        if info.is_file() and text.startswith(f"{info}: "):  # build.json no longer reads
+            return [
+                Problem("altered", BUILD_INFO, text.removeprefix(f"{info}: ").removesuffix("; the build is damaged"))
+            ]
+        if info.is_file() and not (Path(root) / MANIFEST).is_file():
+            return [Problem("missing", MANIFEST)]
+        raise
     problems: list[Problem] = []
     info = build.info
     if "build_sha256" in info and build_sha256(info) != info["build_sha256"]:
