@@ -273,3 +273,27 @@ def test_a_signal_during_the_already_built_check_is_an_interruption_not_a_damage
     result = build(cli, recipe, out, demo_root)
     assert result.exit_code == 143 and "terminated:" in result.output and "--overwrite" not in result.output
     assert tree_digest(out) == before and not RECEIVED  # the command's block clears what it noted
+
+
+def test_verify_stops_at_the_first_read_a_signal_broke(cli, write_recipe, demo_root, tmp_path, monkeypatch):
+    import signal
+
+    from negaudio.core.errors import RECEIVED, Interrupted
+    from negaudio.manifest import verify as verify_module
+
+    out = tmp_path / "b"
+    assert build(cli, write_recipe(), out, demo_root).exit_code == 0
+    calls = []
+
+    def broken(path, fmt):  # the interrupt surfacing as another exception inside a decode
+        calls.append(path)
+        RECEIVED.append(signal.SIGTERM)
+        raise TypeError("__array__() got an unexpected keyword argument 'copy'")
+
+    monkeypatch.setattr(verify_module, "pcm_sha256_of_file", broken)
+    try:
+        with pytest.raises(Interrupted):
+            verify_module.verify(out)
+    finally:
+        RECEIVED.clear()
+    assert len(calls) == 1  # not one per file of the build

@@ -52,7 +52,8 @@ def interruptible(what: str) -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, terminate)
     # Ctrl-C as Python handles it, noted too; a SIGINT ignored (a job started in the background) stays ignored
     previous_int = signal.getsignal(signal.SIGINT)
-    if previous_int is signal.default_int_handler:
+    noted = previous_int is signal.default_int_handler
+    if noted:
         signal.signal(signal.SIGINT, interrupt)
     try:
         yield
@@ -64,5 +65,6 @@ def interruptible(what: str) -> Iterator[None]:
         raise typer.Exit(code=exc.exit_code) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+        if noted:
+            signal.signal(signal.SIGINT, previous_int)
         RECEIVED.clear()

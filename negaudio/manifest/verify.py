@@ -137,7 +137,8 @@ def _check_decoded(build: Build, problems: list[Problem], hashed: dict[str, str 
                 continue
             try:
                 actual = compute(path)
-            except Exception as exc:  # an unreadable file is an altered file
+            except Exception as exc:  # an unreadable file is an altered file, unless a signal broke the read
+                check_signals()
                 problems.append(Problem("unreadable", rel, str(exc)))
                 continue
             if actual != expected:
@@ -175,6 +176,7 @@ def _check_composite(record, problems: list[Problem]) -> None:
             if k in record.composite.targets:
                 union = visible if union is None else union | visible
     except (ValueError, TypeError, IndexError) as exc:
+        check_signals()
         problems.append(Problem("inconsistent", MANIFEST, f"{where}: unreadable composite masks ({exc})"))
         return
     if union is not None and (
