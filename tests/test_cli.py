@@ -151,3 +151,5 @@ def test_misspelt_recipe_fields_and_values_name_the_closest_choice(cli, write_re
     assert "negatives.2.color: Input should be 'white'" in output and "did you mean 'white'?" in output
     assert "negatives.2.level.sigmaa: Extra inputs are not permitted; did you mean 'sigma'?" in output
     assert "negatives.3.zzz: Extra inputs are not permitted\n" in output  # nothing close: no guess
+    output = cli("validate", write_recipe(positive_noise={"snr_dbb": [10]})).output  # an optional field
+    assert "positive_noise.snr_dbb: Extra inputs are not permitted; did you mean 'snr_db'?" in output

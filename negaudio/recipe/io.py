@@ -490,17 +490,29 @@ def _field_names(model: Any, loc: Sequence[str | int]) -> list[str]:
         node = _step(node, part)
         if node is None:
             return []
-    while get_origin(node) is Annotated:
-        node = get_args(node)[0]
+    node = _unwrap(node)
     if not (isinstance(node, type) and issubclass(node, BaseModel)):
         return []
     return [name for n, f in node.model_fields.items() for name in (n, f.alias) if name]
 
 
+def _unwrap(node: Any) -> Any:
+    """``X`` of ``Annotated[X, ...]`` and of ``X | None`` (pydantic names no member for an optional field)."""
+    while True:
+        if get_origin(node) is Annotated:
+            node = get_args(node)[0]
+        elif (
+            get_origin(node) in (Union, UnionType)
+            and len(kept := [a for a in get_args(node) if a is not type(None)]) == 1
+        ):
+            node = kept[0]
+        else:
+            return node
+
+
 def _step(node: Any, part: str | int) -> Any:
     """One ``loc`` entry down a type annotation (None when it does not apply)."""
-    while get_origin(node) is Annotated:
-        node = get_args(node)[0]
+    node = _unwrap(node)
     if isinstance(node, type) and issubclass(node, BaseModel):
         fields = {name: f.annotation for n, f in node.model_fields.items() for name in (n, f.alias) if name}
         return fields.get(part)
@@ -508,9 +520,7 @@ def _step(node: Any, part: str | int) -> Any:
     if origin in (list, tuple, Sequence) and type(part) is int and args:
         return args[0]
     if origin in (Union, UnionType):
-        for member in args:
-            while get_origin(member) is Annotated:
-                member = get_args(member)[0]
+        for member in map(_unwrap, args):
             if getattr(member, "__name__", None) == part or part in _tags(member):
                 return member
     return None
