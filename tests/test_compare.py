@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from negaudio.builder import BuildOptions, build
+from negaudio.core.errors import InputError
 from negaudio.eval import bootstrap as bs
 from negaudio.eval.bootstrap import MIN_PAIRS
 from negaudio.eval.compare import compare, draw, load_evaluation, markdown, statistics, table_rows
@@ -118,6 +119,8 @@ def test_too_few_resamples_for_an_interval_are_refused(cli, runs, tmp_path):
     result = cli("compare", runs[("oracle", 5)], runs[("oracle", 5)], "-o", tmp_path / "x", "--bootstrap", "1")
     assert result.exit_code == 2 and "--bootstrap must be 0 (no intervals) or >= 100, got 1" in result.output
     assert not (tmp_path / "x").exists()
+    with pytest.raises(InputError, match="got 50"):  # the Python function as the command
+        compare([runs[("oracle", 5)], runs[("oracle", 5)]], resamples=50)
 
 
 def _blank_positives(src, dst, which):
@@ -152,7 +155,7 @@ def test_posneg_difference_pairs_only_the_pairs_valid_for_both_models(runs, tmp_
 
 def test_posneg_difference_matches_a_plain_mean_over_the_common_pairs(runs):
     a, b = load_evaluation(runs[("energy-gated", 5)]), load_evaluation(runs[("random", 5)])
-    result = compare([runs[("random", 5)], runs[("energy-gated", 5)]], resamples=50)
+    result = compare([runs[("random", 5)], runs[("energy-gated", 5)]], resamples=100)
     for n in ("silence", "offscreen"):
         valid = [e.per_item["positive"]["pia"][e.per_item[n]["sample"]] > 0 for e in (a, b)]
         common = valid[0] & valid[1]
@@ -168,7 +171,7 @@ def test_posneg_difference_matches_a_plain_mean_over_the_common_pairs(runs):
 def test_posneg_difference_without_a_common_pair_is_not_available(runs, tmp_path):
     src = runs[("random", 5)]
     blank = _blank_positives(src, tmp_path / "blank", lambda i: True)
-    result = compare([src, blank], resamples=50)
+    result = compare([src, blank], resamples=100)
     d = result["rows"][1]["metrics"]["negatives/silence/posneg_iou"]["diff"]
     assert d["value"] is None and d["ci"] is None and d["pairs"] == 0
     assert "n/a (no pair valid for both models)" in markdown(result)

@@ -173,6 +173,7 @@ def compare(
     level: float = 0.95,
 ) -> dict:
     """Load the evaluations, check they score one build at one θ, and compute the paired differences."""
+    bs.check_resamples(resamples)
     if len(paths) < 1:
         raise InputError("give at least one evaluation folder")
     names = [p.resolve().name for p in paths]

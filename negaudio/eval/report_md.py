@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from negaudio.eval.bootstrap import MIN_PAIRS
 from negaudio.eval.headline import headline_threshold
 
 
@@ -178,11 +179,11 @@ def _glance(report: dict) -> list[str]:
         f"Headline θ: {h['rule']}. Separability = P(max of a positive map > max of the negative's map), 0.5 when "
         "the peak ignores the audio. Pos–neg IoU = overlap of the regions painted for the real sound and for the "
         "negative (100: the same region whatever is heard), over the pairs whose positive map is non-empty at θ; "
-        "pairs with an empty positive map are excluded and counted (fewer than 10 pairs left: no interval), and "
-        "'both empty' is the fraction of all pairs "
-        "with both maps empty (the reference code counts those as IoU 100: `posneg_iou_reference` in "
-        "report.json). Reading: separability ≥ 0.9 and pos–neg IoU < 50 reacts; ≥ 0.7 partly; ≤ 0.3 the "
-        "negative peaks higher than the real sound (in the same region when pos–neg IoU ≥ 50).",
+        f"pairs with an empty positive map are excluded and counted (fewer than {MIN_PAIRS} pairs left: no "
+        "interval), and 'both empty' is the fraction of all pairs with both maps empty (the reference code counts "
+        "those as IoU 100: `posneg_iou_reference` in report.json). Reading: separability ≥ 0.9 and pos–neg IoU < 50 "
+        "(or no pair to compare) reacts; ≥ 0.7 partly; ≤ 0.3 the negative peaks higher than the real sound (in the "
+        "same region when pos–neg IoU ≥ 50).",
     ]
     return lines
 

@@ -52,7 +52,8 @@ def no_ground_truth_note(with_gt: int, positives: int) -> str | None:
     if not positives or with_gt:
         return None
     return (
-        "no positive of this build has a ground-truth region (the canonical flickr-neg plan has none: build it "
-        "with --no-canonical on a copy holding Annotations/*.xml): IoU, cIoU, mIoU and AUC are scored against "
-        "empty masks; pIA, pos-neg IoU and separability need no ground truth"
+        "no positive of this build has a ground-truth region (a source without annotations, or the canonical "
+        "flickr-neg plan, which has no boxes: build that one with --no-canonical on a copy holding "
+        "Annotations/*.xml): IoU, cIoU, mIoU and AUC are scored against empty masks; pIA, pos-neg IoU and "
+        "separability need no ground truth"
     )
