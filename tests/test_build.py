@@ -231,6 +231,10 @@ def test_verify_names_every_altered_or_missing_file(cli, write_recipe, demo_root
     result = cli("verify", out)
     assert f"altered: {records[2].audio.path} (" in result.output and "symbolic link" in result.output
     assert "SHA256SUMS" not in result.output and "manifest.jsonl" not in result.output
+    with (out / "SHA256SUMS").open("a") as fh:  # a hostile table line is the table's finding, not a file's
+        fh.write(f"{'0' * 64}  ../outside.wav\n")
+    result = cli("verify", out)
+    assert "altered: SHA256SUMS (manifest path '../outside.wav'" in " ".join(result.output.split())
     (out / "manifest.jsonl").rename(tmp_path / "manifest.jsonl")  # a missing manifest is that file's finding
     result = cli("verify", out)
     assert result.exit_code == 1 and "missing: manifest.jsonl" in result.output and "build.json" not in result.output

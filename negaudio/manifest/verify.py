@@ -11,6 +11,7 @@ from pathlib import Path
 
 from negaudio.core.errors import InputError, check_signals
 from negaudio.core.files import file_sha256
+from negaudio.core.paths import check_relative
 from negaudio.manifest.reader import Build
 from negaudio.manifest.schema import item_sha256
 from negaudio.manifest.writer import BUILD_INFO, CHECKSUMS, FAILURES, MANIFEST, PLAN, build_sha256, content_line
@@ -85,9 +86,12 @@ def _check_files(build: Build, problems: list[Problem]) -> dict[str, str | None]
         listed[rel] = None
         try:
             path = build.path(rel)
-        except InputError as exc:  # a plain path: its file is a link out of the build; else the table is altered
-            plain = not Path(rel).is_absolute() and ".." not in Path(rel).parts
-            problems.append(Problem("altered", rel, str(exc)) if plain else Problem("altered", CHECKSUMS, str(exc)))
+        except InputError as exc:  # a valid relative path: its file is a link out of the build; else the table
+            try:
+                check_relative(rel, "manifest path")
+                problems.append(Problem("altered", rel, str(exc)))
+            except InputError:
+                problems.append(Problem("altered", CHECKSUMS, str(exc)))
             continue
         if not path.is_file():
             problems.append(Problem("missing", rel))
