@@ -13,12 +13,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby, islice
-from numbers import Integral
 from pathlib import Path
 
-from negaudio.core.cache import cache_dir, resolve_media
+from negaudio.core.cache import cache_dir, in_cache, resolve_media
 from negaudio.core.errors import InputError, OutputError
 from negaudio.core.files import FILE_MODE, TMP_SUFFIX, is_leftover, write_text
+from negaudio.core.limits import is_count
 from negaudio.core.lock import folder_lock
 from negaudio.core.outputs import refuse_inside_build
 from negaudio.kinds.clips import locate
@@ -112,7 +112,7 @@ def resolve(
     say = note or (lambda _: None)
     if (recipe is None) == (plan_file is None):
         raise InputError("give a RECIPE or --plan PLAN" + (", not both" if recipe is not None else ""))
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, Integral) or limit < 1):
+    if limit is not None and not is_count(limit, 1):
         raise InputError(f"--limit must be >= 1, got {limit!r}")
     if source is not None and not Path(source).is_dir():
         raise InputError(f"{source}: source folder not found")
@@ -339,9 +339,10 @@ def _precheck(out_dir: Path, source_root: Path, options: BuildOptions) -> None:
     target = out_dir.resolve()
     if target == source_root or target in source_root.parents:
         raise InputError(f"{out_dir}: is the source folder or holds it; choose an output folder outside {source_root}")
-    cache = cache_dir().resolve()
-    if target == cache or cache in target.parents:
-        raise InputError(f"{out_dir}: is inside the negaudio cache {cache}, which negaudio manages; build elsewhere")
+    if in_cache(out_dir):
+        raise InputError(
+            f"{out_dir}: is inside the negaudio cache {cache_dir()}, which negaudio manages; build elsewhere"
+        )
     refuse_inside_build(out_dir.parent, "build", shown=out_dir)
     if out_dir.is_dir() and any(p.name != STATE for p in out_dir.iterdir()) and not _holds_build(out_dir):
         raise InputError(

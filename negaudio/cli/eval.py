@@ -80,16 +80,12 @@ def _print_summary(report: dict, out_dir: Path) -> None:
         err.print(f"note: {escape(report['model']['compat']['note'])}", highlight=False)
     if report["calibration"].get("in_sample"):
         err.print("note: universal thresholds calibrated in-sample (on this build): optimistic", highlight=False)
-    if note := report["calibration"].get("model_note"):
-        err.print(f"note: {escape(note)}", highlight=False)
     if note := partial_note(report):
         err.print(escape(note))
-    if note := unknown_note(report):
-        err.print(f"note: {escape(note)}", highlight=False)
-    if note := empty_positives_note(report):
-        err.print(f"note: {escape(note)}", highlight=False)
-    if note := no_gt_note(report):
-        err.print(f"note: {escape(note)}", highlight=False)
+    notes = (report["calibration"].get("model_note"), unknown_note(report), empty_positives_note(report))
+    for note in (*notes, no_gt_note(report)):
+        if note:
+            err.print(f"note: {escape(note)}", highlight=False)
     out.print(f"report written to {escape(str(out_dir / 'report.md'))}")
 
 

@@ -28,6 +28,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NEGAUDIO_CACHE") or Path.home() / ".cache" / "negaudio")
 
 
+def in_cache(path: Path) -> bool:
+    """Whether ``path`` is the negaudio cache or lies inside it (symbolic links resolved)."""
+    cache, target = cache_dir().resolve(), Path(path).resolve()
+    return target == cache or cache in target.parents
+
+
 def cache_ref(path: Path) -> str:
     """How a plan names a cached file: ``cache:<path under the cache>``, the same on every machine."""
     return CACHE_REF + Path(path).relative_to(cache_dir()).as_posix()
@@ -78,7 +84,7 @@ def generate_once(root: Path, ready: Callable[[Path], bool], generate: Callable[
     neither ready nor empty is refused."""
     if ready(root):
         return root
-    owned = cache_dir().resolve() in root.resolve().parents
+    owned = in_cache(root)
     if not owned and root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise InputError(f"{root}: exists and is not a generated dataset folder; give a new or empty folder")
     root.parent.mkdir(parents=True, exist_ok=True)

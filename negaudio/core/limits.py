@@ -4,11 +4,18 @@
 from __future__ import annotations
 
 import os
+from numbers import Integral
 
 MAX_PIXELS = int(os.environ.get("NEGAUDIO_MAX_PIXELS", 1 << 26))  # 8192 x 8192: an image, a mask or a map
 MAX_RECIPE_NODES = 100_000  # values in a recipe after YAML aliases are expanded
 MAX_RECIPE_DEPTH = 64  # nesting of mappings and lists in a recipe
 MAX_JSON_DEPTH = 64  # nesting of a calibration or other small JSON file
+
+
+def is_count(value, least: int = 0) -> bool:
+    """Whether ``value`` is a whole number (an int, not a bool) of at least ``least``: ``--jobs``, ``--limit``,
+    ``--bootstrap``, given on the command line or through the Python API."""
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= least
 
 
 def check_pixels(width: int, height: int, what: str) -> None:

@@ -9,10 +9,11 @@ weighted by the count of its unit. Formulas: docs/metrics.md §8.
 from __future__ import annotations
 
 from collections.abc import Callable
-from numbers import Integral
 
 import numpy as np
 
+from negaudio.core.errors import InputError
+from negaudio.core.limits import is_count
 from negaudio.eval.metrics_common import AUC_GRID
 
 CHUNK = 128
@@ -29,10 +30,7 @@ MIN_PAIRS = 10
 
 def check_resamples(resamples: int) -> None:
     """An InputError unless ``resamples`` is 0 (no intervals) or at least MIN_RESAMPLES."""
-    from negaudio.core.errors import InputError
-
-    whole = isinstance(resamples, Integral) and not isinstance(resamples, bool)
-    if not whole or (resamples != 0 and resamples < MIN_RESAMPLES):
+    if not ((is_count(resamples) and resamples == 0) or is_count(resamples, MIN_RESAMPLES)):
         raise InputError(f"--bootstrap must be 0 (no intervals) or >= {MIN_RESAMPLES}, got {resamples}")
 
 

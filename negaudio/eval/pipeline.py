@@ -207,13 +207,10 @@ def needs_maxima_first(config: EvalConfig) -> bool:
 def other_model_note(calibration, made: dict, scored: dict) -> str | None:
     """A note when the calibration file's thresholds come from another model's maps than the ones scored: a
     paper's for another model than ``--model`` (or predictions), or a saved file of another ``--model`` spec."""
-    if paper := made.get("paper"):
-        return (
-            None
-            if paper == scored.get("zoo")
-            else (f"{calibration}: thresholds hard-coded for {paper}'s maps: they hold for {paper} only")
-        )
-    if made.get("spec") and scored.get("spec") and made["spec"] != scored["spec"]:
+    paper = made.get("paper")
+    if paper and paper != scored.get("zoo"):
+        return f"{calibration}: thresholds hard-coded for {paper}'s maps: they hold for {paper} only"
+    if not paper and made.get("spec") and scored.get("spec") and made["spec"] != scored["spec"]:
         return f"{calibration}: calibrated on the maps of --model {made['spec']}, applied to --model {scored['spec']}"
     return None
 

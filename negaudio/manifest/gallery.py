@@ -117,12 +117,7 @@ def _legend(width: int, distractors: bool) -> Image.Image:
     rows = [
         ([*SOUNDING[:3]], "(S) sounding object: a colour of its own (yellow, teal, green, ...)"),
         *([([DISTRACTOR], "(D) silent distractor: grey")] if distractors else []),
-        (
-            [],
-            "Numbers on an image: the key under it (label and S/D)."
-            if distractors
-            else "Numbers on an image: the key under it.",
-        ),
+        ([], "Numbers on an image: the key under it" + (" (label and S/D)." if distractors else ".")),
     ]
     legend = Image.new("RGB", (width, LINE * len(rows) + 6), (32, 32, 32))
     draw = ImageDraw.Draw(legend)

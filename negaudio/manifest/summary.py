@@ -9,8 +9,8 @@ from negaudio.manifest.reader import Build
 
 def summarize(root: Path) -> list[dict]:
     """Per-kind counts (``with_gt``: items with a ground-truth mask), durations and levels of a build (what
-    ``negaudio inspect`` prints); for items drawn under
-    exclusion groups, the map (``exclude_groups``) and how many draws the groups changed (``group_changed``)."""
+    ``negaudio inspect`` prints); for items drawn under exclusion groups, the map (``exclude_groups``) and how
+    many draws the groups changed (``group_changed``)."""
     stats: dict[str, dict] = {}
     for record in Build(root):
         s = stats.setdefault(

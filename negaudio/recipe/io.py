@@ -490,10 +490,14 @@ def _field_names(model: Any, loc: Sequence[str | int]) -> list[str]:
         node = _step(node, part)
         if node is None:
             return []
-    node = _unwrap(node)
+    return list(_fields(_unwrap(node)))
+
+
+def _fields(node: Any) -> dict[str, Any]:
+    """A model's fields by name and by alias, with their annotations (none for anything but a model)."""
     if not (isinstance(node, type) and issubclass(node, BaseModel)):
-        return []
-    return [name for n, f in node.model_fields.items() for name in (n, f.alias) if name]
+        return {}
+    return {name: f.annotation for n, f in node.model_fields.items() for name in (n, f.alias) if name}
 
 
 def _unwrap(node: Any) -> Any:
@@ -514,8 +518,7 @@ def _step(node: Any, part: str | int) -> Any:
     """One ``loc`` entry down a type annotation (None when it does not apply)."""
     node = _unwrap(node)
     if isinstance(node, type) and issubclass(node, BaseModel):
-        fields = {name: f.annotation for n, f in node.model_fields.items() for name in (n, f.alias) if name}
-        return fields.get(part)
+        return _fields(node).get(part)
     origin, args = get_origin(node), get_args(node)
     if origin in (list, tuple, Sequence) and type(part) is int and args:
         return args[0]

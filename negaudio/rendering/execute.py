@@ -12,12 +12,12 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
-from numbers import Integral
 from pathlib import Path
 from typing import Any
 
 from negaudio.core.errors import InputError
 from negaudio.core.extras import require
+from negaudio.core.limits import is_count
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -80,7 +80,7 @@ def check_executor(jobs: int, kind: str, address: str | None) -> None:
 
 def check_jobs(jobs: int) -> None:
     """``--jobs`` must be a whole number, at least 1."""
-    if isinstance(jobs, bool) or not isinstance(jobs, Integral) or jobs < 1:
+    if not is_count(jobs, 1):
         raise InputError(f"--jobs must be >= 1, got {jobs!r}")
 
 
