@@ -324,8 +324,8 @@ def inspect(
     )
     _print_summary(build_dir, rows)
     if gallery is not None:
-        of = f"the first {shown} of {images} images" if shown < images else f"{shown} image(s)"
-        out.print(f"contact sheet of {of} written to {escape(str(gallery))} (--count sets how many)")
+        of = f"the first {shown} of {images} images (--count sets how many)" if shown < images else f"{shown} image(s)"
+        out.print(f"contact sheet of {of} written to {escape(str(gallery))}")
 
 
 @app.command()
