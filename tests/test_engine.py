@@ -4,11 +4,13 @@ torch engine is tested in test_engine_torch.py, so these run without torch too."
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from negaudio.eval import metrics as M
-from negaudio.eval.engine import select
+from negaudio.eval.engine import select, top_sum
 
 
 @pytest.fixture
@@ -30,6 +32,8 @@ def test_select_equals_sorting(rng, n, pattern):
         v = np.full(n, 0.25, dtype=np.float32)
     ranks = [0, n // 2, n - 1, int(rng.integers(0, n))]
     assert select(v, ranks).tolist() == np.sort(v)[ranks].tolist()
+    for k in {1, -(-n // 4), n}:  # the top value alone (no upper bracket bound), SLAVC's quarter, all values
+        assert top_sum(v, k) == pytest.approx(math.fsum(np.sort(v)[n - k :].tolist()), rel=1e-12, abs=0)
 
 
 def reference(pos, gt, others, thresholds, noisy=()):

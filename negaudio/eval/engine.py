@@ -19,6 +19,23 @@ SAMPLE = 2048
 """Pixels sampled (at a fixed stride) to bracket an order statistic before the exact count."""
 
 
+def _band(values: np.ndarray, sample: np.ndarray, r: int) -> tuple[int, np.ndarray, float | None]:
+    """(below, inside, hi): the values in [lo, hi], two sorted-sample values bracketing rank r, with ``below``
+    values under lo (an end of the sample the bracket runs past is no bound: lo or hi None, hi returned)."""
+    n, m = values.size, sample.size
+    width = int(1.5 * np.sqrt(m)) + 2
+    at = int(r * (m - 1) / (n - 1))
+    keep, below, hi = None, 0, None
+    if at - width > 0:
+        keep = values >= sample[at - width]
+        below = n - int(np.count_nonzero(keep))
+    if at + width < m - 1:
+        hi = sample[at + width]
+        upper = values <= hi
+        keep = upper if keep is None else np.logical_and(keep, upper, out=keep)
+    return below, values if keep is None else np.compress(keep, values), hi
+
+
 def select(values: np.ndarray, ranks: Sequence[int]) -> np.ndarray:
     """``np.sort(values)[ranks]`` of a 1-D array, exactly, without sorting it (Floyd–Rivest style).
 
@@ -31,23 +48,26 @@ def select(values: np.ndarray, ranks: Sequence[int]) -> np.ndarray:
     if n <= 8 * SAMPLE:
         return np.partition(values, ranks)[ranks]
     sample = np.sort(values[:: n // SAMPLE])
-    m, width = sample.size, int(1.5 * np.sqrt(sample.size)) + 2
     out = np.empty(len(ranks), dtype=values.dtype)
     for j, r in enumerate(ranks):
-        at = int(r * (m - 1) / (n - 1))
-        keep, below = None, 0
-        if at - width > 0:
-            keep = values >= sample[at - width]
-            below = n - int(np.count_nonzero(keep))
-        if at + width < m - 1:
-            upper = values <= sample[at + width]
-            keep = upper if keep is None else np.logical_and(keep, upper, out=keep)
-        inside = values if keep is None else np.compress(keep, values)
+        below, inside, _ = _band(values, sample, r)
         if below <= r < below + inside.size:
             out[j] = np.partition(inside, r - below)[r - below]
         else:
             out[j] = np.partition(values, r)[r]
     return out
+
+
+def top_sum(values: np.ndarray, k: int) -> float:
+    """Σ of the k largest values of a 1-D array (1 <= k <= its size), in float64, without sorting it: the
+    values above the bracket of rank N − k (see ``select``) and the top of the partitioned bracket."""
+    n, r = values.size, values.size - k
+    if n > 8 * SAMPLE:
+        below, inside, hi = _band(values, np.sort(values[:: n // SAMPLE]), r)
+        if below <= r < below + inside.size:
+            top = np.partition(inside, r - below)[r - below :].sum(dtype=np.float64)
+            return float(top if hi is None else top + (values * (values > hi)).sum(dtype=np.float64))
+    return float(np.partition(values, r)[r:].sum(dtype=np.float64))
 
 
 def thresholds_below(theta: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from negaudio.eval.engine import select
+from negaudio.eval.engine import top_sum
 from negaudio.eval.metrics_common import check_maps, check_values, flat
 
 
 def slavc_confidence(maps) -> np.ndarray:
-    """c_i = mean of the top ⌈N/4⌉ values of map i (SLAVC ``np.sort(s)[-n//4:].mean()``), float64 [B].
-
-    With x the ⌈N/4⌉-th largest value (found by selection) and c values above it, the top values are those
-    c plus ⌈N/4⌉ − c copies of x. SLAVC computes it on maps scaled to [0, 1] as (cos + 1)/2; the function
-    itself assumes no range.
-    """
+    """c_i = mean of the top ⌈N/4⌉ values of map i (SLAVC ``np.sort(s)[-n//4:].mean()``), float64 [B], their
+    sum found by selection (``engine.top_sum``), not by sorting. SLAVC computes it on maps scaled to [0, 1] as
+    (cos + 1)/2; the function itself assumes no range."""
     return top_quarter_means(flat(check_maps(maps)))
 
 
 def top_quarter_means(p: np.ndarray) -> np.ndarray:
     """:func:`slavc_confidence` of flat maps [B, N] already checked (finite)."""
-    n = p.shape[1]
-    k = -(-n // 4)
-    x = np.array([select(row, [n - k])[0] for row in p], dtype=p.dtype)
-    above = p > x[:, None]
-    ties = k - np.count_nonzero(above, axis=1)
-    return ((p * above).sum(axis=1, dtype=np.float64) + ties * x.astype(np.float64)) / k
+    k = -(-p.shape[1] // 4)
+    return np.array([top_sum(row, k) for row in p], dtype=np.float64) / k
 
 
 def _check_inputs(ious, confidence, has_target):
