@@ -123,3 +123,20 @@ def test_a_plot_draft_whose_submission_fails_leaves_no_folder(tmp_path):
     with pytest.raises(RuntimeError, match="the pool broke"):
         report.PlotDraft(tmp_path, Breaking(), inputs)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_this_process_takes_one_blas_thread_beside_its_workers(demo_and_maps, tmp_path, monkeypatch):
+    """The bootstrap runs here while the workers draw the plots: one BLAS thread, not one per CPU beside them."""
+    from threadpoolctl import threadpool_info
+
+    build, maps, _ = demo_and_maps
+    seen = {}
+    real = pipeline.headline
+
+    def headline(*args, **kwargs):
+        seen["blas"] = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "headline", headline)
+    pipeline.evaluate(build, [maps], tmp_path / "out", pipeline.EvalConfig(jobs=2, bootstrap=100))
+    assert seen["blas"] and set(seen["blas"]) == {1}

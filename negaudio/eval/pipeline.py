@@ -12,6 +12,7 @@ from itertools import islice, pairwise
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from negaudio import __version__
 from negaudio.core.errors import InputError
@@ -172,11 +173,12 @@ def batch_sizes(frames: Iterable[tuple[int, int]], size: int) -> list[int]:
 
 
 def load_gt(build: Build, sample: Sample) -> np.ndarray:
-    """The sample's GT in its frame; all-zero when it has no region (IoU is then 0 by definition)."""
+    """The sample's GT in its frame: bool when binary (the metric core's integer fast path), else float32 in
+    [0, 1]; all-False when it has no region (IoU is then 0 by definition)."""
     h, w = sample.frame
-    gt = build.load_mask(sample.positive)
+    gt = build.load_mask(sample.positive, binary=True)
     if gt is None:
-        return np.zeros((h, w), dtype=np.float32)
+        return np.zeros((h, w), dtype=bool)
     if gt.shape != (h, w):
         raise InputError(f"{sample.positive.mask.path}: mask is {gt.shape}, the image is {(h, w)}")
     return gt
@@ -398,9 +400,7 @@ def score_chunk(
     done = start
     for batch in batches:
         h, w = batch[0].frame
-        gt = np.stack([load_gt(build, s) for s in batch])
-        if ((gt == 0) | (gt == 1)).all():
-            gt = gt.astype(bool)  # binary GT takes the metric core's integer fast path
+        gt = np.stack([load_gt(build, s) for s in batch])  # float32 when one of them is soft
         for j, s in enumerate(batch):
             load(POSITIVE, j, s.positive.item_id, h, w)
         pos = buffers[POSITIVE][: len(batch)]
@@ -522,7 +522,6 @@ def gallery_after_scoring(
         if k in picks:
             h, w = s.frame
             gt = load_gt(build, s)
-            gt = gt.astype(bool) if ((gt == 0) | (gt == 1)).all() else gt
             maps = {POSITIVE: s.positive.item_id} | {n: r.item_id for n, r in s.others.items()}
             maps = {n: resize_bilinear(preds.load(item_id), h, w) for n, item_id in maps.items()}
             gallery.append(gallery_entry(build, s, gt, maps, margins[k], picks[k]))
@@ -558,8 +557,12 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
     check_config(config)
     import negaudio.eval.report  # noqa: F401  (matplotlib: imported once, before forked workers that draw plots)
 
-    # workers start before any thread of this process (the file hashing) does
-    with make_executor(config.jobs) if config.jobs > 1 else nullcontext() as executor:
+    # workers start before any thread of this process (the file hashing) does; beside them, this process's own
+    # numeric work (the bootstrap while they draw the plots) takes one BLAS thread, not one per CPU
+    with (
+        make_executor(config.jobs) if config.jobs > 1 else nullcontext() as executor,
+        threadpool_limits(1, user_api="blas") if config.jobs > 1 else nullcontext(),
+    ):
         return _evaluate(build_root, predictions, out_dir, config, executor)
 
 

@@ -283,12 +283,13 @@ class Build:
 
         return np.array(self.open_image(record), dtype=np.uint8)
 
-    def load_mask(self, record: ManifestRecord):
-        """The ground-truth map as float32 [H, W] in [0, 1], or None when the item has no regions."""
+    def load_mask(self, record: ManifestRecord, binary: bool = False):
+        """The ground-truth map as float32 [H, W] in [0, 1], or None when the item has no regions; with
+        ``binary``, a mask of only 0 and 1 comes as bool."""
         if record.mask is None:
             return None
         from negaudio.media.masks import read_mask
 
         return self.read_media(
-            record, record.mask.path, lambda: read_mask(self.path(record.mask.path), record.mask.scale)
+            record, record.mask.path, lambda: read_mask(self.path(record.mask.path), record.mask.scale, binary)
         )

@@ -72,10 +72,13 @@ def encode_mask(stored: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def read_mask(path: Path, scale: int = 255) -> np.ndarray:
-    """A stored mask as float32 [H, W] in [0, 1] (value / scale; the manifest records the scale)."""
+def read_mask(path: Path, scale: int = 255, binary: bool = False) -> np.ndarray:
+    """A stored mask as float32 [H, W] in [0, 1] (value / scale; the manifest records the scale). With
+    ``binary``, a mask whose every value is 0 or ``scale`` comes as bool (the metric core's integer fast path)."""
     with open_image(path, str(path)) as im:
         stored = np.asarray(im if im.mode == "L" else im.convert("L"))
+    if binary and ((stored == 0) | (stored == scale)).all():
+        return stored.astype(bool)
     out = stored.astype(np.float32)
     out /= np.float32(scale)
     return out
