@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import negaudio
 from negaudio.core.errors import InputError
+from negaudio.eval.predictions import MODEL_MARK, PredictionWriter
 from tests.conftest import BASE_RECIPE, tree_digest
 
 
@@ -133,20 +134,42 @@ def test_a_model_run_never_replaces_maps_the_folders_report_scored(cli, builds, 
     out = tmp_path / "mine"
     assert cli("eval", builds[0], "--model", "random", "-o", tmp_path / "r", "--bootstrap", "0").exit_code == 0
     out.mkdir()
-    shutil.copy(tmp_path / "r" / "predictions.npz", out / "predictions.npz")
+    own_maps(tmp_path / "r" / "predictions.npz", out / "predictions.npz")
     assert (
         cli("eval", builds[0], "--predictions", out / "predictions.npz", "-o", out, "--bootstrap", "0").exit_code == 0
     )
     before = tree_digest(out)
     result = cli("eval", builds[0], "--model", "energy-gated", "-o", out, "--bootstrap", "0")
-    assert result.exit_code == 2 and "maps this folder's report did not write" in result.output
+    assert result.exit_code == 2 and "maps no --model run wrote" in result.output
     assert tree_digest(out) == before
+
+
+def own_maps(source, path, comment=b""):
+    """The maps of ``source`` rewritten as a user's script writes them (no zip comment), or with ``comment``."""
+    with np.load(source) as maps, PredictionWriter(path, comment) as writer:
+        for item_id in maps.files:
+            writer.add(item_id, maps[item_id])
+
+
+def test_a_model_run_never_replaces_a_users_maps_in_a_folder_without_report(cli, builds, tmp_path):
+    """A user's own predictions.npz alone in the folder: a model run there stops; scoring it there works."""
+    assert cli("eval", builds[0], "--model", "random", "-o", tmp_path / "r", "--bootstrap", "0").exit_code == 0
+    out = tmp_path / "mine"
+    out.mkdir()
+    own_maps(tmp_path / "r" / "predictions.npz", out / "predictions.npz")
+    before = tree_digest(out)
+    result = cli("eval", builds[0], "--model", "energy-gated", "-o", out, "--bootstrap", "0")
+    assert result.exit_code == 2 and "the folder is not empty and holds no earlier report" in result.output
+    assert tree_digest(out) == before
+    result = cli("eval", builds[0], "--predictions", out / "predictions.npz", "-o", out, "--bootstrap", "0")
+    assert result.exit_code == 0, result.output
 
 
 def test_a_model_run_that_stopped_early_can_be_rerun_and_its_maps_are_the_reports_own(cli, builds, tmp_path):
     out = tmp_path / "e"
     out.mkdir()
-    (out / "predictions.npz").write_bytes(b"left by a run that stopped")
+    assert cli("eval", builds[0], "--model", "random", "-o", tmp_path / "r", "--bootstrap", "0").exit_code == 0
+    own_maps(tmp_path / "r" / "predictions.npz", out / "predictions.npz", MODEL_MARK)  # scoring stopped: no report
     result = cli("eval", builds[0], "--model", "energy-gated", "-o", out, "--bootstrap", "0")
     assert result.exit_code == 0, result.output
     assert "predictions.npz" in json.loads((out / "report.json").read_text())["files"]

@@ -33,7 +33,7 @@ from PIL import Image
 from negaudio.core.errors import InputError, NegaudioError
 from negaudio.core.extras import require
 from negaudio.eval.media import check_files
-from negaudio.eval.predictions import PredictionWriter, not_finite
+from negaudio.eval.predictions import MODEL_MARK, PredictionWriter, not_finite
 from negaudio.manifest import Build, ManifestRecord
 
 T = TypeVar("T")
@@ -274,7 +274,7 @@ def run_model(
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        with PredictionWriter(out_path) as writer, ThreadPoolExecutor(1) as reader:
+        with PredictionWriter(out_path, MODEL_MARK) as writer, ThreadPoolExecutor(1) as reader:
             batches = chunks(build, batch)
 
             def read_next():

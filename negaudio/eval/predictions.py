@@ -217,13 +217,28 @@ class Predictions:
             archive.close()
 
 
-class PredictionWriter:
-    """Write maps one by one into an ``.npz`` (deflate), readable by ``numpy.load``; renamed into place on close."""
+MODEL_MARK = b"maps of a negaudio eval --model run"
+"""The zip comment of the maps file a ``--model`` run writes: what tells its maps from a user's own."""
 
-    def __init__(self, path: Path):
+
+def model_maps(path: Path) -> bool:
+    """Whether ``path`` is a maps file that a ``negaudio eval --model`` run wrote (its zip comment says so)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.comment == MODEL_MARK
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return False
+
+
+class PredictionWriter:
+    """Write maps one by one into an ``.npz`` (deflate), readable by ``numpy.load``; renamed into place on close.
+    ``comment``: the archive's zip comment (``MODEL_MARK`` for a model run's maps)."""
+
+    def __init__(self, path: Path, comment: bytes = b""):
         self.path = Path(path)
         self._tmp = self.path.with_name(self.path.name + ".tmp")
         self._zip = zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._zip.comment = comment
 
     def add(self, item_id: str, m) -> None:
         m = np.asarray(m, dtype=np.float32)

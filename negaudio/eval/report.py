@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Collection
 from concurrent import futures
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 from negaudio.eval import plots
 from negaudio.eval.calibration import save_calibration
 from negaudio.eval.metrics import NegativeAudioEvaluator
+from negaudio.eval.predictions import model_maps
 from negaudio.eval.report_md import render
 from negaudio.manifest import Build
 
@@ -33,11 +35,16 @@ def earlier_report(folder: Path) -> dict | None:
     return report if isinstance(report, dict) and {"negaudio_version", "headline"} <= report.keys() else None
 
 
-def is_eval_folder(folder: Path) -> bool:
-    """A folder ``negaudio eval`` wrote: it holds a report, or only the maps of a model run that stopped early."""
+def is_eval_folder(folder: Path, inputs: Collection[Path] = ()) -> bool:
+    """A folder ``negaudio eval`` wrote: it holds a report, or only maps files, each the maps of a model run that
+    stopped early (marked so) or one of the ``inputs`` to score (a user's own maps, written there to be scored)."""
     if earlier_report(folder) is not None:
         return True
-    return {p.name for p in folder.iterdir() if not p.name.startswith(DRAFT)} <= {MODEL_MAPS, CALIBRATION_MAPS}
+    names = {p.name for p in folder.iterdir() if not p.name.startswith(DRAFT)}
+    scored = {Path(p).resolve() for p in inputs}
+    return names <= {MODEL_MAPS, CALIBRATION_MAPS} and all(
+        model_maps(folder / name) or (folder / name).resolve() in scored for name in names
+    )
 
 
 def remove_stale(out_dir: Path, earlier: dict | None, written: list[str], inputs: set[Path]) -> None:

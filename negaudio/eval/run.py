@@ -9,28 +9,29 @@ from negaudio.core.errors import InputError
 from negaudio.core.outputs import check_output_folder
 
 
-def check_output(output: Path) -> None:
+def check_output(output: Path, inputs: Sequence[Path] = ()) -> None:
     """The report folder is a folder of its own: not a file, not in any build, and new, empty or an earlier
-    report's folder (whose files the new report replaces)."""
+    report's folder (whose files the new report replaces); or a folder holding only the ``inputs`` to score."""
     from negaudio.eval.report import is_eval_folder
 
-    check_output_folder(output, "report", is_eval_folder)
+    check_output_folder(output, "report", lambda folder: is_eval_folder(folder, inputs))
 
 
 def keep_others_maps(output: Path, calibration: bool) -> None:
-    """Refuse a model run whose maps would replace a maps file in ``output`` that the folder's report did not
-    write (the report of ``--predictions OUTPUT/predictions.npz``: maybe a user's own maps)."""
+    """Refuse a model run whose maps would replace a maps file in ``output`` that no model run wrote: neither
+    marked as a model run's nor written by the model run of the folder's report (a user's own maps, scored
+    there with ``--predictions``)."""
+    from negaudio.eval.predictions import model_maps
     from negaudio.eval.report import CALIBRATION_MAPS, MODEL_MAPS, earlier_report
 
-    earlier = earlier_report(output)
-    if earlier is None:  # nothing, or the maps of a model run that stopped before its report
-        return
+    earlier = earlier_report(output) or {}
     ours = set(earlier.get("files") or []) if earlier.get("model") else set()
     for name in (MODEL_MAPS, CALIBRATION_MAPS) if calibration else (MODEL_MAPS,):
-        if (output / name).exists() and name not in ours:
+        path = output / name
+        if path.exists() and name not in ours and not model_maps(path):
             raise InputError(
-                f"{output / name}: maps this folder's report did not write (it scored them with --predictions); "
-                "a --model run would replace them with its own: give another -o, or move the file"
+                f"{path}: maps no --model run wrote (your own?); a --model run would replace them with its own: "
+                "give another -o, or move the file"
             )
 
 
@@ -57,11 +58,13 @@ def evaluate(
         raise InputError("give --predictions PRED or --model SPEC" + (", not both" if model is not None else ""))
     if model is None and device != "auto":
         raise InputError(f"--device {device}: --device applies to --model (a predictions file is scored on the CPU)")
-    check_output(Path(output))
-    settings = EvalConfig(**config)
     output = Path(output)
-    if model is None:  # scoring checks the options itself
+    files = []
+    if predictions is not None:
         files = [Path(predictions)] if isinstance(predictions, str | Path) else [Path(p) for p in predictions]
+    check_output(output, files)
+    settings = EvalConfig(**config)
+    if model is None:  # scoring checks the options itself
         return score(Path(build_dir), files, output, settings)
     check_config(settings)  # before the model runs: a wrong option costs nothing
     keep_others_maps(output, settings.calibrate_on is not None)
