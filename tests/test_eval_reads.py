@@ -1,5 +1,6 @@
-"""negaudio eval reads each map once (twice only for in-sample universal thresholds), streams maps through reused
-batch buffers without mixing them up, and scores stored and deflated .npz files alike."""
+"""negaudio eval reads each map once (twice only for in-sample universal thresholds), checks its CRC-32 on the first
+read, streams maps through reused batch buffers without mixing them up, and scores stored and deflated .npz files
+alike."""
 
 from __future__ import annotations
 
@@ -50,15 +51,18 @@ def write_maps(build_dir, path, compression, frame_sized=False):
 
 
 def count_loads(monkeypatch):
+    """Reads of each map, and those that checked its CRC-32."""
     counts: dict[str, int] = {}
+    verified: dict[str, int] = {}
     original = Predictions._checked  # every read of a map (load, maximum) goes through it
 
-    def checked(self, item_id, out):
+    def checked(self, item_id, out, verify):
         counts[item_id] = counts.get(item_id, 0) + 1
-        return original(self, item_id, out)
+        verified[item_id] = verified.get(item_id, 0) + verify
+        return original(self, item_id, out, verify)
 
     monkeypatch.setattr(Predictions, "_checked", checked)
-    return counts
+    return counts, verified
 
 
 @pytest.mark.parametrize(
@@ -66,10 +70,55 @@ def count_loads(monkeypatch):
 )
 def test_each_map_is_read_once_unless_calibrated_in_sample(small_build, tmp_path, monkeypatch, thresholds, reads):
     ids = write_maps(small_build, tmp_path / "p.npz", zipfile.ZIP_STORED)
-    counts = count_loads(monkeypatch)
+    counts, verified = count_loads(monkeypatch)
     config = pipeline.EvalConfig(thresholds=thresholds, bootstrap=0, gallery=0)
     pipeline.evaluate(small_build, [tmp_path / "p.npz"], tmp_path / "out", config)
     assert counts == dict.fromkeys(ids, reads)
+    assert verified == dict.fromkeys(ids, 1)  # the first read checks the CRC-32
+
+
+def flip_a_byte(path, item_id):
+    """Change one byte inside a stored map's array, leaving the zip directory (and its CRC-32) as it was."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(f"{item_id}.npy")
+    data = bytearray(path.read_bytes())
+    at = info.header_offset + 30 + len(info.filename) + len(info.extra) + info.file_size - 5  # in the array
+    data[at] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("thresholds", [("0.5", "median"), pipeline.DEFAULT_THRESHOLDS], ids=["one-pass", "two"])
+def test_a_map_damaged_after_it_was_written_is_refused_not_scored(small_build, tmp_path, thresholds, jobs):
+    ids = write_maps(small_build, tmp_path / "p.npz", zipfile.ZIP_STORED)
+    flip_a_byte(tmp_path / "p.npz", ids[3])
+    config = pipeline.EvalConfig(thresholds=thresholds, bootstrap=0, gallery=0, jobs=jobs)
+    with pytest.raises(InputError, match=f"item '{ids[3]}': unreadable map .*CRC-32"):
+        pipeline.evaluate(small_build, [tmp_path / "p.npz"], tmp_path / "out", config)
+    assert not (tmp_path / "out").exists()
+
+
+def test_maps_sha256_is_the_documented_digest_of_the_zip_directory(small_build, tmp_path):
+    import hashlib
+
+    def documented(p):  # the recipe of docs/eval.md
+        infos = sorted(zipfile.ZipFile(p).infolist(), key=lambda i: i.filename)
+        return hashlib.sha256(
+            "".join(f"{i.filename}\t{i.file_size}\t{i.CRC:08x}\n" for i in infos).encode()
+        ).hexdigest()
+
+    ids = write_maps(small_build, tmp_path / "p.npz", zipfile.ZIP_STORED)
+    with np.load(tmp_path / "p.npz") as maps:
+        np.savez(tmp_path / "reordered.npz", **{i: maps[i] for i in reversed(ids)})
+        np.savez(tmp_path / "other.npz", **{i: maps[i] * (1.5 if i == ids[0] else 1) for i in ids})
+    digests = {}
+    for name in ("p.npz", "reordered.npz", "other.npz"):
+        preds = Predictions([tmp_path / name])
+        [entry] = preds.identity()
+        preds.close()
+        assert entry["maps_sha256"] == documented(tmp_path / name)
+        digests[name] = entry["maps_sha256"]
+    assert digests["p.npz"] == digests["reordered.npz"] != digests["other.npz"]
 
 
 @pytest.mark.parametrize("frame_sized", [False, True])

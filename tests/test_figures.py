@@ -150,9 +150,9 @@ def test_report_md_has_no_repeated_sentence_and_left_aligned_text(demo_eval):
 def test_in_sample_calibration_records_the_predictions(demo_eval):
     record = json.loads((demo_eval / "e" / "calibration.json").read_text())
     pred = demo_eval / "e" / "predictions.npz"
-    import hashlib
-
-    assert [p["sha256"] for p in record["predictions"]] == [hashlib.sha256(pred.read_bytes()).hexdigest()]
+    report = json.loads((demo_eval / "e" / "report.json").read_text())
+    assert record["predictions"] == report["predictions"]["files"]  # the evaluated predictions
+    assert [Path(p["path"]).resolve() for p in record["predictions"]] == [pred.resolve()]
     assert Path(record["predictions"][0]["path"]).name == "predictions.npz"
 
 

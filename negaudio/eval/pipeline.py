@@ -347,7 +347,7 @@ def _opened(build_root: str | None, files: tuple[str, ...]) -> tuple[Build | Non
         if "predictions" in _OPENED:
             _OPENED["predictions"].close()
         _OPENED.clear()
-        _OPENED.update(files=files, predictions=Predictions(files, hashing=False))
+        _OPENED.update(files=files, predictions=Predictions(files))
     if build_root is not None and _OPENED.get("root") != build_root:
         _OPENED.update(root=build_root, build=Build(build_root))
     return _OPENED.get("build") if build_root is not None else None, _OPENED["predictions"]
@@ -388,7 +388,7 @@ def score_chunk(
         if name not in buffers or buffers[name].shape != shape:
             buffers[name] = np.empty(shape, dtype=np.float32)
         row = buffers[name][j]
-        m = preds.load(item_id, out=row)
+        m = preds.load(item_id, out=row, verify=not given)  # the first read of a map checks its CRC-32
         if not given:
             maxima[item_id] = float(m.max())
         if m is not row:
@@ -557,7 +557,7 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
     check_config(config)
     import negaudio.eval.report  # noqa: F401  (matplotlib: imported once, before forked workers that draw plots)
 
-    # workers start before any thread of this process (the file hashing) does; beside them, this process's own
+    # workers start before anything else (forked with the modules imported); beside them, this process's own
     # numeric work (the bootstrap while they draw the plots) takes one BLAS thread, not one per CPU
     with (
         make_executor(config.jobs) if config.jobs > 1 else nullcontext() as executor,

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from negaudio.core.errors import InputError
-from negaudio.core.files import file_sha256
 from negaudio.core.limits import check_pixels
 
 SHOW_IDS = 5
@@ -75,15 +75,16 @@ class _Archive:
             raise InputError(f"{path}: not a readable .npz file ({exc})") from None
         self._headers: dict[bytes, tuple] = {}
 
-    def read(self, item_id: str, out: np.ndarray | None = None) -> np.ndarray:
+    def read(self, item_id: str, out: np.ndarray | None = None, verify: bool = False) -> np.ndarray:
         """The member's array, its header checked first (see ``_check_shape``); read straight into ``out`` (and
-        ``out`` returned) when the member is stored with ``out``'s shape and dtype."""
+        ``out`` returned) when the member is stored with ``out``'s shape and dtype. With ``verify``, the member's
+        bytes must have the CRC-32 the archive's directory lists (a damaged file is refused, not scored)."""
         info = self.members[item_id]
         if info.compress_type == zipfile.ZIP_STORED:
-            shape, fortran, dtype, offset, start = self._stored_header(info, item_id)
+            shape, fortran, dtype, head, start = self._stored_header(info, item_id)
             _check_shape(info, shape, dtype, item_id, self.path)
             count = int(np.prod(shape))
-            if offset + count * dtype.itemsize > info.file_size:
+            if len(head) + count * dtype.itemsize > info.file_size:
                 raise ValueError(f"member holds fewer bytes than a {shape} {dtype} array")
             direct = (
                 out is not None
@@ -94,6 +95,13 @@ class _Archive:
             data = out.reshape(-1) if direct else np.empty(count, dtype=dtype)
             if os.preadv(self.fd, [memoryview(data).cast("B")], start) != data.nbytes:
                 raise ValueError("the file ends inside the map")
+            if verify:
+                tail = info.file_size - len(head) - data.nbytes  # bytes after the array (none, as numpy writes)
+                crc = zlib.crc32(data, zlib.crc32(head))
+                if tail:
+                    crc = zlib.crc32(os.pread(self.fd, tail, start + data.nbytes), crc)
+                if crc != info.CRC:
+                    raise ValueError("its bytes do not match the CRC-32 of the archive's directory (a damaged file)")
             if direct:
                 return out
         else:
@@ -102,13 +110,14 @@ class _Archive:
                 _check_shape(info, shape, dtype, item_id, self.path)
                 count = int(np.prod(shape))
                 raw = fh.read(count * dtype.itemsize)
+                fh.read()  # to the member's end, where zipfile checks its CRC-32
             if len(raw) != count * dtype.itemsize:
                 raise ValueError(f"member holds fewer bytes than a {shape} {dtype} array")
             data = np.frombuffer(raw, dtype=dtype, count=count)
         return data.reshape(shape[::-1]).T if fortran else data.reshape(shape)
 
     def _stored_header(self, info: zipfile.ZipInfo, item_id: str) -> tuple:
-        """(shape, fortran order, dtype, data offset in the member, data offset in the file) of a stored .npy
+        """(shape, fortran order, dtype, the member's .npy header bytes, data offset in the file) of a stored .npy
         member, usually read with one ``pread`` of its local header and .npy header; a header text seen before
         (every map of one file usually has the same) is not parsed again."""
         head = os.pread(self.fd, HEAD_READ + len(info.filename), info.header_offset)
@@ -130,7 +139,14 @@ class _Archive:
             key = os.pread(self.fd, offset, info.header_offset + start)
         if key not in self._headers:
             self._headers[key] = _read_header(io.BytesIO(key), item_id, self.path)
-        return (*self._headers[key], offset, info.header_offset + start + offset)
+        return (*self._headers[key], key, info.header_offset + start + offset)
+
+    def digest(self) -> str:
+        """sha256 of the archive's directory: per member, sorted by name, its name, size and CRC-32."""
+        h = hashlib.sha256()
+        for info in sorted(self.zip.infolist(), key=lambda i: i.filename):
+            h.update(f"{info.filename}\t{info.file_size}\t{info.CRC:08x}\n".encode())
+        return h.hexdigest()
 
     def close(self) -> None:
         self.zip.close()
@@ -145,7 +161,7 @@ def not_finite(m: np.ndarray) -> str:
 class Predictions:
     """Maps from one or more ``.npz`` files (or folders of them), read lazily by item id."""
 
-    def __init__(self, paths: Sequence[str | Path], hashing: bool = True):
+    def __init__(self, paths: Sequence[str | Path]):
         self.files = expand_paths(paths)
         self._archives: list[_Archive] = []
         self._where: dict[str, int] = {}
@@ -156,10 +172,6 @@ class Predictions:
                 if key in self._where:
                     raise InputError(f"item {key!r} has a map in both {self.files[self._where[key]]} and {path}")
                 self._where[key] = i
-        # the report's file hashes, computed while the maps are scored (hashlib releases the GIL); a scoring
-        # worker (``hashing=False``) only reads maps
-        self._hashing = ThreadPoolExecutor(max_workers=1)
-        self._digests = [self._hashing.submit(file_sha256, p) for p in self.files] if hashing else []
 
     def __contains__(self, item_id: str) -> bool:
         return item_id in self._where
@@ -175,22 +187,24 @@ class Predictions:
         known = set(wanted)
         return [i for i in self._where if i not in known]
 
-    def load(self, item_id: str, out: np.ndarray | None = None) -> np.ndarray:
+    def load(self, item_id: str, out: np.ndarray | None = None, verify: bool = False) -> np.ndarray:
         """The map of ``item_id`` as float32 [h, w]; reject other shapes and NaN/inf, naming item and file.
-        A stored float32 map of ``out``'s shape is read into ``out`` (a float32 [h, w] buffer), which is returned."""
-        return self._checked(item_id, out)[0]
+        A stored float32 map of ``out``'s shape is read into ``out`` (a float32 [h, w] buffer), which is returned.
+        ``verify``: check the map's bytes against the CRC-32 the archive lists (the first read of a map)."""
+        return self._checked(item_id, out, verify)[0]
 
     def maximum(self, item_id: str) -> float:
-        """The max of the map of ``item_id``, checked as ``load`` checks it (read into a reused buffer)."""
-        m, top = self._checked(item_id, self._scratch)
+        """The max of the map of ``item_id``, checked as ``load`` checks it, CRC-32 included (read into a reused
+        buffer)."""
+        m, top = self._checked(item_id, self._scratch, verify=True)
         if m is not self._scratch and m.dtype == np.float32 and m.flags.c_contiguous and m.flags.writeable:
             self._scratch = m  # the next map of this shape and dtype is read into it
         return top
 
-    def _checked(self, item_id: str, out: np.ndarray | None) -> tuple[np.ndarray, float]:
+    def _checked(self, item_id: str, out: np.ndarray | None, verify: bool) -> tuple[np.ndarray, float]:
         path = self.files[self._where[item_id]]
         try:
-            m = self._archives[self._where[item_id]].read(item_id, out)
+            m = self._archives[self._where[item_id]].read(item_id, out, verify)
         except InputError:
             raise
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error) as exc:
@@ -206,13 +220,11 @@ class Predictions:
         return m, float(top)
 
     def identity(self) -> list[dict]:
-        """Path and sha256 of every file, for the report."""
-        if not self._digests:
-            self._digests = [self._hashing.submit(file_sha256, p) for p in self.files]
-        return [{"path": str(p), "sha256": d.result()} for p, d in zip(self.files, self._digests, strict=True)]
+        """Every file's path and ``maps_sha256`` (:meth:`_Archive.digest`), for the report: with each map's CRC-32
+        checked as it is first read, the digest names the maps scored, without a pass over the file's bytes."""
+        return [{"path": str(p), "maps_sha256": a.digest()} for p, a in zip(self.files, self._archives, strict=True)]
 
     def close(self) -> None:
-        self._hashing.shutdown(wait=True, cancel_futures=True)
         for archive in self._archives:
             archive.close()
 

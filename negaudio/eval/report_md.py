@@ -122,7 +122,7 @@ def _header(report: dict) -> list[str]:
         if m.get("compat"):
             lines.append(f"  - **{m['compat']['note']}**")
     for f in report["predictions"]["files"]:
-        lines.append(f"- **Predictions** `{f['path']}`, sha256 `{f['sha256']}`")
+        lines.append(f"- **Predictions** `{f['path']}`, maps sha256 `{f['maps_sha256']}`")
     if note := unknown_note(report):
         lines.append(f"  - {note}")
     lines.append(f"- **Resizing** {report['upsampling']}; map maxima on {report['maxima_on']}")
