@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -125,6 +126,7 @@ def test_a_plot_draft_whose_submission_fails_leaves_no_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: BLAS takes one thread anyway")
 def test_this_process_takes_one_blas_thread_beside_its_workers(demo_and_maps, tmp_path, monkeypatch):
     """The bootstrap runs here while the workers draw the plots: one BLAS thread, not one per CPU beside them."""
     from threadpoolctl import threadpool_info

@@ -77,13 +77,13 @@ def test_each_map_is_read_once_unless_calibrated_in_sample(small_build, tmp_path
     assert verified == dict.fromkeys(ids, 1)  # the first read checks the CRC-32
 
 
-def flip_a_byte(path, item_id):
-    """Change one byte inside a stored map's array, leaving the zip directory (and its CRC-32) as it was."""
+def flip_a_byte(path, item_id, back=5):
+    """Change one byte ``back`` bytes before the end of a map's data in the file (the array of a stored map, the
+    deflate stream of a compressed one), leaving the zip directory (and its CRC-32) as it was."""
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo(f"{item_id}.npy")
     data = bytearray(path.read_bytes())
-    at = info.header_offset + 30 + len(info.filename) + len(info.extra) + info.file_size - 5  # in the array
-    data[at] ^= 0x40
+    data[info.header_offset + 30 + len(info.filename) + len(info.extra) + info.compress_size - back] ^= 0x40
     path.write_bytes(bytes(data))
 
 
@@ -96,6 +96,32 @@ def test_a_map_damaged_after_it_was_written_is_refused_not_scored(small_build, t
     with pytest.raises(InputError, match=f"item '{ids[3]}': unreadable map .*CRC-32"):
         pipeline.evaluate(small_build, [tmp_path / "p.npz"], tmp_path / "out", config)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_deflated_map_is_refused_by_name(tmp_path):
+    """Whatever zlib, zipfile or numpy's header parser make of a damaged deflate stream (a bad CRC-32, an invalid
+    code, a garbled header), loading names the file and the item (exit 2), never a traceback."""
+    m = (np.random.default_rng(6).integers(0, 4, (40, 30)) / 4).astype(np.float32)  # compressible: Huffman-coded
+    good = tmp_path / "good.npz"
+    with zipfile.ZipFile(good, "w", compression=zipfile.ZIP_DEFLATED) as zf, zf.open("a.npy", "w") as fh:
+        np.lib.format.write_array(fh, m)
+    info = zipfile.ZipFile(good).getinfo("a.npy")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    reasons = set()
+    for at in range(start, start + info.compress_size, 3):
+        data = bytearray(good.read_bytes())
+        data[at] ^= 0x40
+        bad = tmp_path / f"bad{at}.npz"
+        bad.write_bytes(bytes(data))
+        preds = Predictions([bad])
+        try:
+            np.testing.assert_array_equal(preds.load("a"), m)  # a flip that changes nothing read may pass
+        except InputError as exc:
+            assert str(exc).startswith(f"{bad}: item 'a': ")
+            reasons.add(str(exc).split("(")[1][:20])
+        finally:
+            preds.close()
+    assert any("Error -3" in r for r in reasons) and any("CRC-32" in r for r in reasons), reasons
 
 
 def test_maps_sha256_is_the_documented_digest_of_the_zip_directory(small_build, tmp_path):

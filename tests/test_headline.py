@@ -88,12 +88,13 @@ def test_weighted_statistics_with_unit_weights_equal_the_plain_ones(rng):
     pos, neg = rng.random(30), np.round(rng.random(50), 1)
     pos[:5] = neg[:5]  # ties count one half
     one = lambda n: np.ones((1, n))  # noqa: E731
-    assert bs.weighted_separability(one(30), pos, one(50), neg)[0] == pytest.approx(M.separability_auc(pos, neg))
+    separability = bs.weighted_separability(pos, np.arange(30), neg, np.arange(30, 80))  # one unit per item
+    assert separability(one(80))[0] == pytest.approx(M.separability_auc(pos, neg))
     assert bs.weighted_grid_auc(one(30), pos)[0] == pytest.approx(M.iou_auc(pos))
     assert bs.weighted_grid_auc(one(30), pos, at_most=True)[0] == pytest.approx(M.pia_auc(pos))
     # integer weights = repeating items
     w = rng.integers(0, 3, 30).astype(float)
-    assert bs.weighted_separability(w[None], pos, one(50), neg)[0] == pytest.approx(
+    assert separability(np.concatenate([w, np.ones(50)])[None])[0] == pytest.approx(
         M.separability_auc(np.repeat(pos, w.astype(int)), neg)
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -129,12 +130,17 @@ def test_eval_never_saves_a_calibration_into_a_build(cli, builds, tmp_path):
     assert tree_digest(other) == before
 
 
-def test_a_model_run_never_replaces_maps_the_folders_report_scored(cli, builds, tmp_path):
-    """examples/score_your_model.py writes the user's maps into its report folder; a model run there stops."""
+@pytest.mark.parametrize("whose", ["own", "another model run's"])
+def test_a_model_run_never_replaces_maps_the_folders_report_scored(cli, builds, tmp_path, whose):
+    """examples/score_your_model.py writes the user's maps into its report folder, and a model run's maps may be
+    kept and re-scored in a folder of their own: a model run there stops."""
     out = tmp_path / "mine"
     assert cli("eval", builds[0], "--model", "random", "-o", tmp_path / "r", "--bootstrap", "0").exit_code == 0
     out.mkdir()
-    own_maps(tmp_path / "r" / "predictions.npz", out / "predictions.npz")
+    if whose == "own":
+        own_maps(tmp_path / "r" / "predictions.npz", out / "predictions.npz")
+    else:
+        shutil.copy(tmp_path / "r" / "predictions.npz", out / "predictions.npz")
     assert (
         cli("eval", builds[0], "--predictions", out / "predictions.npz", "-o", out, "--bootstrap", "0").exit_code == 0
     )
@@ -162,6 +168,25 @@ def test_a_model_run_never_replaces_a_users_maps_in_a_folder_without_report(cli,
     assert result.exit_code == 2 and "the folder is not empty and holds no earlier report" in result.output
     assert tree_digest(out) == before
     result = cli("eval", builds[0], "--predictions", out / "predictions.npz", "-o", out, "--bootstrap", "0")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_folder_holding_only_the_maps_to_score_takes_their_report(cli, builds, tmp_path):
+    """The maps and the calibration maps, given as files or as the folder itself, may sit in the report folder."""
+    scored, other = builds
+    for build, name in ((scored, "predictions.npz"), (other, "calibration_predictions.npz")):
+        assert cli("eval", build, "--model", "random", "-o", tmp_path / name, "--bootstrap", "0").exit_code == 0
+    out = tmp_path / "mine"
+    out.mkdir()
+    own_maps(tmp_path / "predictions.npz" / "predictions.npz", out / "predictions.npz")
+    own_maps(tmp_path / "calibration_predictions.npz" / "predictions.npz", out / "calibration_predictions.npz")
+    calibrated = ("--calibrate-on", other, "--calibration-predictions", out / "calibration_predictions.npz")
+    result = cli("eval", scored, "--predictions", out / "predictions.npz", *calibrated, "-o", out, "--bootstrap", "0")
+    assert result.exit_code == 0, result.output
+    alone = tmp_path / "alone"  # only the maps, given as the folder that holds them
+    alone.mkdir()
+    shutil.copy(out / "predictions.npz", alone / "maps.npz")
+    result = cli("eval", scored, "--predictions", alone, "-o", alone, "--bootstrap", "0")
     assert result.exit_code == 0, result.output
 
 

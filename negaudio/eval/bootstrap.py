@@ -34,6 +34,10 @@ def check_resamples(resamples: int) -> None:
         raise InputError(f"--bootstrap must be 0 (no intervals) or >= {MIN_RESAMPLES}, got {resamples}")
 
 
+Statistic = Callable[[np.ndarray], np.ndarray]
+"""Maps the [r, U] unit counts of a chunk of resamples to r values of one statistic."""
+
+
 def resample_counts(n_units: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """[resamples, n_units] float64 counts: how often each unit is drawn in each resample."""
     return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=resamples).astype(np.float64)
@@ -57,16 +61,25 @@ def weighted_grid_auc(w: np.ndarray, x: np.ndarray, at_most: bool = False) -> np
     return np.sum((AUC_GRID[1:] - AUC_GRID[:-1]) * (y[:, 1:] + y[:, :-1]) / 2, axis=1)
 
 
-def weighted_separability(wp: np.ndarray, pos: np.ndarray, wn: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """Weighted Mann–Whitney AUC: Σ_ij wp_i wn_j (1[p_i > n_j] + ½·1[p_i = n_j]) / (Σ wp · Σ wn)."""
+def weighted_separability(pos: np.ndarray, pos_units: np.ndarray, neg: np.ndarray, neg_units: np.ndarray) -> Statistic:
+    """Weighted Mann–Whitney AUC of the positive values ``pos`` (item i of unit pos_units_i) against the negative
+    values ``neg``: Σ_ij wp_i wn_j (1[p_i > n_j] + ½·1[p_i = n_j]) / (Σ wp · Σ wn), each item weighted by its
+    unit's count. The negatives' order and each positive's place among them are found once, not per resample."""
     order = np.argsort(neg, kind="stable")
     neg_sorted = np.asarray(neg, dtype=np.float64)[order]
-    cum = np.concatenate([np.zeros((wn.shape[0], 1)), np.cumsum(wn[:, order], axis=1)], axis=1)
-    below = cum[:, np.searchsorted(neg_sorted, pos, side="left")]
-    upto = cum[:, np.searchsorted(neg_sorted, pos, side="right")]
-    num = np.sum(wp * (below + upto) / 2, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return num / (wp.sum(axis=1) * wn.sum(axis=1))
+    neg_units = np.asarray(neg_units)[order]
+    below = np.searchsorted(neg_sorted, pos, side="left")
+    upto = np.searchsorted(neg_sorted, pos, side="right")
+
+    def statistic(w: np.ndarray) -> np.ndarray:
+        wp, wn = w[:, pos_units], w[:, neg_units]
+        cum = np.zeros((w.shape[0], wn.shape[1] + 1))
+        np.cumsum(wn, axis=1, out=cum[:, 1:])
+        num = np.sum(wp * (cum[:, below] + cum[:, upto]) / 2, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return num / (wp.sum(axis=1) * wn.sum(axis=1))
+
+    return statistic
 
 
 def interval(stats: np.ndarray, level: float) -> list[float] | None:
@@ -76,10 +89,6 @@ def interval(stats: np.ndarray, level: float) -> list[float] | None:
         return None
     lo, hi = np.percentile(stats, [50 * (1 - level), 50 * (1 + level)])
     return [float(lo), float(hi)]
-
-
-Statistic = Callable[[np.ndarray], np.ndarray]
-"""Maps the [r, U] unit counts of a chunk of resamples to r values of one statistic."""
 
 
 def bootstrap_values(

@@ -100,7 +100,8 @@ def statistics(
     pairs = posneg_valid(e) if pairs is None else pairs
 
     def weights(name: str):
-        return lambda w: w[:, unit_of[v[name]["sample"]]]
+        units = unit_of[v[name]["sample"]]
+        return lambda w: w[:, units]
 
     pos_w, ious = weights(POSITIVE), pos["iou"]
     stats: dict[str, bs.Statistic] = {
@@ -115,15 +116,13 @@ def statistics(
         pair_ious = np.nan_to_num(cols["posneg_iou"])
         stats[f"negatives/{n}/pia"] = lambda w, w_n=w_n, x=cols["pia"]: bs.weighted_mean(w_n(w), x)
         stats[f"negatives/{n}/posneg_iou"] = lambda w, w_n=w_n, x=pair_ious, k=kept: bs.weighted_mean(w_n(w) * k, x)
-        stats[f"negatives/{n}/separability"] = lambda w, w_n=w_n, x=cols["max"]: bs.weighted_separability(
-            pos_w(w), pos["max"], w_n(w), x
+        stats[f"negatives/{n}/separability"] = bs.weighted_separability(
+            pos["max"], unit_of[pos["sample"]], cols["max"], unit_of[cols["sample"]]
         )
     if negatives:
         neg_max = np.concatenate([v[n]["max"] for n in negatives])
         neg_units = np.concatenate([unit_of[v[n]["sample"]] for n in negatives])
-        stats["pooled_separability"] = lambda w: bs.weighted_separability(
-            pos_w(w), pos["max"], w[:, neg_units], neg_max
-        )
+        stats["pooled_separability"] = bs.weighted_separability(pos["max"], unit_of[pos["sample"]], neg_max, neg_units)
     return stats
 
 

@@ -606,7 +606,8 @@ class NegativeAudioEvaluator:
         shared = n_units < self._samples
 
         def weights(name: str):
-            return lambda w: w[:, unit_of[v[name]["sample"]]]
+            units = unit_of[v[name]["sample"]]
+            return lambda w: w[:, units]
 
         stats: dict[str, bs.Statistic] = {}
         pos_w, ious = weights(POSITIVE), v[POSITIVE][f"iou{at}"]
@@ -634,13 +635,15 @@ class NegativeAudioEvaluator:
             stats[f"{sec}/posneg_iou"] = lambda w, w_n=w_n, x=pairs, k=kept: bs.weighted_mean(w_n(w) * k, x)
             empty = ~kept & (pias == 0)
             stats[f"{sec}/both_empty"] = lambda w, w_n=w_n, x=empty: bs.weighted_mean(w_n(w), x)
-            stats[f"separability/{n}"] = lambda w, w_n=w_n, x=cols["max"]: bs.weighted_separability(
-                pos_w(w), pos_max, w_n(w), x
+            stats[f"separability/{n}"] = bs.weighted_separability(
+                pos_max, unit_of[v[POSITIVE]["sample"]], cols["max"], unit_of[cols["sample"]]
             )
         if negatives:
             neg_max = np.concatenate([v[n]["max"] for n in negatives])
             neg_units = np.concatenate([unit_of[v[n]["sample"]] for n in negatives])
-            stats["separability/all"] = lambda w: bs.weighted_separability(pos_w(w), pos_max, w[:, neg_units], neg_max)
+            stats["separability/all"] = bs.weighted_separability(
+                pos_max, unit_of[v[POSITIVE]["sample"]], neg_max, neg_units
+            )
         mismatched = [n for n, r in self.types.items() if r == MISMATCHED]
         if mismatched:
             heard = np.concatenate([v[n][f"iou{at}"] for n in mismatched]) >= 0.5

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from functools import cached_property
 from itertools import islice, pairwise
 from pathlib import Path
 
@@ -186,17 +185,11 @@ def load_gt(build: Build, sample: Sample) -> np.ndarray:
 
 @dataclass
 class Calibration:
-    """Universal thresholds (None when none is requested), where they came from, and the record to save (made
-    on first use: an in-sample record names the predictions' hashes, which are computed while the maps are
-    scored)."""
+    """Universal thresholds (None when none is requested), where they came from, and the record to save."""
 
     thresholds: UniversalThresholds | None
     info: dict
-    recorded: dict | Callable[[], dict] | None = None
-
-    @cached_property
-    def record(self) -> dict | None:
-        return self.recorded() if callable(self.recorded) else self.recorded
+    record: dict | None = None
 
 
 def needs_maxima_first(config: EvalConfig) -> bool:
@@ -222,10 +215,10 @@ def resolve_calibration(
     build: Build,
     index: BuildIndex,
     maxima: dict | None,
-    predictions: Callable[[], list[dict]] | None = None,
+    predictions: Sequence[dict] = (),
 ) -> Calibration:
     """Universal thresholds from a saved file, another build, or this build (in-sample, optimistic; its record
-    names ``predictions()``, the files the maxima came from, called when the record is first used)."""
+    names ``predictions``, the identity of the files the maxima came from)."""
     identity = build_identity(build)
     if not any(s in UNIVERSAL_KINDS for s in config.thresholds):
         return Calibration(None, {"source": "none", "note": "no universal threshold requested"})
@@ -253,10 +246,7 @@ def resolve_calibration(
         info = {"source": "build", "build": other_identity}
     else:
         universal = calibrate(index, maxima, split_name(identity))
-
-        def record() -> dict:
-            return calibration_record(universal, identity, predictions() if predictions else [], config.model)
-
+        record = calibration_record(universal, identity, list(predictions), config.model)
         in_sample = True
         info = {"source": "in-sample", "build": identity}
     info |= {"split": universal.split, "in_sample": in_sample, "thresholds": universal.to_dict()}
@@ -580,7 +570,7 @@ def _evaluate(
         maxima = None
         if needs_maxima_first(config):
             maxima = raw_maxima(preds, index.items, config.progress, "reading maps", executor, config.jobs)
-        calibration = resolve_calibration(config, build, index, maxima, preds.identity)
+        calibration = resolve_calibration(config, build, index, maxima, preds.identity())
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
         evaluator, benchmark, gallery = score(build, index, preds, maxima, thresholds, config, executor)
         metrics = evaluator.compute() | benchmark.compute(evaluator)

@@ -43,9 +43,16 @@ HEAD_READ = 512  # bytes read at a member's start besides its name: local header
 
 
 def _read_header(fh, item_id: str, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
-    major, _ = np.lib.format.read_magic(fh)
-    read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-    shape, fortran, dtype = read_header(fh)
+    """(shape, fortran order, dtype) of a .npy header; a damaged one is a ValueError, whatever numpy's parser
+    makes of it (it may also raise a SyntaxError or a tokenize error)."""
+    try:
+        major, _ = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+    except (ValueError, EOFError, zlib.error, zipfile.BadZipFile):
+        raise
+    except Exception as exc:  # an unparsable header text
+        raise ValueError(f"unparsable .npy header ({type(exc).__name__}: {exc})") from None
     if dtype.hasobject:
         raise ValueError("object arrays are not maps")
     return shape, fortran, dtype
@@ -207,7 +214,7 @@ class Predictions:
             m = self._archives[self._where[item_id]].read(item_id, out, verify)
         except InputError:
             raise
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error) as exc:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error, zlib.error) as exc:
             raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc})") from None
         if m.ndim != 2 or m.size == 0:
             raise InputError(f"{path}: item {item_id!r}: map must be 2-D [h, w], got shape {m.shape}")

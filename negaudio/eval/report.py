@@ -36,14 +36,16 @@ def earlier_report(folder: Path) -> dict | None:
 
 
 def is_eval_folder(folder: Path, inputs: Collection[Path] = ()) -> bool:
-    """A folder ``negaudio eval`` wrote: it holds a report, or only maps files, each the maps of a model run that
-    stopped early (marked so) or one of the ``inputs`` to score (a user's own maps, written there to be scored)."""
+    """A folder ``negaudio eval`` may write into: it holds a report, or only maps files, each the maps of a model
+    run that stopped early (marked so) or one of the ``inputs`` to score (a user's own maps, put there to be
+    scored)."""
     if earlier_report(folder) is not None:
         return True
-    names = {p.name for p in folder.iterdir() if not p.name.startswith(DRAFT)}
     scored = {Path(p).resolve() for p in inputs}
-    return names <= {MODEL_MAPS, CALIBRATION_MAPS} and all(
-        model_maps(folder / name) or (folder / name).resolve() in scored for name in names
+    return all(
+        (p.name in (MODEL_MAPS, CALIBRATION_MAPS) and model_maps(p)) or p.resolve() in scored
+        for p in folder.iterdir()
+        if not p.name.startswith(DRAFT)
     )
 
 

@@ -18,20 +18,20 @@ def check_output(output: Path, inputs: Sequence[Path] = ()) -> None:
 
 
 def keep_others_maps(output: Path, calibration: bool) -> None:
-    """Refuse a model run whose maps would replace a maps file in ``output`` that no model run wrote: neither
-    marked as a model run's nor written by the model run of the folder's report (a user's own maps, scored
-    there with ``--predictions``)."""
+    """Refuse a model run whose maps would replace a maps file in ``output`` that is not a model run's own: with a
+    report in the folder, one its model run did not write (it scored them with ``--predictions``: a user's maps,
+    or another run's, kept there); without, one not marked as a model run's (a user's own)."""
     from negaudio.eval.predictions import model_maps
     from negaudio.eval.report import CALIBRATION_MAPS, MODEL_MAPS, earlier_report
 
-    earlier = earlier_report(output) or {}
-    ours = set(earlier.get("files") or []) if earlier.get("model") else set()
+    earlier = earlier_report(output)
+    ours = set(earlier.get("files") or []) if earlier and earlier.get("model") else set()
     for name in (MODEL_MAPS, CALIBRATION_MAPS) if calibration else (MODEL_MAPS,):
         path = output / name
-        if path.exists() and name not in ours and not model_maps(path):
+        if path.exists() and name not in ours and (earlier is not None or not model_maps(path)):
             raise InputError(
-                f"{path}: maps no --model run wrote (your own?); a --model run would replace them with its own: "
-                "give another -o, or move the file"
+                f"{path}: maps no --model run wrote into this folder (your own, or maps it scored with "
+                "--predictions); a --model run would replace them with its own: give another -o, or move the file"
             )
 
 
@@ -51,6 +51,7 @@ def evaluate(
     from negaudio.eval.adapters import load_adapter, resolve_device, run_model, uses_torch
     from negaudio.eval.pipeline import EvalConfig, check_config
     from negaudio.eval.pipeline import evaluate as score
+    from negaudio.eval.predictions import expand_paths
     from negaudio.eval.report import CALIBRATION_MAPS, MODEL_MAPS
     from negaudio.manifest import Build
 
@@ -62,8 +63,9 @@ def evaluate(
     files = []
     if predictions is not None:
         files = [Path(predictions)] if isinstance(predictions, str | Path) else [Path(p) for p in predictions]
-    check_output(output, files)
     settings = EvalConfig(**config)
+    inputs = [*files, *settings.calibration_predictions]
+    check_output(output, expand_paths(inputs) if inputs else [])
     if model is None:  # scoring checks the options itself
         return score(Path(build_dir), files, output, settings)
     check_config(settings)  # before the model runs: a wrong option costs nothing
