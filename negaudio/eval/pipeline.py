@@ -559,7 +559,7 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
 def _evaluate(
     build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig, executor: Executor | None
 ) -> dict:
-    from negaudio.eval.report import PlotDraft, draw_plots, plot_inputs, write_outputs
+    from negaudio.eval.report import PlotDraft, draw_plots, items_csv, plot_inputs, write_outputs
 
     build = Build(build_root)
     index = index_build(build)
@@ -576,8 +576,10 @@ def _evaluate(
         metrics = evaluator.compute() | benchmark.compute(evaluator)
         rows = evaluator.rows()
         inputs = plot_inputs(metrics, evaluator, rows, gallery, headline_threshold([t.label for t in thresholds]))
-        if executor is not None:  # the plots are drawn by a worker while this process computes the intervals
+        table = (evaluator, [t.label for t in thresholds], index.types)  # items.csv
+        if executor is not None:  # workers draw the plots and write items.csv while this process bootstraps
             draft = PlotDraft(out_dir, executor, inputs)
+            items = executor.submit(items_csv, *table)
         report = {
             "negaudio_version": __version__,
             "build": build_identity(build)
@@ -605,8 +607,10 @@ def _evaluate(
         if config.save_calibration is not None and calibration.record is not None:
             save_calibration(config.save_calibration, calibration.record)
         if draft is not None:
+            items = items.result()
             plotted = draft.take(out_dir)
         else:
+            items = items_csv(*table)
             out_dir.mkdir(parents=True, exist_ok=True)
             plotted = draw_plots(out_dir, inputs)
     except BaseException as exc:
@@ -615,5 +619,5 @@ def _evaluate(
         raise
     finally:
         preds.close()
-    write_outputs(out_dir, build, report, evaluator, rows, calibration.record, plotted)
+    write_outputs(out_dir, build, report, items, calibration.record, plotted)
     return report

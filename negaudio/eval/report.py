@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -69,15 +70,17 @@ def item_keys(labels: list[str]) -> list[str]:
     return keys
 
 
-def write_items_csv(path: Path, rows: list[dict], labels: list[str], kinds: dict[str, str]) -> None:
-    """One row per item (the evaluator's rows, with each item type's kind); empty cells for missing values."""
+def items_csv(evaluator: NegativeAudioEvaluator, labels: list[str], kinds: dict[str, str]) -> str:
+    """items.csv: one row per item (the evaluator's rows, with each item type's kind); empty cells for missing
+    values."""
     keys = item_keys(labels)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(keys)
-        for row in rows:
-            row = row | {"kind": kinds[row["name"]]}
-            writer.writerow(["" if (value := row.get(k)) is None else value for k in keys])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(keys)
+    for row in evaluator.rows():
+        row = row | {"kind": kinds[row["name"]]}
+        writer.writerow(["" if (value := row.get(k)) is None else value for k in keys])
+    return text.getvalue()
 
 
 def plot_inputs(
@@ -177,17 +180,17 @@ def write_outputs(
     out_dir: Path,
     build: Build,
     report: dict,
-    evaluator: NegativeAudioEvaluator,
-    rows: list[dict],
+    items: str,
     calibration: dict | None,
     plotted: list[str],
 ) -> None:
-    """Write the report folder; ``rows`` are the evaluator's rows, ``plotted`` the plots already drawn into it
-    (:func:`draw_plots`, or a :class:`PlotDraft` taken)."""
+    """Write the report folder; ``items`` is items.csv (:func:`items_csv`), ``plotted`` the plots already drawn
+    into it (:func:`draw_plots`, or a :class:`PlotDraft` taken)."""
     earlier = earlier_report(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [REPORT, "report.md", "items.csv"]
-    write_items_csv(out_dir / "items.csv", rows, [t.label for t in evaluator.thresholds], report["types"])
+    with (out_dir / "items.csv").open("w", newline="", encoding="utf-8") as fh:
+        fh.write(items)
     if calibration is not None:
         save_calibration(out_dir / "calibration.json", calibration)
         files.append("calibration.json")
