@@ -35,10 +35,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--predictions", type=Path, default=None, help="maps file (default: OUTPUT/predictions.npz)")
     args = parser.parse_args(argv)
     build = negaudio.open_build(args.build)
-    predictions = args.predictions or args.output / "predictions.npz"
-    # the report folder may be used (not in a build, not someone else's; the maps of an earlier try may be there)
-    check_output(args.output, [predictions])
+    check_output(args.output)  # the report folder may be used (not in a build, not someone else's) before any write
     args.output.mkdir(parents=True, exist_ok=True)
+    predictions = args.predictions or args.output / "predictions.npz"
     with PredictionWriter(predictions) as maps:  # item_id -> 2-D map, written one by one
         for record in build:
             image, audio = build.load_image(record), build.load_audio(record)

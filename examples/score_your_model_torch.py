@@ -40,10 +40,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args(argv)
     dataset = ItemDataset(args.build)
-    predictions = args.output / "predictions.npz"
-    # the report folder may be used (not in a build, not someone else's; the maps of an earlier try may be there)
-    check_output(args.output, [predictions])
+    check_output(args.output)  # the report folder may be used (not in a build, not someone else's) before any write
     args.output.mkdir(parents=True, exist_ok=True)
+    predictions = args.output / "predictions.npz"
 
     model = ToyModel().eval()
     loader = DataLoader(dataset, batch_size=args.batch_size, collate_fn=collate)

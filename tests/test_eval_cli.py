@@ -251,6 +251,9 @@ def test_calibrate_on_another_build_needs_its_predictions(cli, eval_build, other
     assert cal["source"] == "build" and cal["in_sample"] is False
     assert cal["split"].startswith("eval-test@1.1.0")
     assert cal["thresholds"] == json.loads((model / "calibration.json").read_text())["thresholds"]
+    calibrated_on = Path(cal["predictions"][0]["path"])  # the report names the maps the thresholds came from
+    assert calibrated_on.resolve() == (tmp_path / "a" / "calibration_predictions.npz").resolve()
+    assert f"maps sha256 `{cal['predictions'][0]['maps_sha256']}`" in (tmp_path / "a" / "report.md").read_text()
     pred = tmp_path / "a" / "predictions.npz"
     result = cli("eval", eval_build, "--predictions", pred, "--calibrate-on", other_build, "-o", tmp_path / "b")
     assert result.exit_code == 2 and "--calibration-predictions" in result.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -47,7 +49,7 @@ def test_missing_items_name_the_file_and_the_first_ids(tmp_path):
     [
         (np.zeros((1, 2, 2)), r"item 'bad': map must be 2-D \[h, w\], got shape \(1, 2, 2\)"),
         (np.zeros(4), "got shape"),
-        (np.zeros((0, 3)), "got shape"),
+        (np.zeros((0, 3)), r"item 'bad': the map is empty \(shape \(0, 3\)\)"),
         (np.array([[0.0, np.nan]]), "item 'bad': map contains NaN"),
         (np.array([[np.inf, 0.0]]), "map contains inf"),
         (np.array([["a", "b"]]), "must be real numeric"),
@@ -134,3 +136,26 @@ def test_a_stored_member_short_of_its_shape_is_refused_and_a_long_extra_field_is
         np.testing.assert_array_equal(preds.load("extra"), good)
     finally:
         preds.close()
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (b"\x93NUMPY\x09\x00", r"\.npy format version 9\.0: numpy writes 1\.0, 2\.0 and 3\.0 only"),
+        (b"\x93NUMPY\x01\x00\x10\x00{'descr': x}    \n", r"unparsable \.npy header \(a damaged file\?\)\)$"),
+        (b"\x93NUMPY\x01\x00\x10\x00{'shape': ((1,\n", r"unparsable \.npy header \(a damaged file\?\)\)$"),
+    ],
+)
+def test_an_unknown_or_damaged_npy_header_is_named_so(tmp_path, header, message):
+    """numpy scored a version-9 member and said 'malformed node or string ... <ast.Name object at 0x...>' or
+    raised a tokenize error for a garbled header text."""
+    for compression in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        path = tmp_path / f"p{compression}.npz"
+        with zipfile.ZipFile(path, "w", compression=compression) as zf:
+            zf.writestr("bad.npy", header + np.zeros(4, np.float32).tobytes())
+        preds = Predictions([path])
+        try:
+            with pytest.raises(InputError, match=rf"item 'bad': unreadable map \({message}"):
+                preds.load("bad")
+        finally:
+            preds.close()

@@ -121,7 +121,7 @@ def test_a_damaged_deflated_map_is_refused_by_name(tmp_path):
             reasons.add(str(exc).split("(")[1][:20])
         finally:
             preds.close()
-    assert any("Error -3" in r for r in reasons) and any("CRC-32" in r for r in reasons), reasons
+    assert {"damaged compressed d", "Bad CRC-32 for file "} <= reasons, reasons
 
 
 def test_maps_sha256_is_the_documented_digest_of_the_zip_directory(small_build, tmp_path):

@@ -68,3 +68,14 @@ def test_a_wrong_build_path_is_one_error_line(tmp_path):
     )
     assert done.returncode == 2 and done.stderr.startswith("error: ") and "Traceback" not in done.stderr
     assert not (tmp_path / "e").exists()
+
+
+def test_score_your_model_never_overwrites_maps_alone_in_its_folder(built, tmp_path):
+    """A folder holding only someone's predictions.npz (no report) is refused: the example would write over it."""
+    out = tmp_path / "eval-mine"
+    out.mkdir()
+    (out / "predictions.npz").write_bytes(b"someone's maps")
+    command = [sys.executable, str(EXAMPLES / "score_your_model.py"), str(built), "-o", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "holds no earlier report" in done.stderr, done.stderr
+    assert (out / "predictions.npz").read_bytes() == b"someone's maps"

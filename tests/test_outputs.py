@@ -201,14 +201,13 @@ def test_a_model_run_that_stopped_early_can_be_rerun_and_its_maps_are_the_report
     # scoring those maps again into the same folder keeps them: they are this report's input
     result = cli("eval", builds[0], "--predictions", out / "predictions.npz", "-o", out, "--bootstrap", "0")
     assert result.exit_code == 0 and (out / "predictions.npz").is_file()
-    # scoring other maps there removes the earlier model's maps with the rest of its report
-    other = tmp_path / "other"
-    assert cli("eval", builds[0], "--model", "random", "-o", other, "--bootstrap", "0").exit_code == 0
-    (out / "report.json").write_text(
-        json.dumps(json.loads((out / "report.json").read_text()) | {"files": ["predictions.npz", "report.json"]})
-    )
-    assert cli("eval", builds[0], "--predictions", other / "predictions.npz", "-o", out).exit_code == 0
-    assert not (out / "predictions.npz").exists()
+    # scoring other maps into a model run's folder would remove its maps with the rest of its report: refused
+    model = tmp_path / "model"
+    assert cli("eval", builds[0], "--model", "energy-gated", "-o", model, "--bootstrap", "0").exit_code == 0
+    before = tree_digest(model)
+    result = cli("eval", builds[0], "--predictions", out / "predictions.npz", "-o", model)
+    assert result.exit_code == 2 and "the maps of the --model run whose report is in" in result.output
+    assert tree_digest(model) == before
 
 
 def test_refusals_read_as_sentences(cli, builds, tmp_path):
@@ -255,3 +254,16 @@ def test_python_api_options_are_checked_as_the_command_lines_are(builds, tmp_pat
     with pytest.raises(InputError, match="give a RECIPE or --plan PLAN, not both"):
         negaudio.build(recipe, tmp_path / "b", plan_file=tmp_path / "p.jsonl")
     assert not (tmp_path / "b").exists() and not (tmp_path / "f").exists()
+
+
+def test_calibration_maps_without_their_build_or_beside_a_model_are_refused(cli, builds, tmp_path):
+    """--calibration-predictions was ignored without --calibrate-on (calibrated in-sample) and with --model."""
+    scored, other = builds
+    assert cli("eval", scored, "--model", "random", "-o", tmp_path / "r", "--bootstrap", "0").exit_code == 0
+    maps = tmp_path / "r" / "predictions.npz"
+    result = cli("eval", scored, "--predictions", maps, "--calibration-predictions", maps, "-o", tmp_path / "a")
+    assert result.exit_code == 2 and "give --calibrate-on BUILD too" in result.output
+    calibrated = ("--calibrate-on", other, "--calibration-predictions", maps)
+    result = cli("eval", scored, "--model", "random", *calibrated, "-o", tmp_path / "b")
+    assert result.exit_code == 2 and "with --model, the run makes the model's maps" in result.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -91,10 +91,19 @@ def _print_summary(report: dict, out_dir: Path) -> None:
 
 def eval_command(
     build_dir: Annotated[Path, typer.Argument(metavar="BUILD", help="Build folder to score on.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder (created; files replaced).")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Report folder: new, empty, or an earlier report's (whose files the new one replaces).",
+        ),
+    ],
     predictions: Annotated[
         list[Path] | None,
-        typer.Option("--predictions", metavar="<path>", help=".npz (item_id -> 2-D map) or a folder of them."),
+        typer.Option(
+            "--predictions", metavar="<path>", help=".npz (item_id -> 2-D map) or a folder of them (repeatable)."
+        ),
     ] = None,
     model: Annotated[
         str | None,
@@ -139,7 +148,9 @@ def eval_command(
     ] = None,
     save_calibration: Annotated[Path | None, typer.Option(help="Also write the calibration JSON here.")] = None,
     batch: Annotated[int, typer.Option(help="Items per model batch; samples per scoring batch.")] = 16,
-    jobs: Annotated[int, typer.Option("-j", "--jobs", help="Scoring worker processes (the same values).")] = 1,
+    jobs: Annotated[
+        int, typer.Option("-j", "--jobs", help="Scoring worker processes (the report is the same for any N).")
+    ] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (torch adapters).")] = "auto",
     gallery: Annotated[int, typer.Option(help="Samples shown in gallery.png (0: none).")] = 4,
     bootstrap: Annotated[

@@ -239,11 +239,12 @@ def resolve_calibration(
             other_max = raw_maxima(other_preds, other_index.items, config.progress, "calibration maxima")
             other_identity = build_identity(other)
             universal = calibrate(other_index, other_max, split_name(other_identity))
-            record = calibration_record(universal, other_identity, other_preds.identity(), config.model)
+            calibrated_on = other_preds.identity()
+            record = calibration_record(universal, other_identity, calibrated_on, config.model)
         finally:
             other_preds.close()
         in_sample = other_identity["content_sha256"] == identity["content_sha256"]
-        info = {"source": "build", "build": other_identity}
+        info = {"source": "build", "build": other_identity, "predictions": calibrated_on}
     else:
         universal = calibrate(index, maxima, split_name(identity))
         record = calibration_record(universal, identity, list(predictions), config.model)
@@ -525,6 +526,8 @@ def check_config(config: EvalConfig) -> None:
     check_threshold_specs(config.thresholds)
     if config.calibration is not None and config.calibrate_on is not None:
         raise InputError("give --calibration FILE or --calibrate-on BUILD, not both")
+    if config.calibration_predictions and config.calibrate_on is None:
+        raise InputError("--calibration-predictions PRED: give --calibrate-on BUILD too (the build they are maps of)")
     if config.calibration is not None:
         load_calibration(config.calibration)
     if config.save_calibration is not None:

@@ -42,17 +42,26 @@ LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip local file header: signature, 
 HEAD_READ = 512  # bytes read at a member's start besides its name: local header, extra field, .npy header
 
 
+NPY_VERSIONS = ((1, 0), (2, 0), (3, 0))
+"""The .npy format versions numpy writes (3.0 differs from 2.0 only in the header text's encoding)."""
+
+
 def _read_header(fh, item_id: str, path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
-    """(shape, fortran order, dtype) of a .npy header; a damaged one is a ValueError, whatever numpy's parser
-    makes of it (it may also raise a SyntaxError or a tokenize error)."""
+    """(shape, fortran order, dtype) of a .npy header; an unknown format version or a damaged header is a
+    ValueError saying so, whatever numpy's parser makes of it (a ValueError, SyntaxError or tokenize error)."""
     try:
-        major, _ = np.lib.format.read_magic(fh)
-        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        version = np.lib.format.read_magic(fh)
+    except ValueError:
+        raise ValueError("not a .npy array (a damaged file?)") from None
+    if version not in NPY_VERSIONS:
+        raise ValueError(f".npy format version {version[0]}.{version[1]}: numpy writes 1.0, 2.0 and 3.0 only")
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    try:
         shape, fortran, dtype = read_header(fh)
-    except (ValueError, EOFError, zlib.error, zipfile.BadZipFile):
+    except (EOFError, zlib.error, zipfile.BadZipFile):
         raise
-    except Exception as exc:  # an unparsable header text
-        raise ValueError(f"unparsable .npy header ({type(exc).__name__}: {exc})") from None
+    except Exception:  # numpy's parser of the header text
+        raise ValueError("unparsable .npy header (a damaged file?)") from None
     if dtype.hasobject:
         raise ValueError("object arrays are not maps")
     return shape, fortran, dtype
@@ -214,10 +223,16 @@ class Predictions:
             m = self._archives[self._where[item_id]].read(item_id, out, verify)
         except InputError:
             raise
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, struct.error, zlib.error) as exc:
+        except zlib.error as exc:
+            raise InputError(f"{path}: item {item_id!r}: unreadable map (damaged compressed data: {exc})") from None
+        except zipfile.BadZipFile as exc:
+            raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc}: a damaged file)") from None
+        except (ValueError, OSError, EOFError, struct.error) as exc:
             raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc})") from None
-        if m.ndim != 2 or m.size == 0:
+        if m.ndim != 2:
             raise InputError(f"{path}: item {item_id!r}: map must be 2-D [h, w], got shape {m.shape}")
+        if m.size == 0:
+            raise InputError(f"{path}: item {item_id!r}: the map is empty (shape {m.shape})")
         if not (np.issubdtype(m.dtype, np.number) or m.dtype == bool) or np.iscomplexobj(m):
             raise InputError(f"{path}: item {item_id!r}: map must be real numeric, got dtype {m.dtype}")
         m = m.astype(np.float32, copy=False)

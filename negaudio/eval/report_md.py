@@ -128,6 +128,8 @@ def _header(report: dict) -> list[str]:
     lines.append(f"- **Resizing** {report['upsampling']}; map maxima on {report['maxima_on']}")
     if cal["source"] != "none":
         lines.append(f"- **Universal thresholds** calibrated on split `{cal['split']}` ({cal['source']})")
+        for f in cal.get("predictions", []):
+            lines.append(f"  - on the maps `{f['path']}`, maps sha256 `{f['maps_sha256']}`")
         if cal["in_sample"]:
             lines.append(f"  - **In-sample, optimistic**: {cal['note'].split('; ', 1)[-1]}")
         if cal.get("model_note"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from negaudio.core.errors import InputError
@@ -17,21 +17,31 @@ def check_output(output: Path, inputs: Sequence[Path] = ()) -> None:
     check_output_folder(output, "report", lambda folder: is_eval_folder(folder, inputs))
 
 
-def keep_others_maps(output: Path, calibration: bool) -> None:
-    """Refuse a model run whose maps would replace a maps file in ``output`` that is not a model run's own: with a
-    report in the folder, one its model run did not write (it scored them with ``--predictions``: a user's maps,
-    or another run's, kept there); without, one not marked as a model run's (a user's own)."""
+def keep_maps(output: Path, inputs: Sequence[Path], writes: Collection[str] = ()) -> None:
+    """Refuse a run that would replace or remove maps it must keep. A maps file the run writes (``writes``, a
+    model run's) must be the folder's own model run's: with a report, one its model run wrote; without, one
+    marked as a model run's (else it is a user's own, or maps a report scored with ``--predictions``). And the
+    maps of the earlier report's model run, which a new report removes with the rest of the earlier one, must
+    be written again or scored by this run."""
     from negaudio.eval.predictions import model_maps
     from negaudio.eval.report import CALIBRATION_MAPS, MODEL_MAPS, earlier_report
 
     earlier = earlier_report(output)
     ours = set(earlier.get("files") or []) if earlier and earlier.get("model") else set()
-    for name in (MODEL_MAPS, CALIBRATION_MAPS) if calibration else (MODEL_MAPS,):
+    scored = {Path(p).resolve() for p in inputs}
+    for name in (MODEL_MAPS, CALIBRATION_MAPS):
         path = output / name
-        if path.exists() and name not in ours and (earlier is not None or not model_maps(path)):
+        if not path.exists():
+            continue
+        if name in writes and name not in ours and (earlier is not None or not model_maps(path)):
             raise InputError(
                 f"{path}: maps no --model run wrote into this folder (your own, or maps it scored with "
                 "--predictions); a --model run would replace them with its own: give another -o, or move the file"
+            )
+        if name not in writes and name in ours and path.resolve() not in scored:
+            raise InputError(
+                f"{path}: the maps of the --model run whose report is in {output}; a new report there would "
+                "remove them: give another -o, or move the file (to score them again: --predictions it)"
             )
 
 
@@ -65,11 +75,17 @@ def evaluate(
         files = [Path(predictions)] if isinstance(predictions, str | Path) else [Path(p) for p in predictions]
     settings = EvalConfig(**config)
     inputs = [*files, *settings.calibration_predictions]
-    check_output(output, expand_paths(inputs) if inputs else [])
+    inputs = expand_paths(inputs) if inputs else []
+    check_output(output, inputs)
     if model is None:  # scoring checks the options itself
+        keep_maps(output, inputs)
         return score(Path(build_dir), files, output, settings)
     check_config(settings)  # before the model runs: a wrong option costs nothing
-    keep_others_maps(output, settings.calibrate_on is not None)
+    if settings.calibration_predictions:
+        raise InputError(
+            "--calibration-predictions: with --model, the run makes the model's maps on --calibrate-on BUILD itself"
+        )
+    keep_maps(output, inputs, {MODEL_MAPS, CALIBRATION_MAPS} if settings.calibrate_on is not None else {MODEL_MAPS})
     build = Build(build_dir)
     other = None if settings.calibrate_on is None else Build(settings.calibrate_on)
     options = dict(model_options or {})
