@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 import negaudio
-from negaudio.core.errors import NegaudioError
-from negaudio.eval.predictions import PredictionWriter
+from negaudio.core.errors import InputError, NegaudioError
+from negaudio.eval.predictions import PredictionWriter, maps_comment
 from negaudio.eval.report_md import with_ci
 from negaudio.eval.run import check_output
 
@@ -28,6 +28,9 @@ def my_model(image: np.ndarray, audio: np.ndarray, sample_rate: int) -> np.ndarr
     return brightness[::4, ::4] * loudness  # a coarser map is fine: eval resizes it to the image
 
 
+MARK = b"maps of examples/score_your_model.py"  # the maps file's zip comment: which maps a rerun may replace
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("build", type=Path, help="a negaudio build folder (e.g. demo-build)")
@@ -35,10 +38,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--predictions", type=Path, default=None, help="maps file (default: OUTPUT/predictions.npz)")
     args = parser.parse_args(argv)
     build = negaudio.open_build(args.build)
-    check_output(args.output)  # the report folder may be used (not in a build, not someone else's) before any write
-    args.output.mkdir(parents=True, exist_ok=True)
     predictions = args.predictions or args.output / "predictions.npz"
-    with PredictionWriter(predictions) as maps:  # item_id -> 2-D map, written one by one
+    ours = maps_comment(predictions) == MARK  # maps this script wrote before (a rerun replaces them)
+    if predictions.exists() and not ours:
+        raise InputError(f"{predictions}: maps this script did not write; give another -o (or --predictions)")
+    check_output(args.output, [predictions] if ours else [])  # not in a build, not someone else's folder
+    args.output.mkdir(parents=True, exist_ok=True)
+    with PredictionWriter(predictions, MARK) as maps:  # item_id -> 2-D map, written one by one
         for record in build:
             image, audio = build.load_image(record), build.load_audio(record)
             maps.add(record.item_id, my_model(image, audio, record.audio.sample_rate))

@@ -13,10 +13,12 @@ import sys
 from pathlib import Path
 
 import negaudio
-from negaudio.core.errors import NegaudioError
-from negaudio.eval.predictions import PredictionWriter
+from negaudio.core.errors import InputError, NegaudioError
+from negaudio.eval.predictions import PredictionWriter, maps_comment
 from negaudio.eval.report_md import with_ci
 from negaudio.eval.run import check_output
+
+MARK = b"maps of examples/score_your_model_torch.py"  # the maps file's zip comment: which maps a rerun may replace
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -40,13 +42,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args(argv)
     dataset = ItemDataset(args.build)
-    check_output(args.output)  # the report folder may be used (not in a build, not someone else's) before any write
-    args.output.mkdir(parents=True, exist_ok=True)
     predictions = args.output / "predictions.npz"
+    ours = maps_comment(predictions) == MARK  # maps this script wrote before (a rerun replaces them)
+    if predictions.exists() and not ours:
+        raise InputError(f"{predictions}: maps this script did not write; give another -o")
+    check_output(args.output, [predictions] if ours else [])  # not in a build, not someone else's folder
+    args.output.mkdir(parents=True, exist_ok=True)
 
     model = ToyModel().eval()
     loader = DataLoader(dataset, batch_size=args.batch_size, collate_fn=collate)
-    with torch.no_grad(), PredictionWriter(predictions) as maps:
+    with torch.no_grad(), PredictionWriter(predictions, MARK) as maps:
         for batch in loader:
             for image, audio, lengths, records in same_size(batch):
                 for record, m in zip(records, model(image, audio, lengths), strict=True):

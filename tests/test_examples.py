@@ -70,12 +70,22 @@ def test_a_wrong_build_path_is_one_error_line(tmp_path):
     assert not (tmp_path / "e").exists()
 
 
-def test_score_your_model_never_overwrites_maps_alone_in_its_folder(built, tmp_path):
-    """A folder holding only someone's predictions.npz (no report) is refused: the example would write over it."""
+def test_score_your_model_writes_over_its_own_maps_only(built, tmp_path):
+    """Its own maps (marked) are replaced by a rerun, even alone in the folder (a run that stopped early);
+    someone else's are not, alone or beside a report."""
     out = tmp_path / "eval-mine"
-    out.mkdir()
-    (out / "predictions.npz").write_bytes(b"someone's maps")
-    command = [sys.executable, str(EXAMPLES / "score_your_model.py"), str(built), "-o", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 2 and "holds no earlier report" in done.stderr, done.stderr
-    assert (out / "predictions.npz").read_bytes() == b"someone's maps"
+    command = [sys.executable, str(EXAMPLES / "score_your_model.py"), str(built), "-o"]
+    assert subprocess.run([*command, out], capture_output=True, timeout=600).returncode == 0
+    for path in out.iterdir():  # as if it stopped after writing its maps
+        if path.name != "predictions.npz":
+            path.unlink()
+    done = subprocess.run([*command, out], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "predictions.npz").write_bytes(b"someone's maps")
+    (out / "predictions.npz").write_bytes(b"someone's maps")  # beside the report
+    for folder in (alone, out):
+        done = subprocess.run([*command, folder], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 2 and "maps this script did not write" in done.stderr, done.stderr
+        assert (folder / "predictions.npz").read_bytes() == b"someone's maps"

@@ -146,7 +146,7 @@ def test_a_model_run_never_replaces_maps_the_folders_report_scored(cli, builds, 
     )
     before = tree_digest(out)
     result = cli("eval", builds[0], "--model", "energy-gated", "-o", out, "--bootstrap", "0")
-    assert result.exit_code == 2 and "maps no --model run wrote" in result.output
+    assert result.exit_code == 2 and "maps that are not this folder's --model run's own" in result.output
     assert tree_digest(out) == before
 
 
@@ -262,8 +262,20 @@ def test_calibration_maps_without_their_build_or_beside_a_model_are_refused(cli,
     assert cli("eval", scored, "--model", "random", "-o", tmp_path / "r", "--bootstrap", "0").exit_code == 0
     maps = tmp_path / "r" / "predictions.npz"
     result = cli("eval", scored, "--predictions", maps, "--calibration-predictions", maps, "-o", tmp_path / "a")
-    assert result.exit_code == 2 and "give --calibrate-on BUILD too" in result.output
+    assert result.exit_code == 2 and "give --calibrate-on BUILD2 too" in result.output
     calibrated = ("--calibrate-on", other, "--calibration-predictions", maps)
     result = cli("eval", scored, "--model", "random", *calibrated, "-o", tmp_path / "b")
     assert result.exit_code == 2 and "with --model, the run makes the model's maps" in result.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_rescoring_a_calibrated_model_run_in_place_keeps_both_its_maps(cli, builds, tmp_path):
+    """The calibration maps it reads again were removed with the earlier report's files."""
+    scored, other = builds
+    out = tmp_path / "m"
+    run = ("--calibrate-on", other, "-o", out, "--bootstrap", "0")
+    assert cli("eval", scored, "--model", "random", *run).exit_code == 0
+    maps = ("--predictions", out / "predictions.npz", "--calibration-predictions", out / "calibration_predictions.npz")
+    result = cli("eval", scored, *maps, *run)
+    assert result.exit_code == 0, result.output
+    assert (out / "predictions.npz").is_file() and (out / "calibration_predictions.npz").is_file()

@@ -527,7 +527,9 @@ def check_config(config: EvalConfig) -> None:
     if config.calibration is not None and config.calibrate_on is not None:
         raise InputError("give --calibration FILE or --calibrate-on BUILD, not both")
     if config.calibration_predictions and config.calibrate_on is None:
-        raise InputError("--calibration-predictions PRED: give --calibrate-on BUILD too (the build they are maps of)")
+        raise InputError(
+            "--calibration-predictions PRED: give --calibrate-on BUILD2 too (the other build they are maps of)"
+        )
     if config.calibration is not None:
         load_calibration(config.calibration)
     if config.save_calibration is not None:

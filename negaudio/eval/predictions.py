@@ -255,13 +255,19 @@ MODEL_MARK = b"maps of a negaudio eval --model run"
 """The zip comment of the maps file a ``--model`` run writes: what tells its maps from a user's own."""
 
 
-def model_maps(path: Path) -> bool:
-    """Whether ``path`` is a maps file that a ``negaudio eval --model`` run wrote (its zip comment says so)."""
+def maps_comment(path: Path) -> bytes | None:
+    """The zip comment of a maps file (who wrote it: ``MODEL_MARK`` for a model run's maps); None when the file
+    is missing or not a zip archive."""
     try:
         with zipfile.ZipFile(path) as zf:
-            return zf.comment == MODEL_MARK
+            return zf.comment
     except (OSError, ValueError, zipfile.BadZipFile):
-        return False
+        return None
+
+
+def model_maps(path: Path) -> bool:
+    """Whether ``path`` is a maps file that a ``negaudio eval --model`` run wrote (its zip comment says so)."""
+    return maps_comment(path) == MODEL_MARK
 
 
 class PredictionWriter:

@@ -43,10 +43,11 @@ def is_eval_folder(folder: Path, inputs: Collection[Path] = ()) -> bool:
     if earlier_report(folder) is not None:
         return True
     scored = {Path(p).resolve() for p in inputs}
+    partial = {MODEL_MAPS + ".tmp", CALIBRATION_MAPS + ".tmp"}  # maps a killed model run was writing
     return all(
         (p.name in (MODEL_MAPS, CALIBRATION_MAPS) and model_maps(p)) or p.resolve() in scored
         for p in folder.iterdir()
-        if not p.name.startswith(DRAFT)
+        if not p.name.startswith(DRAFT) and p.name not in partial
     )
 
 
@@ -202,5 +203,6 @@ def write_outputs(
     report["files"] = files + [f for png in report["plots"] for f in (png, str(Path(png).with_suffix(".pdf")))]
     (out_dir / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(render(report), encoding="utf-8")
-    inputs = {Path(f["path"]).resolve() for f in report["predictions"]["files"]}
+    read = report["predictions"]["files"] + report["calibration"].get("predictions", [])
+    inputs = {Path(f["path"]).resolve() for f in read}
     remove_stale(out_dir, earlier, report["files"], inputs)

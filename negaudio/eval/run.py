@@ -35,13 +35,14 @@ def keep_maps(output: Path, inputs: Sequence[Path], writes: Collection[str] = ()
             continue
         if name in writes and name not in ours and (earlier is not None or not model_maps(path)):
             raise InputError(
-                f"{path}: maps no --model run wrote into this folder (your own, or maps it scored with "
-                "--predictions); a --model run would replace them with its own: give another -o, or move the file"
+                f"{path}: maps that are not this folder's --model run's own (your own, or maps its report scored "
+                "with --predictions); a --model run would replace them: give another -o, or move the file"
             )
         if name not in writes and name in ours and path.resolve() not in scored:
+            again = "--predictions" if name == MODEL_MAPS else "--calibrate-on BUILD2 --calibration-predictions"
             raise InputError(
                 f"{path}: the maps of the --model run whose report is in {output}; a new report there would "
-                "remove them: give another -o, or move the file (to score them again: --predictions it)"
+                f"remove them: give another -o, or move the file (to score them again: {again} it)"
             )
 
 
