@@ -279,3 +279,11 @@ def test_rescoring_a_calibrated_model_run_in_place_keeps_both_its_maps(cli, buil
     result = cli("eval", scored, *maps, *run)
     assert result.exit_code == 0, result.output
     assert (out / "predictions.npz").is_file() and (out / "calibration_predictions.npz").is_file()
+
+
+def test_a_model_run_killed_while_writing_its_maps_can_be_rerun(cli, builds, tmp_path):
+    out = tmp_path / "k"
+    out.mkdir()
+    (out / "predictions.npz.tmp").write_bytes(b"cut short")  # SIGKILL leaves the temporary file
+    result = cli("eval", builds[0], "--model", "random", "-o", out, "--bootstrap", "0")
+    assert result.exit_code == 0, result.output
