@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> dict:
             f"  eval --jobs {jobs} (the CPUs) / floor {ratio:.2f}x  target <= {TARGET_FLOOR_RATIO}x  "
             f"{'PASS' if ok_ratio else 'FAIL'}"
         )
+        if args.rounds > 1:
+            per_round = [e / f for e, f in zip(evals[jobs], floors, strict=True)]
+            print(f"    per round: {', '.join(f'{r:.2f}x' for r in per_round)} (side by side in each round)")
         print(
             f"  peak RSS of eval on {maps} maps (with its workers) {peak:.0f} MB  target < {TARGET_RSS_MB:.0f} MB  "
             f"{'PASS' if ok_rss else 'FAIL'}"
