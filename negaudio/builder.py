@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby, islice
+from itertools import groupby
 from pathlib import Path
 
 from negaudio.core.cache import cache_dir, in_cache, resolve_media
@@ -21,7 +21,6 @@ from negaudio.core.files import FILE_MODE, TMP_SUFFIX, is_leftover, write_text
 from negaudio.core.limits import is_count
 from negaudio.core.lock import folder_lock
 from negaudio.core.outputs import refuse_inside_build
-from negaudio.kinds.clips import locate
 from negaudio.manifest.writer import BUILD_INFO, CHECKSUMS, FAILURES, MANIFEST, PLAN, merge
 from negaudio.planning.media import MediaCheck, dropped_lines
 from negaudio.planning.planfile import plan_recipe, read_plan, write_plan
@@ -457,7 +456,7 @@ def _prepare(
 def _empty_build_message(check: MediaCheck, resolved: Resolved) -> str:
     if check.missing:
         lines = "\n  ".join(dropped_lines(check.summary(), canonical=resolved.canonical is not None))
-        first = [str(locate(check.root, *key)) for key in islice(check.missing, 3)]
+        first = [str(path) for path in check.first_missing(3)]
         expected = "\n  ".join(["e.g. these files are not there:", *first])
         return f"the build would contain 0 items: no sample has its media under {check.root}\n  {lines}\n  {expected}"
     return "the build would contain 0 items: every sample was left out (see the errors above)"

@@ -159,3 +159,14 @@ def test_an_unknown_or_damaged_npy_header_is_named_so(tmp_path, header, message)
                 preds.load("bad")
         finally:
             preds.close()
+
+
+def test_missing_items_name_the_ids_the_file_holds_instead(tmp_path):
+    """A renamed id was reported only as a missing item; the id the file holds instead is named too."""
+    path = write(tmp_path / "p.npz", {"a": np.zeros((2, 2)), "no_such_item": np.zeros((2, 2))})
+    with pytest.raises(
+        InputError,
+        match=r"1 of 2 build items have no map \(first: b\); they hold 1 map\(s\) of ids "
+        r"the build does not have \(first: no_such_item\)",
+    ):
+        Predictions([path]).check_items(["a", "b"])

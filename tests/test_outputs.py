@@ -247,6 +247,9 @@ def test_python_api_options_are_checked_as_the_command_lines_are(builds, tmp_pat
     for jobs in ("abc", 0, 1.5):
         with pytest.raises(InputError, match=f"--jobs must be >= 1, got {jobs!r}"):
             negaudio.evaluate(builds[0], tmp_path / "f", model="random", jobs=jobs)
+    for batch in ("abc", 0):  # "abc" was a TypeError
+        with pytest.raises(InputError, match=f"--batch must be >= 1, got {batch!r}"):
+            negaudio.evaluate(builds[0], tmp_path / "f", model="random", batch=batch)
     recipe = builds[0].parent / "recipe.yaml"
     for limit in (0, "3"):
         with pytest.raises(InputError, match=f"--limit must be >= 1, got {limit!r}"):

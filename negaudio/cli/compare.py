@@ -30,11 +30,9 @@ def compare_command(
 ) -> None:
     """Compare models or checkpoints scored on the same build: headline metrics with intervals, paired bootstrap
     differences to a baseline row; Markdown, LaTeX (booktabs), CSV, JSON and one figure."""
-    from negaudio.eval.bootstrap import check_resamples
     from negaudio.eval.compare import compare, markdown, write_comparison
 
     try:
-        check_resamples(bootstrap)
         if not 0 < ci_level < 1:
             raise InputError(f"--ci-level must be in (0, 1), got {ci_level}")
         check_output_folder(output, "comparison", lambda folder: (folder / "compare.json").is_file())

@@ -32,6 +32,7 @@ from PIL import Image
 
 from negaudio.core.errors import InputError, NegaudioError
 from negaudio.core.extras import require
+from negaudio.core.limits import is_count
 from negaudio.eval.media import check_files
 from negaudio.eval.predictions import MODEL_MARK, PredictionWriter, not_finite
 from negaudio.manifest import Build, ManifestRecord
@@ -263,8 +264,8 @@ def run_model(
     A media file missing from the build is reported before anything is written; on any failure no
     ``out_path`` is left, nor its folder when this call created it.
     """
-    if batch < 1:
-        raise InputError(f"--batch must be >= 1, got {batch}")
+    if not is_count(batch, 1):
+        raise InputError(f"--batch must be >= 1, got {batch!r}")
     check_files(build)
     if hasattr(adapter, "setup"):
         call_adapter(spec, "setup", adapter.setup, build, device)

@@ -30,7 +30,7 @@ MIN_PAIRS = 10
 
 def check_resamples(resamples: int) -> None:
     """An InputError unless ``resamples`` is 0 (no intervals) or at least MIN_RESAMPLES."""
-    if not ((is_count(resamples) and resamples == 0) or is_count(resamples, MIN_RESAMPLES)):
+    if not (is_count(resamples) and (resamples == 0 or resamples >= MIN_RESAMPLES)):
         raise InputError(f"--bootstrap must be 0 (no intervals) or >= {MIN_RESAMPLES}, got {resamples}")
 
 

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from negaudio import __version__
 from negaudio.core.errors import InputError
+from negaudio.core.limits import is_count
 from negaudio.core.outputs import refuse_inside_build
 from negaudio.eval.benchmark_metrics import BenchmarkMetrics
 from negaudio.eval.bootstrap import check_resamples
@@ -536,8 +537,8 @@ def check_config(config: EvalConfig) -> None:
         refuse_inside_build(config.save_calibration, "calibration")
         if Path(config.save_calibration).is_dir():
             raise InputError(f"--save-calibration {config.save_calibration}: is a folder; give a file name")
-    if config.batch < 1:
-        raise InputError(f"--batch must be >= 1, got {config.batch}")
+    if not is_count(config.batch, 1):
+        raise InputError(f"--batch must be >= 1, got {config.batch!r}")
     check_jobs(config.jobs)
     if config.gallery < 0:
         raise InputError(f"--gallery must be >= 0 (0: no gallery), got {config.gallery}")
@@ -575,7 +576,8 @@ def _evaluate(
         maxima = None
         if needs_maxima_first(config):
             maxima = raw_maxima(preds, index.items, config.progress, "reading maps", executor, config.jobs)
-        calibration = resolve_calibration(config, build, index, maxima, preds.identity())
+        scored = preds.identity()
+        calibration = resolve_calibration(config, build, index, maxima, scored)
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
         evaluator, benchmark, gallery = score(build, index, preds, maxima, thresholds, config, executor)
         metrics = evaluator.compute() | benchmark.compute(evaluator)
@@ -593,7 +595,7 @@ def _evaluate(
                 "failures": build.info.get("failures", 0),
                 "missing": build.info.get("missing") or {},
             },
-            "predictions": {"files": preds.identity(), "unknown_items": len(unknown), "unknown_first": unknown[:20]},
+            "predictions": {"files": scored, "unknown_items": len(unknown), "unknown_first": unknown[:20]},
             "model": config.model,
             "upsampling": UPSAMPLING,
             "maxima_on": "raw prediction maps, before resizing (as vssl_eval)",

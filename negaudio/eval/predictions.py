@@ -195,13 +195,19 @@ class Predictions:
     def check_items(self, item_ids: Iterable[str]) -> list[str]:
         """Raise naming the files and the first build items without a map; return ids unknown to the build."""
         wanted = list(item_ids)
+        known = set(wanted)
+        unknown = [i for i in self._where if i not in known]
         missing = [i for i in wanted if i not in self._where]
         if missing:
             names = ", ".join(map(str, self.files))
             first = ", ".join(missing[:SHOW_IDS])
-            raise InputError(f"{names}: {len(missing)} of {len(wanted)} build items have no map (first: {first})")
-        known = set(wanted)
-        return [i for i in self._where if i not in known]
+            other = ", ".join(unknown[:SHOW_IDS])
+            also = f"; they hold {len(unknown)} map(s) of ids the build does not have (first: {other})"
+            raise InputError(
+                f"{names}: {len(missing)} of {len(wanted)} build items have no map (first: {first})"
+                + (also if unknown else "")
+            )
+        return unknown
 
     def load(self, item_id: str, out: np.ndarray | None = None, verify: bool = False) -> np.ndarray:
         """The map of ``item_id`` as float32 [h, w]; reject other shapes and NaN/inf, naming item and file.

@@ -42,6 +42,10 @@ class MediaCheck:
     def _path(self, key: Key) -> Path:
         return locate(self.root, *key)
 
+    def first_missing(self, count: int) -> list[Path]:
+        """The first ``count`` missing source files."""
+        return [self._path(key) for key in list(self.missing)[:count]]
+
     def _absent(self, paths: list[Key], item_id: str, sample_id: str) -> bool:
         gone = [p for p in paths if not self._present(p)]
         for p in gone:
