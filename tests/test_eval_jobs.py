@@ -142,3 +142,29 @@ def test_this_process_takes_one_blas_thread_beside_its_workers(demo_and_maps, tm
     monkeypatch.setattr(pipeline, "headline", headline)
     pipeline.evaluate(build, [maps], tmp_path / "out", pipeline.EvalConfig(jobs=2, bootstrap=100))
     assert seen["blas"] and set(seen["blas"]) == {1}
+
+
+def test_maps_read_while_the_build_is_indexed_count_only_for_its_items(cli, demo_and_maps, tmp_path):
+    """With --jobs > 1 the maxima pass reads every map of the file while the build is indexed: a bad map of an
+    item the build does not have is not reported (as with one process), and missing maps stop the run."""
+    build, maps, ids = demo_and_maps
+    extra = tmp_path / "extra.npz"
+    with zipfile.ZipFile(maps) as src, zipfile.ZipFile(extra, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+        buffer = io.BytesIO()
+        np.save(buffer, np.full((14, 14), np.nan, dtype=np.float32))
+        dst.writestr("not-in-the-build.npy", buffer.getvalue())
+    reports = []
+    for jobs in (1, 2):
+        result = cli("eval", build, "--predictions", extra, "-o", tmp_path / f"j{jobs}", "--jobs", jobs)
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads((tmp_path / f"j{jobs}" / "report.json").read_text()))
+    assert reports[0] == reports[1] and reports[0]["predictions"]["unknown_items"] == 1
+    short = tmp_path / "short.npz"
+    with zipfile.ZipFile(maps) as src, zipfile.ZipFile(short, "w") as dst:
+        for name in src.namelist()[:-3]:
+            dst.writestr(name, src.read(name))
+    result = cli("eval", build, "--predictions", short, "-o", tmp_path / "short", "--jobs", "2")
+    assert result.exit_code == 2 and "3 of" in result.output and ids[-1] in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "short").exists()

@@ -97,6 +97,8 @@ def test_weighted_statistics_with_unit_weights_equal_the_plain_ones(rng):
     assert separability(np.concatenate([w, np.ones(50)])[None])[0] == pytest.approx(
         M.separability_auc(np.repeat(pos, w.astype(int)), neg)
     )
+    # counts so large that w·Σw leaves int32: the same value as with unit weights (sums in int64)
+    assert separability(np.full((1, 80), 40000.0))[0] == pytest.approx(M.separability_auc(pos, neg))
 
 
 def test_bootstrap_interval_covers_a_known_mean_and_a_known_separability():

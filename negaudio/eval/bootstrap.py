@@ -72,12 +72,14 @@ def weighted_separability(pos: np.ndarray, pos_units: np.ndarray, neg: np.ndarra
     upto = np.searchsorted(neg_sorted, pos, side="right")
 
     def statistic(w: np.ndarray) -> np.ndarray:
-        wp, wn = w[:, pos_units], w[:, neg_units]
-        cum = np.zeros((w.shape[0], wn.shape[1] + 1))
+        top = int(w.max(initial=0))  # whole counts: exact in integers, and int32 (when it holds w·2Σw) is faster
+        counts = w.astype(np.int32 if 2 * top * top * max(len(neg_units), 1) < 2**31 else np.int64)
+        wp, wn = counts[:, pos_units], counts[:, neg_units]
+        cum = np.zeros((w.shape[0], wn.shape[1] + 1), dtype=counts.dtype)
         np.cumsum(wn, axis=1, out=cum[:, 1:])
-        num = np.sum(wp * (cum[:, below] + cum[:, upto]) / 2, axis=1)
+        num = np.sum(wp * (cum[:, below] + cum[:, upto]), axis=1, dtype=np.int64) / 2
         with np.errstate(invalid="ignore", divide="ignore"):
-            return num / (wp.sum(axis=1) * wn.sum(axis=1))
+            return num / (wp.sum(axis=1, dtype=np.int64) * wn.sum(axis=1, dtype=np.int64))
 
     return statistic
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import islice, pairwise
@@ -120,42 +120,68 @@ MAXIMA_CHUNK = 1024
 """Maps per task of a maxima pass on pool workers."""
 
 
-def raw_maxima(
-    preds: Predictions,
-    item_ids: Iterable[str],
-    progress: Progress | None,
-    what: str,
-    executor: Executor | None = None,
-    jobs: int = 1,
-) -> dict[str, float]:
-    """Max of every raw (not resized) map; loading each map also validates it. With ``executor``, chunks of
-    maps are read by its ``jobs`` workers (the same values, in the same order)."""
+def raw_maxima(preds: Predictions, item_ids: Iterable[str], progress: Progress | None, what: str) -> dict[str, float]:
+    """Max of every raw (not resized) map, read in this process; loading each map also validates it."""
     ids = list(item_ids)
     maxima: dict[str, float] = {}
-    if executor is None:
-        for n, item_id in enumerate(ids, start=1):
-            maxima[item_id] = preds.maximum(item_id)
-            if progress and (n % 64 == 0 or n == len(ids)):
-                progress(what, n, len(ids))
-        return maxima
-    files = tuple(str(f) for f in preds.files)
-    parts: dict[int, list[float]] = {}
-
-    def join(part: tuple[int, list[float]]) -> None:
-        parts[part[0]] = part[1]
-        if progress:
-            progress(what, min(len(ids), sum(map(len, parts.values()))), len(ids))
-
-    chunks = ((files, k, ids[k : k + MAXIMA_CHUNK]) for k in range(0, len(ids), MAXIMA_CHUNK))
-    run_bounded(executor, _maxima_in_worker, chunks, 2 * jobs, join)
-    for k in sorted(parts):
-        maxima.update(zip(ids[k : k + MAXIMA_CHUNK], parts[k], strict=True))
+    for n, item_id in enumerate(ids, start=1):
+        maxima[item_id] = preds.maximum(item_id)
+        if progress and (n % 64 == 0 or n == len(ids)):
+            progress(what, n, len(ids))
     return maxima
 
 
-def _maxima_in_worker(files: tuple[str, ...], start: int, ids: list[str]) -> tuple[int, list[float]]:
+MaximaPass = list[tuple[list[str], Future]]
+"""Chunks of item ids and the futures of their maxima, in the predictions files' order."""
+
+
+def start_maxima(preds: Predictions, executor: Executor) -> MaximaPass:
+    """Submit the maxima of every map of ``preds`` to the pool's workers, in chunks, in file order: the build is
+    indexed meanwhile, so maps the build does not have are read too (their errors are not reported)."""
+    files = tuple(str(f) for f in preds.files)
+    ids = preds.item_ids()
+    chunks = [ids[k : k + MAXIMA_CHUNK] for k in range(0, len(ids), MAXIMA_CHUNK)]
+    return [(chunk, executor.submit(_maxima_in_worker, files, chunk)) for chunk in chunks]
+
+
+def finish_maxima(
+    started: MaximaPass, item_ids: Iterable[str], progress: Progress | None, what: str
+) -> dict[str, float]:
+    """The maxima of ``item_ids`` from a pass :func:`start_maxima` started; the error of the first of them whose
+    map is bad is raised (the one a pass in this process would raise first)."""
+    found: dict[str, float | str] = {}
+    total = sum(len(chunk) for chunk, _ in started)
+    for chunk, future in started:
+        found.update(zip(chunk, future.result(), strict=True))
+        if progress:
+            progress(what, len(found), total)
+    maxima = {}
+    for item_id in item_ids:
+        value = found[item_id]
+        if isinstance(value, str):
+            raise InputError(value)
+        maxima[item_id] = value
+    return maxima
+
+
+def settle_maxima(started: MaximaPass) -> None:
+    """Cancel what has not started of a maxima pass, and wait for the rest (on an error before its end)."""
+    futures_ = [future for _, future in started]
+    for future in futures_:
+        future.cancel()
+    wait(futures_)
+
+
+def _maxima_in_worker(files: tuple[str, ...], ids: list[str]) -> list[float | str]:
+    """The maxima of maps ``ids``; a bad map's error in its place."""
     preds = _opened(None, files)[1]
-    return start, [preds.maximum(item_id) for item_id in ids]
+    out: list[float | str] = []
+    for item_id in ids:
+        try:
+            out.append(preds.maximum(item_id))
+        except InputError as exc:
+            out.append(str(exc))
+    return out
 
 
 def batch_sizes(frames: Iterable[tuple[int, int]], size: int) -> list[int]:
@@ -568,14 +594,18 @@ def _evaluate(
     from negaudio.eval.report import PlotDraft, draw_plots, items_csv, plot_inputs, write_outputs
 
     build = Build(build_root)
-    index = index_build(build)
     preds = Predictions(predictions)
-    draft = None
+    draft = started = None
     try:
+        if needs_maxima_first(config) and executor is not None:  # the workers read maps while the build is indexed
+            started = start_maxima(preds, executor)
+        index = index_build(build)
         unknown = preds.check_items(index.items)
         maxima = None
-        if needs_maxima_first(config):
-            maxima = raw_maxima(preds, index.items, config.progress, "reading maps", executor, config.jobs)
+        if started is not None:
+            maxima = finish_maxima(started, index.items, config.progress, "reading maps")
+        elif needs_maxima_first(config):
+            maxima = raw_maxima(preds, index.items, config.progress, "reading maps")
         scored = preds.identity()
         calibration = resolve_calibration(config, build, index, maxima, scored)
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
@@ -621,6 +651,8 @@ def _evaluate(
             out_dir.mkdir(parents=True, exist_ok=True)
             plotted = draw_plots(out_dir, inputs)
     except BaseException as exc:
+        if started is not None and isinstance(exc, Exception):
+            settle_maxima(started)
         if draft is not None:
             draft.discard(wait=isinstance(exc, Exception))
         raise

@@ -189,6 +189,10 @@ class Predictions:
                     raise InputError(f"item {key!r} has a map in both {self.files[self._where[key]]} and {path}")
                 self._where[key] = i
 
+    def item_ids(self) -> list[str]:
+        """The ids of every map of the files, in file order."""
+        return list(self._where)
+
     def __contains__(self, item_id: str) -> bool:
         return item_id in self._where
 
