@@ -160,9 +160,11 @@ def eval_command(
     ci_level: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
 ) -> None:
     """Score a model's maps on a build: positives, every negative type, thresholds with provenance, plots."""
+    from negaudio.core.allocator import keep_freed_memory
     from negaudio.eval.pipeline import DEFAULT_THRESHOLDS
     from negaudio.eval.run import evaluate
 
+    keep_freed_memory()  # this command's process (and its workers) reuse the engine's temporaries
     try:
         other = None if calibrate_on == "same" else Path(calibrate_on)
         if calibration is not None and other is not None:
