@@ -113,6 +113,7 @@ def test_help_and_usage_errors_are_plain_text(cli):
     result = cli("build", "--jobs", "abc")
     assert result.exit_code == 2 and "Error: Invalid value for '-j' / '--jobs'" in result.output
     assert "╭" not in result.output and "negaudio[hf]" in cli("publish", "--help").output
+    assert "paper:MODEL" in " ".join(cli("eval", "--help").output.split())  # the named calibrations
 
 
 def test_bundled_recipe_with_source_renders_its_canonical_plan(cli, shared_data, tmp_path):

@@ -135,7 +135,11 @@ def eval_command(
         ),
     ] = None,
     calibration: Annotated[
-        Path | None, typer.Option(help="Universal thresholds from a saved calibration JSON.")
+        Path | None,
+        typer.Option(
+            help="Universal thresholds from a saved calibration JSON, or paper:MODEL for the ones a paper hard-coded "
+            "(paper:ezvsl, paper:slavc, ...: docs/models.md)."
+        ),
     ] = None,
     calibrate_on: Annotated[
         str, typer.Option(help="'same' (this build: in-sample, optimistic) or another build folder.")
