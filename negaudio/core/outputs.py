@@ -35,6 +35,10 @@ def refuse_inside_build(path: str | Path, what: str, shown: str | Path | None = 
         raise InputError(f"{shown or path}: {where}; write the {what} to a folder outside every build")
 
 
+SHOW_NAMES = 3
+"""Files a refused output folder's message names."""
+
+
 def check_output_folder(output: str | Path, what: str, owned: Callable[[Path], bool]) -> None:
     """``output`` may receive the ``what`` (a noun: "report"): it is not a file, not in a build, and is absent,
     empty, or a folder that ``owned`` recognises as written by the same command before."""
@@ -43,6 +47,11 @@ def check_output_folder(output: str | Path, what: str, owned: Callable[[Path], b
         raise InputError(f"{output}: exists and is not a folder; give a folder for the {what}")
     refuse_inside_build(output, what)
     if output.is_dir() and any(output.iterdir()) and not owned(output):
+        names = sorted(p.name for p in output.iterdir())
+        held = ", ".join(names[:SHOW_NAMES]) + (
+            f" and {len(names) - SHOW_NAMES} more" if len(names) > SHOW_NAMES else ""
+        )
         raise InputError(
-            f"{output}: the folder is not empty and holds no earlier {what}; choose an empty or new folder"
+            f"{output}: the folder is not empty (it holds {held}) and holds no earlier {what}; choose an empty or "
+            "new folder"
         )
