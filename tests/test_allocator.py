@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 PROGRAM = """
@@ -38,3 +39,23 @@ def test_freed_temporaries_are_reused_instead_of_faulted_in_again():
     _, default = faults("default")
     assert applied == "True"
     assert kept < 100 < default  # glibc's adaptive thresholds: about 160 fresh pages per round here
+
+
+def test_the_eval_command_and_its_scoring_workers_keep_freed_memory(cli, monkeypatch, tmp_path):
+    """The eval command's own process applies it, and each scoring worker on its first task (a spawned worker
+    does not inherit it)."""
+    import negaudio.core.allocator as allocator
+    from negaudio.eval import pipeline
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append("command"))
+    monkeypatch.setattr(pipeline, "keep_freed_memory", lambda: calls.append("worker"))
+    monkeypatch.setattr(pipeline, "_OPENED", {})
+    result = cli("eval", tmp_path / "no-build", "--model", "random", "-o", tmp_path / "out")
+    assert result.exit_code == 2 and calls == ["command"]
+    np.savez(tmp_path / "maps.npz", a=np.zeros((2, 2), np.float32))
+    files = (str(tmp_path / "maps.npz"),)
+    pipeline._opened(None, files)
+    pipeline._opened(None, files)  # opened once: applied once
+    assert calls == ["command", "worker"]
+    pipeline._OPENED["predictions"].close()

@@ -144,27 +144,53 @@ def test_this_process_takes_one_blas_thread_beside_its_workers(demo_and_maps, tm
     assert seen["blas"] and set(seen["blas"]) == {1}
 
 
-def test_maps_read_while_the_build_is_indexed_count_only_for_its_items(cli, demo_and_maps, tmp_path):
-    """With --jobs > 1 the maxima pass reads every map of the file while the build is indexed: a bad map of an
-    item the build does not have is not reported (as with one process), and missing maps stop the run."""
+def _copy_maps(src, dst, order=None, replace=None, extra=None) -> None:
+    """Copy a maps file member by member: in ``order`` (default: as stored), with ``replace`` {name: array} and
+    ``extra`` {name: array} appended."""
+    replace, extra = replace or {}, extra or {}
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for name in order or zin.namelist():
+            if name in replace:
+                buffer = io.BytesIO()
+                np.save(buffer, replace[name])
+                zout.writestr(name, buffer.getvalue())
+            else:
+                zout.writestr(name, zin.read(name))
+        for name, array in extra.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            zout.writestr(name, buffer.getvalue())
+
+
+def test_maps_read_while_the_build_is_indexed_count_only_for_its_items(cli, demo_and_maps, tmp_path, monkeypatch):
+    """With --jobs > 1 the maxima pass starts on every map of the file while the build is indexed: a bad map of
+    an item the build does not have is not reported, progress counts the build's maps, and the first bad map of
+    the build in the file's order is the one named, as with one process; missing maps stop the run."""
     build, maps, ids = demo_and_maps
+    monkeypatch.setattr(pipeline, "MAXIMA_CHUNK", 7)
+    nan = np.full((14, 14), np.nan, dtype=np.float32)
     extra = tmp_path / "extra.npz"
-    with zipfile.ZipFile(maps) as src, zipfile.ZipFile(extra, "w") as dst:
-        for name in src.namelist():
-            dst.writestr(name, src.read(name))
-        buffer = io.BytesIO()
-        np.save(buffer, np.full((14, 14), np.nan, dtype=np.float32))
-        dst.writestr("not-in-the-build.npy", buffer.getvalue())
-    reports = []
+    _copy_maps(maps, extra, extra={f"not-in-the-build-{k}.npy": nan for k in range(20)})
+    reports, totals = [], []
     for jobs in (1, 2):
-        result = cli("eval", build, "--predictions", extra, "-o", tmp_path / f"j{jobs}", "--jobs", jobs)
-        assert result.exit_code == 0, result.output
+        seen = []
+        config = pipeline.EvalConfig(jobs=jobs, bootstrap=0, gallery=0)
+        config.progress = lambda what, done, total, seen=seen: (
+            seen.append((done, total)) if what == "reading maps" else None
+        )
+        pipeline.evaluate(build, [extra], tmp_path / f"j{jobs}", config)
         reports.append(json.loads((tmp_path / f"j{jobs}" / "report.json").read_text()))
-    assert reports[0] == reports[1] and reports[0]["predictions"]["unknown_items"] == 1
+        totals.append(seen[-1])
+    assert reports[0]["metrics"] == reports[1]["metrics"] and reports[0]["predictions"]["unknown_items"] == 20
+    assert totals == [(len(ids), len(ids))] * 2
+    names = [f"{i}.npy" for i in ids]
+    reordered = tmp_path / "reordered.npz"  # two bad maps; the file holds the later build item first
+    _copy_maps(maps, reordered, order=names[::-1], replace={names[3]: nan, names[-4]: nan})
+    for jobs in (1, 2):
+        result = cli("eval", build, "--predictions", reordered, "-o", tmp_path / f"bad{jobs}", "--jobs", jobs)
+        assert result.exit_code == 2 and repr(ids[-4]) in result.output and repr(ids[3]) not in result.output
     short = tmp_path / "short.npz"
-    with zipfile.ZipFile(maps) as src, zipfile.ZipFile(short, "w") as dst:
-        for name in src.namelist()[:-3]:
-            dst.writestr(name, src.read(name))
+    _copy_maps(maps, short, order=names[:-3])
     result = cli("eval", build, "--predictions", short, "-o", tmp_path / "short", "--jobs", "2")
     assert result.exit_code == 2 and "3 of" in result.output and ids[-1] in result.output
     assert "Traceback" not in result.output and not (tmp_path / "short").exists()

@@ -227,25 +227,6 @@ def test_readers_never_leave_the_build_folder(cli, built, tmp_path, where):
     assert result.exit_code == 2 and "leaves" in result.output
 
 
-def test_a_link_among_files_already_resolved_in_its_folder_is_still_refused(built, tmp_path):
-    """Build.path keeps the real path of each folder it resolved: a file that is a symbolic link, or a folder
-    swapped for one, is still checked whole."""
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    b = negaudio.open_build(built)
-    rel = next(iter(b)).audio.path
-    folder, name = rel.rsplit("/", 1)
-    assert b.path(rel) == built / rel  # the folder's real path is now kept
-    (outside / "x.wav").write_bytes(b"")
-    (built / folder / "planted.wav").symlink_to(outside / "x.wav")
-    with pytest.raises(InputError, match="leaves"):
-        b.path(f"{folder}/planted.wav")
-    (built / "other").symlink_to(outside)
-    with pytest.raises(InputError, match="leaves"):
-        b.path("other/x.wav")
-    assert b.path(f"{folder}/./{name}") == built / folder / "." / name
-
-
 def test_planted_links_are_never_followed(cli, write_recipe, demo_root, built, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")

@@ -168,7 +168,7 @@ def eval_command(
     from negaudio.eval.pipeline import DEFAULT_THRESHOLDS
     from negaudio.eval.run import evaluate
 
-    keep_freed_memory()  # this command's process (and its workers) reuse the engine's temporaries
+    keep_freed_memory()  # this command's process reuses the engine's temporaries (its workers do it themselves)
     try:
         other = None if calibrate_on == "same" else Path(calibrate_on)
         if calibration is not None and other is not None:

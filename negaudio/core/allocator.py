@@ -18,8 +18,9 @@ def keep_freed_memory() -> bool:
 
     The metric engine allocates temporaries of 100–400 KB per map; with glibc's adaptive thresholds the heap was
     trimmed and grown back so often that a 20,000-map ``negaudio eval`` touched about 150,000 fresh pages
-    (0.3 s of system time in the scoring pass). Process-wide, so only a command's own process calls it; workers
-    forked afterwards inherit it. True when applied (Linux with glibc), else nothing changes."""
+    (0.3 s of system time in the scoring pass). Process-wide, so only processes of ours call it: the ``eval``
+    command's own, and the scoring workers on their first task. True when applied (Linux with glibc), else
+    nothing changes."""
     if not sys.platform.startswith("linux"):
         return False
     try:

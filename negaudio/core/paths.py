@@ -47,21 +47,13 @@ def check_relative(value: str, what: str) -> str:
     return value
 
 
-def inside(root: Path, rel: str, what: str, real_root: str | None = None, folders: dict | None = None) -> Path:
+def inside(root: Path, rel: str, what: str, real_root: str | None = None) -> Path:
     """``root / rel`` for a checked relative path, refused when a symbolic link takes it out of ``root``
-    (``real_root``: the root's real path, when the caller knows it; ``folders``: the real paths of the folders
-    resolved so far, by relative path, kept by the caller for the next call: a file that is no symbolic link is
-    then where its folder really is, one ``lstat`` instead of one per component)."""
+    (``real_root``: the root's real path, when the caller knows it)."""
     check_relative(rel, what)
     path = Path(root) / rel
     real_root = real_root or os.path.realpath(root)
-    folder, leaf = os.path.split(rel)
-    if folders is None or leaf in ("", ".") or os.path.islink(path):
-        real = os.path.realpath(path)
-    else:
-        if folder not in folders:
-            folders[folder] = os.path.realpath(os.path.join(root, folder))
-        real = os.path.join(folders[folder], leaf)
+    real = os.path.realpath(path)
     if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
         raise InputError(f"{what} {rel!r:.80} leaves {root} through a symbolic link")
     return path

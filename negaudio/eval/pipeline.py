@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, wait
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from itertools import islice, pairwise
@@ -14,6 +14,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from negaudio import __version__
+from negaudio.core.allocator import keep_freed_memory
 from negaudio.core.errors import InputError
 from negaudio.core.limits import is_count
 from negaudio.core.outputs import refuse_inside_build
@@ -120,9 +121,10 @@ MAXIMA_CHUNK = 1024
 """Maps per task of a maxima pass on pool workers."""
 
 
-def raw_maxima(preds: Predictions, item_ids: Iterable[str], progress: Progress | None, what: str) -> dict[str, float]:
-    """Max of every raw (not resized) map, read in this process; loading each map also validates it."""
-    ids = list(item_ids)
+def raw_maxima(preds: Predictions, items: Collection[str], progress: Progress | None, what: str) -> dict[str, float]:
+    """Max of every raw (not resized) map of ``items``, read in this process in the files' order (as a pass on
+    workers reads them); loading each map also validates it, so the first bad one in that order is raised."""
+    ids = [item_id for item_id in preds.item_ids() if item_id in items]
     maxima: dict[str, float] = {}
     for n, item_id in enumerate(ids, start=1):
         maxima[item_id] = preds.maximum(item_id)
@@ -136,8 +138,8 @@ MaximaPass = list[tuple[list[str], Future]]
 
 
 def start_maxima(preds: Predictions, executor: Executor) -> MaximaPass:
-    """Submit the maxima of every map of ``preds`` to the pool's workers, in chunks, in file order: the build is
-    indexed meanwhile, so maps the build does not have are read too (their errors are not reported)."""
+    """Submit the maxima of every map of ``preds`` to the pool's workers, in chunks, in the files' order: the
+    build is indexed meanwhile (:func:`finish_maxima` then drops the chunks that hold none of its items)."""
     files = tuple(str(f) for f in preds.files)
     ids = preds.item_ids()
     chunks = [ids[k : k + MAXIMA_CHUNK] for k in range(0, len(ids), MAXIMA_CHUNK)]
@@ -145,31 +147,27 @@ def start_maxima(preds: Predictions, executor: Executor) -> MaximaPass:
 
 
 def finish_maxima(
-    started: MaximaPass, item_ids: Iterable[str], progress: Progress | None, what: str
+    started: MaximaPass, items: Collection[str], progress: Progress | None, what: str
 ) -> dict[str, float]:
-    """The maxima of ``item_ids`` from a pass :func:`start_maxima` started; the error of the first of them whose
-    map is bad is raised (the one a pass in this process would raise first)."""
-    found: dict[str, float | str] = {}
-    total = sum(len(chunk) for chunk, _ in started)
+    """The maxima of the build's ``items`` from a pass :func:`start_maxima` started, chunk by chunk in order: a
+    chunk without any of them is cancelled unread where it has not started, and the first bad map among them
+    is raised as soon as its chunk is in (the one :func:`raw_maxima` raises). A map the build does not have is
+    not checked."""
+    total = sum(item_id in items for chunk, _ in started for item_id in chunk)
+    maxima: dict[str, float] = {}
     for chunk, future in started:
-        found.update(zip(chunk, future.result(), strict=True))
+        ours = [item_id in items for item_id in chunk]
+        if not any(ours):
+            future.cancel()
+            continue
+        for item_id, value, own in zip(chunk, future.result(), ours, strict=True):
+            if own and isinstance(value, str):
+                raise InputError(value)  # the pool is stopped with the run (make_executor)
+            if own:
+                maxima[item_id] = value
         if progress:
-            progress(what, len(found), total)
-    maxima = {}
-    for item_id in item_ids:
-        value = found[item_id]
-        if isinstance(value, str):
-            raise InputError(value)
-        maxima[item_id] = value
+            progress(what, len(maxima), total)
     return maxima
-
-
-def settle_maxima(started: MaximaPass) -> None:
-    """Cancel what has not started of a maxima pass, and wait for the rest (on an error before its end)."""
-    futures_ = [future for _, future in started]
-    for future in futures_:
-        future.cancel()
-    wait(futures_)
 
 
 def _maxima_in_worker(files: tuple[str, ...], ids: list[str]) -> list[float | str]:
@@ -360,10 +358,13 @@ _OPENED: dict = {}  # a pool worker's predictions and build, opened on its first
 
 
 def _opened(build_root: str | None, files: tuple[str, ...]) -> tuple[Build | None, Predictions]:
-    """This worker's build (None: not needed) and predictions, opened once."""
+    """This worker's build (None: not needed) and predictions, opened once; on its first task the worker keeps
+    the heap memory it frees (a worker is a process of ours, forked or spawned: ``keep_freed_memory``)."""
     if _OPENED.get("files") != files:
         if "predictions" in _OPENED:
             _OPENED["predictions"].close()
+        else:
+            keep_freed_memory()
         _OPENED.clear()
         _OPENED.update(files=files, predictions=Predictions(files))
     if build_root is not None and _OPENED.get("root") != build_root:
@@ -651,8 +652,6 @@ def _evaluate(
             out_dir.mkdir(parents=True, exist_ok=True)
             plotted = draw_plots(out_dir, inputs)
     except BaseException as exc:
-        if started is not None and isinstance(exc, Exception):
-            settle_maxima(started)
         if draft is not None:
             draft.discard(wait=isinstance(exc, Exception))
         raise

@@ -121,7 +121,6 @@ class Build:
         self._where: Criteria = ()
         self._index: dict[str, _Entry] = {}  # shared by the views of this build, filled once on first use
         self._real_root = os.path.realpath(self.root)  # what every file of the build must stay under
-        self._real_folders: dict[str, str] = {}  # the real paths of its folders seen so far (see ``path``)
 
     def __iter__(self) -> Iterator[ManifestRecord]:
         """The records in manifest order (those the view selects)."""
@@ -239,7 +238,7 @@ class Build:
     def path(self, rel: str) -> Path:
         """A file of the build; a path that leaves the build folder (absolute, '..', or through a symbolic
         link) is refused, so a build from an untrusted source cannot make a reader touch other files."""
-        return inside(self.root, rel, "manifest path", self._real_root, self._real_folders)
+        return inside(self.root, rel, "manifest path", self._real_root)
 
     def damaged(self, record: ManifestRecord, rel: str, problem: str) -> InputError:
         """The error for one bad media file of the build."""
