@@ -297,7 +297,7 @@ def dask_rows(src: Path, tmp: Path, rounds: int, expected_sha: str) -> list[tupl
         ("dask 1 / 2 workers", f"{min(times[1]):.2f} s / {min(times[2]):.2f} s {spread(times[2])}", "", ""),
         (
             "dask speed-up 2 workers",
-            f"{speedup:.2f}x {paired(times[1], times[2])}",
+            f"{speedup:.3f}x {paired(times[1], times[2])}",
             f">= {TARGET_DASK_SPEEDUP}x",
             verdict(speedup >= TARGET_DASK_SPEEDUP),
         ),
@@ -428,13 +428,13 @@ def main(argv: list[str] | None = None) -> int:
             ("I/O floor", f"{tf:.2f} s  {items / tf:.0f} items/s  cpu {cf:.2f} s {spread(tfs)}", "", ""),
             (
                 "build(jobs=1) / floor",
-                f"{ratio:.2f}x {paired(t1s, tfs)}",
+                f"{ratio:.3f}x {paired(t1s, tfs)}",
                 f"<= {TARGET_FLOOR_RATIO}x",
                 verdict(ratio <= TARGET_FLOOR_RATIO),
             ),
             (
                 "speed-up jobs=2",
-                f"{speedup:.2f}x {paired(t1s, t2s)}",
+                f"{speedup:.3f}x {paired(t1s, t2s)}",
                 f">= {TARGET_SPEEDUP}x",
                 verdict(speedup >= TARGET_SPEEDUP),
             ),

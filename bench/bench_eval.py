@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
         ok_ratio, ok_rss = ratio <= TARGET_FLOOR_RATIO, peak < TARGET_RSS_MB
         print(f"  eval --jobs 1 / floor {min(evals[1]) / min(floors):.2f}x")
         print(
-            f"  eval --jobs {jobs} (the CPUs) / floor {ratio:.2f}x  target <= {TARGET_FLOOR_RATIO}x  "
+            f"  eval --jobs {jobs} (the CPUs) / floor {ratio:.3f}x  target <= {TARGET_FLOOR_RATIO}x  "
             f"{'PASS' if ok_ratio else 'FAIL'}"
         )
         if args.rounds > 1:
