@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  composites (compose + RLE + write):     {result['composites_per_s']:8.1f} images/s")
     print(f"  I/O floor (Pillow writes the same files): {result['floor_images_per_s']:6.1f} images/s")
     verdict = "ok" if result["ratio_to_floor"] <= TARGET_FLOOR_RATIO else "over target"
-    print(f"  time / floor: {result['ratio_to_floor']:.2f}x (target <= {TARGET_FLOOR_RATIO:.1f}x: {verdict})")
+    print(f"  time / floor: {result['ratio_to_floor']:.3f}x (target <= {TARGET_FLOOR_RATIO:.1f}x: {verdict})")
     return result
 
 

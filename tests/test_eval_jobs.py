@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import zipfile
 
 import numpy as np
@@ -194,3 +195,67 @@ def test_maps_read_while_the_build_is_indexed_count_only_for_its_items(cli, demo
     result = cli("eval", build, "--predictions", short, "-o", tmp_path / "short", "--jobs", "2")
     assert result.exit_code == 2 and "3 of" in result.output and ids[-1] in result.output
     assert "Traceback" not in result.output and not (tmp_path / "short").exists()
+
+
+def test_a_pass_narrows_what_has_not_started_to_the_builds_maps():
+    """Chunks not started when the build is indexed are cancelled, and sent again with only its maps."""
+    from concurrent.futures import Future
+
+    class Recorder:
+        def __init__(self):
+            self.sent = []
+
+        def submit(self, fn, files, ids):
+            self.sent.append(ids)
+            done = Future()
+            done.set_result([float(len(i)) for i in ids])
+            return done
+
+    running = Future()
+    running.set_running_or_notify_cancel()  # a worker has it: it cannot be cancelled
+    running.set_result([1.0, "bad map of an item the build lacks"])
+    whole = Future()  # only the build's maps: left to run
+    whole.set_result([3.0])
+    chunks = [(["a", "x"], running), (["y", "z"], Future()), (["bb", "w"], Future()), (["ccc"], whole)]
+    executor = Recorder()
+    items = {"a": "positive", "bb": "positive", "ccc": "silence"}
+    maxima = pipeline.finish_maxima(pipeline.MaximaPass(("f.npz",), chunks), items, executor, None, "maps")
+    assert executor.sent == [["bb"]] and chunks[1][1].cancelled() and chunks[2][1].cancelled()
+    assert maxima == {"a": 1.0, "bb": 2.0, "ccc": 3.0}
+
+
+def _unsupported(path, names) -> None:
+    """Mark members ``names`` of a zip as compressed by method 99 (which zipfile cannot read)."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.filename in names:
+                struct.pack_into("<H", data, info.header_offset + 8, 99)  # the local header's method
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:  # the central directory's entries
+        length = struct.unpack_from("<H", data, at + 28)[0]
+        if bytes(data[at + 46 : at + 46 + length]).decode() in names:
+            struct.pack_into("<H", data, at + 10, 99)
+        at = data.find(b"PK\x01\x02", at + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_a_member_zipfile_cannot_read_is_named_or_ignored_alike_by_any_worker_count(cli, demo_and_maps, tmp_path):
+    """An unknown compression method: for a build item one line naming it (it was a traceback), for a map the
+    build does not have nothing, with one process or two."""
+    build, maps, ids = demo_and_maps
+    rng = np.random.default_rng(3)
+    extra = tmp_path / "extra.npz"
+    _copy_maps(maps, extra, extra={"stranger.npy": rng.random((14, 14), dtype=np.float32)})
+    _unsupported(extra, {"stranger.npy"})
+    bad = tmp_path / "bad.npz"
+    _copy_maps(maps, bad)
+    _unsupported(bad, {f"{ids[2]}.npy"})
+    for jobs in (1, 2):
+        result = cli(
+            "eval", build, "--predictions", extra, "-o", tmp_path / f"x{jobs}", "--jobs", jobs, "--bootstrap", 0
+        )
+        assert result.exit_code == 0, result.output
+        result = cli("eval", build, "--predictions", bad, "-o", tmp_path / f"b{jobs}", "--jobs", jobs)
+        assert result.exit_code == 2 and f"item {ids[2]!r}: unreadable map" in result.output, result.output
+        assert "Traceback" not in result.output

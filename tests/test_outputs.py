@@ -165,7 +165,7 @@ def test_a_model_run_never_replaces_a_users_maps_in_a_folder_without_report(cli,
     own_maps(tmp_path / "r" / "predictions.npz", out / "predictions.npz")
     before = tree_digest(out)
     result = cli("eval", builds[0], "--model", "energy-gated", "-o", out, "--bootstrap", "0")
-    assert result.exit_code == 2 and "the folder is not empty (it holds predictions.npz)" in result.output
+    assert result.exit_code == 2 and "the folder is not empty (it holds 'predictions.npz')" in result.output
     assert "holds no earlier report" in result.output and tree_digest(out) == before
     result = cli("eval", builds[0], "--predictions", out / "predictions.npz", "-o", out, "--bootstrap", "0")
     assert result.exit_code == 0, result.output
@@ -215,10 +215,10 @@ def test_refusals_read_as_sentences(cli, builds, tmp_path):
     result = cli("eval", builds[0], "--model", "energy-gated", "-o", tmp_path / "f")
     assert "give a folder for the report" in result.output
     (tmp_path / "d").mkdir()
-    for name in ("x", "a", "c", "b"):
+    for name in ("x", "a\nb", "c", "b"):
         (tmp_path / "d" / name).write_text("x")
     result = cli("eval", builds[0], "--model", "energy-gated", "-o", tmp_path / "d")
-    assert "(it holds a, b, c and 1 more) and holds no earlier report" in " ".join(result.output.split())
+    assert "(it holds 'a\\nb', 'b', 'c' and 1 more) and holds no earlier report" in " ".join(result.output.split())
 
 
 def test_plan_writes_only_a_plan_file(cli, builds, write_recipe, demo_root, tmp_path):

@@ -48,9 +48,9 @@ def check_output_folder(output: str | Path, what: str, owned: Callable[[Path], b
     refuse_inside_build(output, what)
     if output.is_dir() and any(output.iterdir()) and not owned(output):
         names = sorted(p.name for p in output.iterdir())
-        held = ", ".join(names[:SHOW_NAMES]) + (
-            f" and {len(names) - SHOW_NAMES} more" if len(names) > SHOW_NAMES else ""
-        )
+        held = ", ".join(map(repr, names[:SHOW_NAMES]))  # quoted, control characters escaped
+        if len(names) > SHOW_NAMES:
+            held += f" and {len(names) - SHOW_NAMES} more"
         raise InputError(
             f"{output}: the folder is not empty (it holds {held}) and holds no earlier {what}; choose an empty or "
             "new folder"

@@ -133,38 +133,48 @@ def raw_maxima(preds: Predictions, items: Collection[str], progress: Progress | 
     return maxima
 
 
-MaximaPass = list[tuple[list[str], Future]]
-"""Chunks of item ids and the futures of their maxima, in the predictions files' order."""
+@dataclass
+class MaximaPass:
+    """A maxima pass on pool workers: the predictions files, and chunks of item ids with the futures of their
+    maxima, in the files' order."""
+
+    files: tuple[str, ...]
+    chunks: list[tuple[list[str], Future]]
 
 
 def start_maxima(preds: Predictions, executor: Executor) -> MaximaPass:
     """Submit the maxima of every map of ``preds`` to the pool's workers, in chunks, in the files' order: the
-    build is indexed meanwhile (:func:`finish_maxima` then drops the chunks that hold none of its items)."""
+    build is indexed meanwhile (:func:`finish_maxima` then narrows what has not started to the build's maps)."""
     files = tuple(str(f) for f in preds.files)
     ids = preds.item_ids()
     chunks = [ids[k : k + MAXIMA_CHUNK] for k in range(0, len(ids), MAXIMA_CHUNK)]
-    return [(chunk, executor.submit(_maxima_in_worker, files, chunk)) for chunk in chunks]
+    return MaximaPass(files, [(chunk, executor.submit(_maxima_in_worker, files, chunk)) for chunk in chunks])
 
 
 def finish_maxima(
-    started: MaximaPass, items: Collection[str], progress: Progress | None, what: str
+    started: MaximaPass, items: Collection[str], executor: Executor, progress: Progress | None, what: str
 ) -> dict[str, float]:
-    """The maxima of the build's ``items`` from a pass :func:`start_maxima` started, chunk by chunk in order: a
-    chunk without any of them is cancelled unread where it has not started, and the first bad map among them
-    is raised as soon as its chunk is in (the one :func:`raw_maxima` raises). A map the build does not have is
-    not checked."""
-    total = sum(item_id in items for chunk, _ in started for item_id in chunk)
+    """The maxima of the build's ``items`` from a pass :func:`start_maxima` started. The chunks that have not
+    started are first cancelled, and those holding any of the items submitted again with only those; then the
+    chunks are taken in order, and the first bad map among the items is raised as soon as its chunk is in (the
+    one :func:`raw_maxima` raises). A map the build does not have is not reported."""
+    pending: list[tuple[list[str], Future]] = []
+    for chunk, future in started.chunks:
+        ours = [item_id for item_id in chunk if item_id in items]
+        if len(ours) < len(chunk) and future.cancel():
+            if ours:
+                pending.append((ours, executor.submit(_maxima_in_worker, started.files, ours)))
+        else:
+            pending.append((chunk, future))
+    total = sum(item_id in items for chunk, _ in pending for item_id in chunk)
     maxima: dict[str, float] = {}
-    for chunk, future in started:
-        ours = [item_id in items for item_id in chunk]
-        if not any(ours):
-            future.cancel()
-            continue
-        for item_id, value, own in zip(chunk, future.result(), ours, strict=True):
-            if own and isinstance(value, str):
+    for chunk, future in pending:
+        for item_id, value in zip(chunk, future.result(), strict=True):
+            if item_id not in items:
+                continue
+            if isinstance(value, str):
                 raise InputError(value)  # the pool is stopped with the run (make_executor)
-            if own:
-                maxima[item_id] = value
+            maxima[item_id] = value
         if progress:
             progress(what, len(maxima), total)
     return maxima
@@ -604,7 +614,7 @@ def _evaluate(
         unknown = preds.check_items(index.items)
         maxima = None
         if started is not None:
-            maxima = finish_maxima(started, index.items, config.progress, "reading maps")
+            maxima = finish_maxima(started, index.items, executor, config.progress, "reading maps")
         elif needs_maxima_first(config):
             maxima = raw_maxima(preds, index.items, config.progress, "reading maps")
         scored = preds.identity()

@@ -239,6 +239,8 @@ class Predictions:
             raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc}: a damaged file)") from None
         except (ValueError, OSError, EOFError, struct.error) as exc:
             raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc})") from None
+        except (NotImplementedError, RuntimeError) as exc:  # zipfile: an unknown compression, an encrypted member
+            raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc})") from None
         if m.ndim != 2:
             raise InputError(f"{path}: item {item_id!r}: map must be 2-D [h, w], got shape {m.shape}")
         if m.size == 0:
