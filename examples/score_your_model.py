@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 import negaudio
-from negaudio.core.errors import InputError, NegaudioError
-from negaudio.eval.predictions import PredictionWriter, maps_comment
+from negaudio.core.errors import NegaudioError
+from negaudio.eval.predictions import PredictionWriter
 from negaudio.eval.report_md import with_ci
-from negaudio.eval.run import check_output
+from negaudio.eval.run import claim_maps
 
 
 def my_model(image: np.ndarray, audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -39,11 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     build = negaudio.open_build(args.build)
     predictions = args.predictions or args.output / "predictions.npz"
-    ours = maps_comment(predictions) == MARK  # maps this script wrote before (a rerun replaces them)
-    if predictions.exists() and not ours:
-        raise InputError(f"{predictions}: maps this script did not write; give another -o (or --predictions)")
-    check_output(args.output, [predictions] if ours else [])  # not in a build, not someone else's folder
-    args.output.mkdir(parents=True, exist_ok=True)
+    claim_maps(args.output, predictions, MARK)  # new maps or this script's own; a folder of ours, not in a build
     with PredictionWriter(predictions, MARK) as maps:  # item_id -> 2-D map, written one by one
         for record in build:
             image, audio = build.load_image(record), build.load_audio(record)

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import negaudio
-from negaudio.core.errors import InputError, NegaudioError
-from negaudio.eval.predictions import PredictionWriter, maps_comment
+from negaudio.core.errors import NegaudioError
+from negaudio.eval.predictions import PredictionWriter
 from negaudio.eval.report_md import with_ci
-from negaudio.eval.run import check_output
+from negaudio.eval.run import claim_maps
 
 MARK = b"maps of examples/score_your_model_torch.py"  # the maps file's zip comment: which maps a rerun may replace
 
@@ -43,11 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     dataset = ItemDataset(args.build)
     predictions = args.output / "predictions.npz"
-    ours = maps_comment(predictions) == MARK  # maps this script wrote before (a rerun replaces them)
-    if predictions.exists() and not ours:
-        raise InputError(f"{predictions}: maps this script did not write; give another -o")
-    check_output(args.output, [predictions] if ours else [])  # not in a build, not someone else's folder
-    args.output.mkdir(parents=True, exist_ok=True)
+    claim_maps(args.output, predictions, MARK)  # new maps or this script's own; a folder of ours, not in a build
 
     model = ToyModel().eval()
     loader = DataLoader(dataset, batch_size=args.batch_size, collate_fn=collate)

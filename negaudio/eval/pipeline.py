@@ -417,9 +417,9 @@ def score_chunk(
         if name not in buffers or buffers[name].shape != shape:
             buffers[name] = np.empty(shape, dtype=np.float32)
         row = buffers[name][j]
-        m = preds.load(item_id, out=row, verify=not given)  # the first read of a map checks its CRC-32
+        m, top = preds.load_with_max(item_id, out=row, verify=not given)  # a map's first read checks its CRC-32
         if not given:
-            maxima[item_id] = float(m.max())
+            maxima[item_id] = top
         if m is not row:
             row[...] = resize_bilinear(m, h, w)
 

@@ -219,6 +219,12 @@ class Predictions:
         ``verify``: check the map's bytes against the CRC-32 the archive lists (the first read of a map)."""
         return self._checked(item_id, out, verify)[0]
 
+    def load_with_max(
+        self, item_id: str, out: np.ndarray | None = None, verify: bool = False
+    ) -> tuple[np.ndarray, float]:
+        """``load``, and the map's max (which its finiteness check takes anyway)."""
+        return self._checked(item_id, out, verify)
+
     def maximum(self, item_id: str) -> float:
         """The max of the map of ``item_id``, checked as ``load`` checks it, CRC-32 included (read into a reused
         buffer)."""
@@ -237,9 +243,8 @@ class Predictions:
             raise InputError(f"{path}: item {item_id!r}: unreadable map (damaged compressed data: {exc})") from None
         except zipfile.BadZipFile as exc:
             raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc}: a damaged file)") from None
-        except (ValueError, OSError, EOFError, struct.error) as exc:
-            raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc})") from None
-        except (NotImplementedError, RuntimeError) as exc:  # zipfile: an unknown compression, an encrypted member
+        except (ValueError, OSError, EOFError, struct.error, NotImplementedError, RuntimeError) as exc:
+            # zipfile raises the last two for an unknown compression method and an encrypted member
             raise InputError(f"{path}: item {item_id!r}: unreadable map ({exc})") from None
         if m.ndim != 2:
             raise InputError(f"{path}: item {item_id!r}: map must be 2-D [h, w], got shape {m.shape}")

@@ -17,6 +17,19 @@ def check_output(output: Path, inputs: Sequence[Path] = ()) -> None:
     check_output_folder(output, "report", lambda folder: is_eval_folder(folder, inputs))
 
 
+def claim_maps(output: Path, predictions: Path, mark: bytes) -> None:
+    """Before a script of its own writes maps to ``predictions`` (zip comment ``mark``) and scores them into
+    ``output``: the maps file is new or that script's from an earlier run (which a rerun replaces), and the report
+    folder may take the report (``check_output``); the folder is then created."""
+    from negaudio.eval.predictions import maps_comment
+
+    ours = maps_comment(predictions) == mark
+    if predictions.exists() and not ours:
+        raise InputError(f"{predictions}: maps this script did not write; give another report folder or maps file")
+    check_output(output, [predictions] if ours else [])
+    output.mkdir(parents=True, exist_ok=True)
+
+
 def keep_maps(output: Path, inputs: Sequence[Path], writes: Collection[str] = ()) -> None:
     """Refuse a run that would replace or remove maps it must keep. A maps file the run writes (``writes``, a
     model run's) must be the folder's own model run's: with a report, one its model run wrote; without, one
