@@ -105,7 +105,7 @@ def test_report_json_has_provenance_and_every_section(oracle_run, eval_build):
     assert r["build"]["content_sha256"] == info["content_sha256"]
     assert (r["build"]["dataset"], r["build"]["version"]) == ("eval-test", "1.0.0")
     assert len(r["predictions"]["files"][0]["maps_sha256"]) == 64
-    assert r["model"] == {"spec": "oracle", "options": {}, "device": "cpu"}
+    assert r["model"] == {"spec": "oracle", "options": {}, "device": "cpu", "scored_on": "cpu"}
     assert r["calibration"]["in_sample"] is True and "optimistic" in r["calibration"]["note"]
     assert r["calibration"]["split"].startswith("eval-test@1.0.0")
     assert {t["label"]: t["size_prior"] for t in r["thresholds"]}["adaptive"] is True

@@ -155,7 +155,9 @@ def eval_command(
     jobs: Annotated[
         int, typer.Option("-j", "--jobs", help="Scoring worker processes (the report is the same for any N).")
     ] = 1,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda (torch adapters).")] = "auto",
+    device: Annotated[
+        str, typer.Option(help="auto, cpu or cuda (torch adapters; on cuda the maps are scored there too).")
+    ] = "auto",
     gallery: Annotated[int, typer.Option(help="Samples shown in gallery.png (0: none).")] = 4,
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap resamples for the headline's confidence intervals (0: none).")

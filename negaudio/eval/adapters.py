@@ -258,8 +258,10 @@ def run_model(
     batch: int,
     device: str,
     progress: Callable[[str, int, int], None] | None = None,
+    keep: Callable[[Sequence[ManifestRecord], object], None] | None = None,
 ) -> Path:
-    """Run ``adapter`` over every item of ``build`` in manifest order; write the maps to ``out_path`` (.npz).
+    """Run ``adapter`` over every item of ``build`` in manifest order; write the maps to ``out_path`` (.npz), and
+    hand each batch's records and output, once checked, to ``keep`` (e.g. ``DeviceMaps.add``).
 
     A media file missing from the build is reported before anything is written; on any failure no
     ``out_path`` is left, nor its folder when this call created it.
@@ -291,6 +293,8 @@ def run_model(
                     if not np.isfinite(m).all():
                         raise InputError(f"--model {spec!r} returned a map with {not_finite(m)} for item {r.item_id!r}")
                     writer.add(r.item_id, m)
+                if keep is not None:
+                    keep(records, output)
                 done += len(records)
                 if progress:
                     progress("running model", done, total)

@@ -5,10 +5,11 @@ truth is a segmentation mask). Formulas: docs/metrics.md §6, §7 and §8."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 
 import numpy as np
 
-from negaudio.eval.metrics import NOISY_POSITIVE, POSITIVE, NegativeAudioEvaluator
+from negaudio.eval.metrics import NOISY_POSITIVE, POSITIVE, NegativeAudioEvaluator, is_tensor
 from negaudio.eval.metrics_avs import (
     FMEASURE_THRESHOLDS,
     avs_fmeasure,
@@ -24,6 +25,13 @@ from negaudio.eval.metrics_slavc import slavc_scores, top_quarter_means
 MASK_SOURCES = frozenset({"s4", "ms3", "avss", "composite", "demo"})
 """Sources whose ground truth is a segmentation mask (for the others: when no positive region has a box)."""
 ALL = "all"
+NUMPY_OPS = SimpleNamespace(
+    top_quarter_means=top_quarter_means,
+    avs_jaccard=avs_jaccard,
+    avs_fmeasure_curves=avs_fmeasure_curves,
+    avss_per_frame=lambda pred, target, n: avss_per_frame(pred.astype(np.int64), target.astype(np.int64), n),
+)
+"""The per-item values of numpy maps (benchmark_torch.py has the same functions for torch maps)."""
 
 
 class BenchmarkMetrics:
@@ -42,32 +50,37 @@ class BenchmarkMetrics:
         self.labels: list[str] = []
         self.frame_class: list[np.ndarray] = []  # per positive: [IoU, F, present] of background and object
 
-    def update(self, batch: Sequence, pos: np.ndarray, gt: np.ndarray, others: Mapping, present: Mapping) -> None:
+    def update(self, batch: Sequence, pos, gt, others: Mapping, present: Mapping) -> None:
         """One scoring batch: the samples, their resized positive maps and GT, the other maps by type and the
-        batch indices of the samples that have them (as given to ``NegativeAudioEvaluator.update``)."""
+        batch indices of the samples that have them (as given to ``NegativeAudioEvaluator.update``): numpy
+        arrays, or torch tensors on one device (their values taken there by benchmark_torch.py)."""
         # the maps were checked by the evaluator fed alongside
+        if is_tensor(pos):
+            from negaudio.eval import benchmark_torch as ops
+        else:
+            ops = NUMPY_OPS
         if self.negatives:  # SLAVC scores the positives against the negatives (noisy positives take no part)
-            self.confidence[POSITIVE].append(top_quarter_means(flat(pos)))
+            self.confidence[POSITIVE].append(ops.top_quarter_means(flat(pos)))
         for name in self.negatives & others.keys():
-            self.confidence[name].append(top_quarter_means(flat(others[name])))
+            self.confidence[name].append(ops.top_quarter_means(flat(others[name])))
         self.boxless &= all(r.box is None for s in batch for r in s.positive.regions)
         if not self.segmentation:  # a box seen on a non-mask source: no AVSBench report, nothing to collect
             return
-        target = np.asarray(gt) >= 0.5
-        self.jaccard[POSITIVE].append(avs_jaccard(pos, target))
-        curves = avs_fmeasure_curves(pos, target)
+        target = gt >= 0.5
+        self.jaccard[POSITIVE].append(ops.avs_jaccard(pos, target))
+        curves = ops.avs_fmeasure_curves(pos, target)
         valid = ~np.isnan(curves).any(axis=1)
         self.curve_sums.append(curves[valid].sum(axis=0))
         self.curve_frames += int(valid.sum())
-        ious, fscores, seen = avss_per_frame((pos > 0.5).astype(np.int64), target.astype(np.int64), 2)
+        ious, fscores, seen = ops.avss_per_frame(pos > 0.5, target, 2)
         self.frame_class.append(np.stack([ious, fscores, seen], axis=1))
         self.labels += [s.positive.label for s in batch]
         for name, maps in others.items():
             if self.roles[name] == NOISY_POSITIVE:  # present: as in NegativeAudioEvaluator.update, default all
-                own = target[np.asarray(present[name]) if name in present else np.arange(len(maps))]
+                own = target[list(present[name]) if name in present else slice(None)]
             else:
-                own = np.zeros(maps.shape, dtype=bool)
-            self.jaccard[name].append(avs_jaccard(maps, own))
+                own = target.new_zeros(maps.shape) if is_tensor(target) else np.zeros(maps.shape, dtype=bool)
+            self.jaccard[name].append(ops.avs_jaccard(maps, own))
 
     def extend(self, other: BenchmarkMetrics) -> None:
         """Append the batches ``other`` collected after this one's (scoring split into consecutive parts)."""

@@ -430,35 +430,64 @@ def score_chunk(
     for batch in batches:
         h, w = batch[0].frame
         gt = np.stack([load_gt(build, s) for s in batch])  # float32 when one of them is soft
-        for j, s in enumerate(batch):
-            load(POSITIVE, j, s.positive.item_id, h, w)
-        pos = buffers[POSITIVE][: len(batch)]
-        present: dict[str, list[int]] = {}
-        ids: dict[str, list[str]] = {POSITIVE: [s.positive.item_id for s in batch]}
-        for i, s in enumerate(batch):
+        present, ids = batch_layout(batch)
+        for j, item_id in enumerate(ids[POSITIVE]):
+            load(POSITIVE, j, item_id, h, w)
+        row = dict.fromkeys(present, 0)
+        for s in batch:  # in manifest order
             for name, r in s.others.items():
-                load(name, len(present.setdefault(name, [])), r.item_id, h, w)
-                present[name].append(i)
-                ids.setdefault(name, []).append(r.item_id)
+                load(name, row[name], r.item_id, h, w)
+                row[name] += 1
+        pos = buffers[POSITIVE][: len(batch)]
         others = {name: buffers[name][: len(where)] for name, where in present.items()}
-        evaluator.update(
-            pos,
-            gt,
-            others,
-            present=present,
-            maxima={name: [maxima[i] for i in item_ids] for name, item_ids in ids.items()},
-            item_ids=ids,
-            sample_ids=[s.sample_id for s in batch],
-            groups=[s.positive.group or s.sample_id for s in batch],
-        )
-        benchmark.update(batch, pos, gt, others, present)
-        for i, s in enumerate(batch):
-            if done + i in picks:
-                maps = {n: m[present[n].index(i)].copy() for n, m in others.items() if i in present[n]}
-                maps = {POSITIVE: pos[i].copy()} | maps  # copies: the buffers are reused
-                gallery.append(gallery_entry(build, s, gt[i], maps, margins[done + i], picks[done + i]))
+        feed(evaluator, benchmark, batch, pos, gt, others, present, ids, maxima)
+        gallery += batch_gallery(build, batch, done, gt, pos, others, present, picks, margins)
         done += len(batch)
     return _Scored(index, done - start, evaluator, benchmark, gallery, {} if given else maxima)
+
+
+def batch_layout(batch: Sequence[Sample]) -> tuple[dict[str, list[int]], dict[str, list[str]]]:
+    """Per other item type, the batch indices of the samples that have one (``present``); per type, the item
+    ids in batch order, the positives' first (``ids``)."""
+    present: dict[str, list[int]] = {}
+    ids: dict[str, list[str]] = {POSITIVE: [s.positive.item_id for s in batch]}
+    for i, s in enumerate(batch):
+        for name, r in s.others.items():
+            present.setdefault(name, []).append(i)
+            ids.setdefault(name, []).append(r.item_id)
+    return present, ids
+
+
+def feed(evaluator, benchmark, batch, pos, gt, others, present, ids, maxima) -> None:
+    """One scoring batch (numpy arrays, or torch tensors on one device) into the evaluator and the benchmark
+    part fed alongside; ``maxima``: every item's raw maximum by item id."""
+    evaluator.update(
+        pos,
+        gt,
+        others,
+        present=present,
+        maxima={name: [maxima[i] for i in item_ids] for name, item_ids in ids.items()},
+        item_ids=ids,
+        sample_ids=[s.sample_id for s in batch],
+        groups=[s.positive.group or s.sample_id for s in batch],
+    )
+    benchmark.update(batch, pos, gt, others, present)
+
+
+def batch_gallery(build, batch, done, gt, pos, others, present, picks, margins) -> list[dict]:
+    """Gallery entries of the ``picks`` among a batch whose first sample is the pass's sample ``done`` (maps
+    copied to numpy: buffers are reused, tensors may be on a GPU)."""
+    entries = []
+    for i, s in enumerate(batch):
+        if done + i in picks:
+            maps = {n: m[present[n].index(i)] for n, m in others.items() if i in present[n]}
+            maps = {n: _copy(m) for n, m in ({POSITIVE: pos[i]} | maps).items()}
+            entries.append(gallery_entry(build, s, _copy(gt[i]), maps, margins[done + i], picks[done + i]))
+    return entries
+
+
+def _copy(a) -> np.ndarray:
+    return a.cpu().numpy() if hasattr(a, "cpu") else a.copy()
 
 
 def score(
@@ -584,9 +613,13 @@ def check_config(config: EvalConfig) -> None:
         raise InputError(f"--ci-level must be in (0, 1), got {config.ci_level}")
 
 
-def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig) -> dict:
+def evaluate(
+    build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig, device_maps=None
+) -> dict:
     """Score ``predictions`` on the build at ``build_root``; write report.json, report.md, items.csv, plots.
-    With ``config.jobs`` > 1 the scoring runs on that many worker processes (the same values)."""
+    With ``config.jobs`` > 1 the scoring runs on that many worker processes (the same values). ``device_maps``
+    (a :class:`~negaudio.eval.device_scoring.DeviceMaps` holding the maps of ``predictions``): scored on their
+    device instead."""
     check_config(config)
     import negaudio.eval.report  # noqa: F401  (matplotlib: imported once, before forked workers that draw plots)
 
@@ -596,11 +629,16 @@ def evaluate(build_root: Path, predictions: Sequence[Path], out_dir: Path, confi
         make_executor(config.jobs) if config.jobs > 1 else nullcontext() as executor,
         threadpool_limits(1, user_api="blas") if config.jobs > 1 else nullcontext(),
     ):
-        return _evaluate(build_root, predictions, out_dir, config, executor)
+        return _evaluate(build_root, predictions, out_dir, config, executor, device_maps)
 
 
 def _evaluate(
-    build_root: Path, predictions: Sequence[Path], out_dir: Path, config: EvalConfig, executor: Executor | None
+    build_root: Path,
+    predictions: Sequence[Path],
+    out_dir: Path,
+    config: EvalConfig,
+    executor: Executor | None,
+    device_maps=None,
 ) -> dict:
     from negaudio.eval.report import PlotDraft, draw_plots, items_csv, plot_inputs, write_outputs
 
@@ -608,19 +646,27 @@ def _evaluate(
     preds = Predictions(predictions)
     draft = started = None
     try:
-        if needs_maxima_first(config) and executor is not None:  # the workers read maps while the build is indexed
+        first = needs_maxima_first(config) and device_maps is None
+        if first and executor is not None:  # the workers read maps while the build is indexed
             started = start_maxima(preds, executor)
         index = index_build(build)
         unknown = preds.check_items(index.items)
         maxima = None
-        if started is not None:
+        if device_maps is not None:
+            maxima = device_maps.maxima()
+        elif started is not None:
             maxima = finish_maxima(started, index.items, executor, config.progress, "reading maps")
-        elif needs_maxima_first(config):
+        elif first:
             maxima = raw_maxima(preds, index.items, config.progress, "reading maps")
         scored = preds.identity()
         calibration = resolve_calibration(config, build, index, maxima, scored)
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
-        evaluator, benchmark, gallery = score(build, index, preds, maxima, thresholds, config, executor)
+        if device_maps is not None:
+            from negaudio.eval.device_scoring import score_on_device
+
+            evaluator, benchmark, gallery = score_on_device(build, index, device_maps, maxima, thresholds, config)
+        else:
+            evaluator, benchmark, gallery = score(build, index, preds, maxima, thresholds, config, executor)
         metrics = evaluator.compute() | benchmark.compute(evaluator)
         rows = evaluator.rows()
         inputs = plot_inputs(metrics, evaluator, rows, gallery, headline_threshold([t.label for t in thresholds]))

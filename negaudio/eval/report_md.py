@@ -118,7 +118,10 @@ def _header(report: dict) -> list[str]:
             lines.append(f"  - **{note}**")
     if report.get("model"):
         m = report["model"]
-        lines.append(f"- **Model** `{m['spec']}` on {m['device']} (options {m.get('options') or {}})")
+        scored = f", maps scored on {m['scored_on']}" if m.get("scored_on") else ""
+        lines.append(f"- **Model** `{m['spec']}` on {m['device']}{scored} (options {m.get('options') or {}})")
+        if m.get("scored_on_note"):
+            lines.append(f"  - {m['scored_on_note']}")
         if m.get("compat"):
             lines.append(f"  - **{m['compat']['note']}**")
     for f in report["predictions"]["files"]:

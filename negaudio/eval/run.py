@@ -67,11 +67,14 @@ def evaluate(
     model: str | None = None,
     model_options: dict[str, str] | None = None,
     device: str = "auto",
+    score_on_device: bool | None = None,
     **config,
 ) -> dict:
     """Score ``predictions`` (an .npz, a folder of them, or a list) or the maps of ``model`` on the build at
     ``build_dir``; write report.json, report.md, items.csv and the plots to ``output``; return the report.
-    ``config`` holds the fields of :class:`negaudio.eval.pipeline.EvalConfig` (thresholds, calibration, ...)."""
+    ``config`` holds the fields of :class:`negaudio.eval.pipeline.EvalConfig` (thresholds, calibration, ...).
+    A model's maps are scored on the device it ran on when ``score_on_device`` (default: when that is CUDA;
+    ``device_scoring.py``), else read back from its maps file on the CPU."""
     from negaudio.eval.adapters import load_adapter, resolve_device, run_model, uses_torch
     from negaudio.eval.pipeline import EvalConfig, check_config
     from negaudio.eval.pipeline import evaluate as score
@@ -106,10 +109,24 @@ def evaluate(
     adapter = load_adapter(model, options)
     used = resolve_device(device, uses_torch(adapter))
     settings.model = {"spec": model, "options": options, "device": used} | getattr(adapter, "provenance", {})
-    maps = run_model(build, adapter, model, output / MODEL_MAPS, settings.batch, used, settings.progress)
+    kept = None
+    if used == "cuda" if score_on_device is None else score_on_device:
+        from negaudio.eval.device_scoring import DeviceMaps
+
+        kept = DeviceMaps(used)
+    path = output / MODEL_MAPS
+    maps = run_model(
+        build, adapter, model, path, settings.batch, used, settings.progress, None if kept is None else kept.add
+    )
+    if kept is not None and kept.overflow:
+        settings.model["scored_on_note"] = (
+            f"the maps would take over {kept.budget / 2**30:.1f} GiB of {used} memory: scored from {path.name} on cpu"
+        )
+        kept = None
+    settings.model["scored_on"] = used if kept is not None else "cpu"
     if other is not None:
         path = output / CALIBRATION_MAPS
         settings.calibration_predictions = [
             run_model(other, adapter, model, path, settings.batch, used, settings.progress)
         ]
-    return score(Path(build_dir), [maps], output, settings)
+    return score(Path(build_dir), [maps], output, settings, kept)

@@ -41,3 +41,24 @@ def resize_bilinear(maps: np.ndarray, height: int, width: int) -> np.ndarray:
     if w != width:
         maps = maps @ interpolation_matrix(w, width).T
     return maps.astype(np.float32)
+
+
+@lru_cache(maxsize=64)
+def _matrix_on(n_in: int, n_out: int, device: str):
+    """:func:`interpolation_matrix` as a float64 tensor on ``device``."""
+    import torch
+
+    return torch.tensor(interpolation_matrix(n_in, n_out), device=device)
+
+
+def resize_bilinear_torch(maps, height: int, width: int):
+    """:func:`resize_bilinear` of a torch batch [B, h, w] on its own device (the same matrices, in float64)."""
+    if tuple(maps.shape[-2:]) == (height, width):
+        return maps.float()
+    maps = maps.double()
+    h, w = maps.shape[-2:]
+    if h != height:
+        maps = _matrix_on(h, height, str(maps.device)) @ maps
+    if w != width:
+        maps = maps @ _matrix_on(w, width, str(maps.device)).T
+    return maps.float()

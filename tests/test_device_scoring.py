@@ -1,0 +1,194 @@
+"""A model's maps scored on the device it ran on (device_scoring.py) give the report the CPU path gives from the
+maps file: torch on the CPU always, CUDA where torch sees a GPU. The torch benchmark values and resizing equal
+the numpy ones."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from negaudio.eval import benchmark_torch, device_scoring  # noqa: E402
+from negaudio.eval.benchmark_metrics import NUMPY_OPS  # noqa: E402
+from negaudio.eval.run import evaluate  # noqa: E402
+from negaudio.eval.upsample import resize_bilinear, resize_bilinear_torch  # noqa: E402
+from tests.test_eval_cli import make_build  # noqa: E402
+
+ADAPTER = '''
+import numpy as np
+import torch
+
+uses_torch = True
+
+
+class Maps:
+    """Maps of 14 x 14 (``sizes``: also 9 x 11 for every other item) from the image and the sound's energy."""
+
+    uses_torch = True
+
+    def __init__(self, sizes="one"):
+        self.mixed = sizes == "mixed"
+        self.count = 0
+
+    def setup(self, build, device):
+        self.device = torch.device(device)
+
+    def __call__(self, images, waves, records):
+        image = torch.from_numpy(images).to(self.device).mean(dim=1, keepdim=True)
+        energy = torch.from_numpy(np.abs(waves).mean(axis=(1, 2))).to(self.device)
+        maps = torch.nn.functional.adaptive_avg_pool2d(image, 14)[:, 0] * (0.2 + energy[:, None, None] * 5)
+        ramp = torch.linspace(0, 0.3, 14, device=self.device)[None, :, None]
+        maps = maps + ramp * torch.sin(torch.arange(len(records), device=self.device) + 1.0)[:, None, None]
+        if not self.mixed:
+            return maps
+        out = []
+        for m in maps:
+            self.count += 1
+            out.append(m[:9, :11] if self.count % 2 else m)
+        return out
+'''
+
+
+@pytest.fixture(scope="module")
+def build_dir(demo_root, tmp_path_factory) -> Path:
+    return make_build(tmp_path_factory.mktemp("device") / "build", demo_root, limit=8)
+
+
+@pytest.fixture
+def adapter(tmp_path) -> str:
+    path = tmp_path / "maps_adapter.py"
+    path.write_text(ADAPTER)
+    return f"{path}:Maps"
+
+
+def run(build_dir: Path, out: Path, adapter: str, **options) -> tuple[dict, dict]:
+    report = evaluate(build_dir, out, model=adapter, bootstrap=100, gallery=2, batch=3, **options)
+    with (out / "items.csv").open() as fh:
+        rows = {row["item_id"]: row for row in csv.DictReader(fh)}
+    assert json.loads((out / "report.json").read_text())["model"] == report["model"]
+    return report, rows
+
+
+def close(a, b, path: str = "") -> list[str]:
+    """Where two JSON-like values differ beyond float rounding (relative 1e-9); paths (the report folders) aside."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{path}: keys {sorted(a.keys() ^ b.keys())}"]
+        return [d for k in a if k != "path" for d in close(a[k], b[k], f"{path}/{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in close(x, y, f"{path}[{i}]")]
+    if isinstance(a, float) and isinstance(b, float):
+        same = (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+        return [] if same else [f"{path}: {a} != {b}"]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+
+
+def values(rows: dict) -> dict:
+    """items.csv with its numbers as floats."""
+
+    def number(v: str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+    return {item: {k: number(v) for k, v in row.items()} for item, row in rows.items()}
+
+
+def compare(cpu: tuple[dict, dict], device: tuple[dict, dict]) -> None:
+    (a, rows_a), (b, rows_b) = cpu, device
+    assert a["model"]["scored_on"] == "cpu"
+    for key in ("metrics", "headline", "calibration", "thresholds", "counts"):
+        assert not close(a[key], b[key], key)
+    assert not close(values(rows_a), values(rows_b), "items.csv")
+
+
+@pytest.mark.parametrize("sizes", ["one", "mixed"])
+def test_maps_scored_on_their_device_give_the_report_of_the_maps_file(build_dir, tmp_path, adapter, sizes, monkeypatch):
+    opts = {"device": "cpu", "model_options": {"sizes": sizes}}
+    cpu = run(build_dir, tmp_path / "cpu", adapter, **opts)
+    if sizes == "one":  # scoring batches of --batch 3 (3 batches): as the model's
+        monkeypatch.setattr(device_scoring, "DEVICE_BATCH", 1)
+    scored = []
+    original = device_scoring.score_on_device
+    monkeypatch.setattr(device_scoring, "score_on_device", lambda *a: scored.append(a[2]) or original(*a))
+    device = run(build_dir, tmp_path / "device", adapter, score_on_device=True, **opts)
+    assert len(scored) == 1 and len(scored[0].maps) == 8 * 6  # the maps kept, scored on their device
+    assert device[0]["model"]["scored_on"] == "cpu" and "scored_on_note" not in device[0]["model"]
+    compare(cpu, device)
+    assert (tmp_path / "device" / "predictions.npz").read_bytes() == (tmp_path / "cpu" / "predictions.npz").read_bytes()
+    assert (tmp_path / "device" / "gallery.png").is_file()
+    assert "maps scored on cpu" in (tmp_path / "device" / "report.md").read_text()
+
+
+def test_maps_over_the_memory_budget_are_scored_from_the_maps_file(build_dir, tmp_path, adapter, monkeypatch):
+    monkeypatch.setattr(device_scoring, "memory_budget", lambda device: 14 * 14 * 4 * 5)  # 5 maps
+    scored = []
+    monkeypatch.setattr(device_scoring, "score_on_device", lambda *a: scored.append(a))
+    report, _ = run(build_dir, tmp_path / "out", adapter, device="cpu", score_on_device=True)
+    assert not scored
+    assert report["model"]["scored_on"] == "cpu"
+    assert "over 0.0 GiB of cpu memory: scored from predictions.npz on cpu" in report["model"]["scored_on_note"]
+    assert "scored from predictions.npz" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_the_same_report_on_a_calibration_build_and_fixed_thresholds(build_dir, tmp_path, adapter):
+    opts = {"device": "cpu", "thresholds": ("0.3", "median", "max"), "calibrate_on": build_dir}
+    compare(
+        run(build_dir, tmp_path / "cpu", adapter, **opts),
+        run(build_dir, tmp_path / "dev", adapter, **opts, score_on_device=True),
+    )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch on this machine")
+def test_cuda_scoring_gives_the_cpu_report_of_the_same_maps(build_dir, tmp_path, adapter):
+    cuda = run(build_dir, tmp_path / "cuda", adapter, device="cuda")
+    assert cuda[0]["model"]["scored_on"] == "cuda"
+    maps = tmp_path / "cuda" / "predictions.npz"  # the model's own maps (on CUDA they differ from its CPU maps)
+    cpu = evaluate(build_dir, tmp_path / "cpu", predictions=maps, bootstrap=100, gallery=2, batch=3)
+    with (tmp_path / "cpu" / "items.csv").open() as fh:
+        rows = {row["item_id"]: row for row in csv.DictReader(fh)}
+    compare((cpu | {"model": {"scored_on": "cpu"}}, rows), cuda)
+
+
+def devices() -> list[str]:
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+@pytest.mark.parametrize("device", devices())
+def test_benchmark_values_equal_numpy(device):
+    rng = np.random.default_rng(3)
+    pred = rng.random((6, 20, 24)).astype(np.float32)
+    pred[1] = np.round(pred[1] * 4) / 4  # ties with the F-measure thresholds and 0.5
+    target = rng.random((6, 20, 24)) > 0.7
+    target[2] = False  # an empty target: Jaccard of the empty area, a NaN curve
+    t_pred, t_target = torch.from_numpy(pred).to(device), torch.from_numpy(target).to(device)
+    assert np.array_equal(benchmark_torch.avs_jaccard(t_pred, t_target), NUMPY_OPS.avs_jaccard(pred, target))
+    a = benchmark_torch.avs_fmeasure_curves(t_pred, t_target)
+    assert np.array_equal(a, NUMPY_OPS.avs_fmeasure_curves(pred, target), equal_nan=True) and np.isnan(a[2]).all()
+    for x, y in zip(
+        benchmark_torch.avss_per_frame(t_pred > 0.5, t_target, 2),
+        NUMPY_OPS.avss_per_frame(pred > 0.5, target, 2),
+        strict=True,
+    ):
+        assert np.array_equal(x, y)
+    flat = pred.reshape(6, -1)
+    np.testing.assert_allclose(
+        benchmark_torch.top_quarter_means(t_pred.reshape(6, -1)), NUMPY_OPS.top_quarter_means(flat), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("device", devices())
+def test_resizing_on_the_device_equals_numpy(device):
+    maps = np.random.default_rng(4).random((3, 7, 9)).astype(np.float32)
+    for h, w in ((224, 200), (7, 30), (5, 9)):
+        torch_maps = resize_bilinear_torch(torch.from_numpy(maps).to(device), h, w).cpu().numpy()
+        np.testing.assert_allclose(torch_maps, resize_bilinear(maps, h, w), rtol=1e-6)
+        if device == "cpu":
+            assert np.array_equal(torch_maps, resize_bilinear(maps, h, w))
