@@ -14,10 +14,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from negaudio.builder import BuildOptions, build  # noqa: E402
 from negaudio.eval import benchmark_torch, device_scoring  # noqa: E402
 from negaudio.eval.benchmark_metrics import NUMPY_OPS  # noqa: E402
 from negaudio.eval.run import evaluate  # noqa: E402
 from negaudio.eval.upsample import resize_bilinear, resize_bilinear_torch  # noqa: E402
+from negaudio.recipe.io import validate_data  # noqa: E402
+from negaudio.recipe.models import Recipe  # noqa: E402
 from tests.test_eval_cli import make_build  # noqa: E402
 
 ADAPTER = '''
@@ -28,13 +31,17 @@ uses_torch = True
 
 
 class Maps:
-    """Maps of 14 x 14 (``sizes``: also 9 x 11 for every other item) from the image and the sound's energy."""
+    """Maps of 14 x 14 from the image and the sound's energy (``sizes``: "mixed", 9 x 11 for every other item;
+    "reuse", returned in one buffer that every batch overwrites; "iterator", as an iterator of maps)."""
 
     uses_torch = True
 
     def __init__(self, sizes="one"):
         self.mixed = sizes == "mixed"
+        self.reuse = sizes == "reuse"  # one output buffer, overwritten by every batch
+        self.iterator = sizes == "iterator"
         self.count = 0
+        self.buffer = None
 
     def setup(self, build, device):
         self.device = torch.device(device)
@@ -45,6 +52,13 @@ class Maps:
         maps = torch.nn.functional.adaptive_avg_pool2d(image, 14)[:, 0] * (0.2 + energy[:, None, None] * 5)
         ramp = torch.linspace(0, 0.3, 14, device=self.device)[None, :, None]
         maps = maps + ramp * torch.sin(torch.arange(len(records), device=self.device) + 1.0)[:, None, None]
+        if self.reuse:
+            if self.buffer is None:
+                self.buffer = torch.empty((64, 14, 14), device=self.device)
+            self.buffer[: len(maps)] = maps
+            return self.buffer[: len(maps)]
+        if self.iterator:
+            return iter(list(maps))
         if not self.mixed:
             return maps
         out = []
@@ -106,25 +120,24 @@ def compare(cpu: tuple[dict, dict], device: tuple[dict, dict]) -> None:
     assert a["model"]["scored_on"] == "cpu"
     for key in ("metrics", "headline", "calibration", "thresholds", "counts"):
         assert not close(a[key], b[key], key)
+    assert list(rows_a) == list(rows_b)  # items.csv in the same order
     assert not close(values(rows_a), values(rows_b), "items.csv")
 
 
-@pytest.mark.parametrize("sizes", ["one", "mixed"])
+@pytest.mark.parametrize("sizes", ["one", "mixed", "reuse", "iterator"])
 def test_maps_scored_on_their_device_give_the_report_of_the_maps_file(build_dir, tmp_path, adapter, sizes, monkeypatch):
     opts = {"device": "cpu", "model_options": {"sizes": sizes}}
     cpu = run(build_dir, tmp_path / "cpu", adapter, **opts)
-    if sizes == "one":  # scoring batches of --batch 3 (3 batches): as the model's
-        monkeypatch.setattr(device_scoring, "DEVICE_BATCH", 1)
     scored = []
     original = device_scoring.score_on_device
     monkeypatch.setattr(device_scoring, "score_on_device", lambda *a: scored.append(a[2]) or original(*a))
     device = run(build_dir, tmp_path / "device", adapter, score_on_device=True, **opts)
     assert len(scored) == 1 and len(scored[0].maps) == 8 * 6  # the maps kept, scored on their device
-    assert device[0]["model"]["scored_on"] == "cpu" and "scored_on_note" not in device[0]["model"]
+    assert device[0]["model"]["scored_on"] == "cpu (torch)" and "scored_on_note" not in device[0]["model"]
     compare(cpu, device)
     assert (tmp_path / "device" / "predictions.npz").read_bytes() == (tmp_path / "cpu" / "predictions.npz").read_bytes()
     assert (tmp_path / "device" / "gallery.png").is_file()
-    assert "maps scored on cpu" in (tmp_path / "device" / "report.md").read_text()
+    assert "maps scored on cpu (torch)" in (tmp_path / "device" / "report.md").read_text()
 
 
 def test_maps_over_the_memory_budget_are_scored_from_the_maps_file(build_dir, tmp_path, adapter, monkeypatch):
@@ -133,9 +146,37 @@ def test_maps_over_the_memory_budget_are_scored_from_the_maps_file(build_dir, tm
     monkeypatch.setattr(device_scoring, "score_on_device", lambda *a: scored.append(a))
     report, _ = run(build_dir, tmp_path / "out", adapter, device="cpu", score_on_device=True)
     assert not scored
-    assert report["model"]["scored_on"] == "cpu"
-    assert "over 0.0 GiB of cpu memory: scored from predictions.npz on cpu" in report["model"]["scored_on_note"]
-    assert "scored from predictions.npz" in (tmp_path / "out" / "report.md").read_text()
+    note = "the maps would take over 0 MiB, 25% of the cpu memory free: the maps file was scored on the cpu"
+    assert report["model"]["scored_on"] == "cpu" and report["model"]["scored_on_note"] == note
+    assert note in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_running_out_of_device_memory_while_scoring_scores_the_maps_file(build_dir, tmp_path, adapter, monkeypatch):
+    cpu = run(build_dir, tmp_path / "cpu", adapter, device="cpu")
+
+    def out_of_memory(*args):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(device_scoring.DeviceMaps, "framed", out_of_memory)
+    device = run(build_dir, tmp_path / "device", adapter, device="cpu", score_on_device=True)
+    note = "cpu ran out of memory scoring the maps: the maps file was scored on the cpu"
+    assert device[0]["model"]["scored_on"] == "cpu" and device[0]["model"]["scored_on_note"] == note
+    compare(cpu, device)
+
+
+def test_a_segmentation_build_gives_the_same_avsbench_values(tmp_path, adapter):
+    recipe = {
+        "name": "masks",
+        "seed": 3,
+        "source": {"kind": "demo", "images": 3, "root": str(tmp_path / "demo")},
+        "negatives": [{"kind": "silence"}, {"kind": "noise", "color": "white", "level": {"sigma": 1.0}}],
+        "positive_noise": {"color": "white", "snr_db": [10]},
+    }
+    build(validate_data(Recipe, recipe), tmp_path / "build", options=BuildOptions())
+    cpu = run(tmp_path / "build", tmp_path / "cpu", adapter, device="cpu")
+    device = run(tmp_path / "build", tmp_path / "device", adapter, device="cpu", score_on_device=True)
+    assert cpu[0]["metrics"]["avsbench"]["positive"]["frames"] == 6
+    compare(cpu, device)
 
 
 def test_the_same_report_on_a_calibration_build_and_fixed_thresholds(build_dir, tmp_path, adapter):

@@ -289,6 +289,11 @@ def run_model(
                 ahead = reader.submit(read_next)
                 records, images, waves = ready
                 output = call_adapter(spec, "the model", adapter, images, waves, records)
+                if not hasattr(output, "shape"):  # a sequence of maps (or an iterator of them): read once
+                    try:
+                        output = list(output)
+                    except TypeError:
+                        raise InputError(f"--model {spec!r} returned {type(output).__name__}, not maps") from None
                 for r, m in zip(records, to_maps(output, len(records), spec), strict=True):
                     if not np.isfinite(m).all():
                         raise InputError(f"--model {spec!r} returned a map with {not_finite(m)} for item {r.item_id!r}")

@@ -40,6 +40,7 @@ class BenchmarkMetrics:
 
     def __init__(self, roles: Mapping[str, str], source_kind: str):
         self.roles = dict(roles)
+        self.source_kind = source_kind
         self.negatives = {n for n, r in self.roles.items() if r != NOISY_POSITIVE}
         self.mask_source = source_kind in MASK_SOURCES
         self.boxless = True  # no positive region seen so far has a box
@@ -66,7 +67,7 @@ class BenchmarkMetrics:
         self.boxless &= all(r.box is None for s in batch for r in s.positive.regions)
         if not self.segmentation:  # a box seen on a non-mask source: no AVSBench report, nothing to collect
             return
-        target = gt >= 0.5
+        target = (gt if is_tensor(gt) else np.asarray(gt)) >= 0.5
         self.jaccard[POSITIVE].append(ops.avs_jaccard(pos, target))
         curves = ops.avs_fmeasure_curves(pos, target)
         valid = ~np.isnan(curves).any(axis=1)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from negaudio.eval.metrics_avs import BETA2, FMEASURE_THRESHOLDS
+from negaudio.eval.metrics_common import flat
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -24,13 +25,9 @@ def top_quarter_means(p: torch.Tensor) -> np.ndarray:
     return _numpy(top / torch.full((), float(k), dtype=torch.float64, device=p.device))
 
 
-def _flat(a: torch.Tensor) -> torch.Tensor:
-    return a.reshape(a.shape[0], -1)
-
-
 def avs_jaccard(pred: torch.Tensor, target: torch.Tensor) -> np.ndarray:
     """``metrics_avs.avs_jaccard`` of probability maps [B, H, W] and boolean targets."""
-    p, t = _flat(pred > 0.5), _flat(target)
+    p, t = flat(pred > 0.5), flat(target)
     empty = ~t.any(dim=1)
     inter = torch.where(empty, (~p & ~t).sum(dim=1), (p & t).sum(dim=1))
     union = torch.where(empty, p.shape[1], (p | t).sum(dim=1))
@@ -40,7 +37,7 @@ def avs_jaccard(pred: torch.Tensor, target: torch.Tensor) -> np.ndarray:
 def avs_fmeasure_curves(pred: torch.Tensor, target: torch.Tensor) -> np.ndarray:
     """``metrics_avs.avs_fmeasure_curves`` [B, 255] of probability maps and boolean targets (NaN rows: empty
     targets)."""
-    prob, t = _flat(pred).double(), _flat(target)
+    prob, t = flat(pred).double(), flat(target)
     n_th = FMEASURE_THRESHOLDS.size
     n_pos = t.sum(dim=1)
     rows = n_pos > 0
@@ -54,7 +51,7 @@ def avs_fmeasure_curves(pred: torch.Tensor, target: torch.Tensor) -> np.ndarray:
     hist_tp = torch.bincount(bins[t], minlength=size).reshape(-1, n_th + 1)
     n_pred = hist_pred.flip(1).cumsum(1).flip(1)[:, 1:]
     tp = hist_tp.flip(1).cumsum(1).flip(1)[:, 1:].double()
-    prec, rec = tp / (n_pred + 1e-20), tp / (n_pos + 1e-20)
+    prec, rec = tp / (n_pred.double() + 1e-20), tp / (n_pos.double() + 1e-20)  # float64, as numpy's
     denom = BETA2 * prec + rec
     curves[rows] = torch.where(tp > 0, (1 + BETA2) * prec * rec / torch.where(tp > 0, denom, 1.0), 0.0)
     return _numpy(curves)
@@ -63,7 +60,7 @@ def avs_fmeasure_curves(pred: torch.Tensor, target: torch.Tensor) -> np.ndarray:
 def avss_per_frame(pred: torch.Tensor, target: torch.Tensor, n_classes: int):
     """``metrics_avs.avss_per_frame`` of integer or boolean label maps [B, H, W]: IoU, F_β and presence, each
     [B, n_classes] as numpy."""
-    p, t = _flat(pred).long(), _flat(target).long()
+    p, t = flat(pred).long(), flat(target).long()
     offset = n_classes * torch.arange(p.shape[0], device=p.device)[:, None]
     size = n_classes * p.shape[0]
 

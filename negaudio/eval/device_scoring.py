@@ -4,14 +4,13 @@ While the model runs, its raw maps are kept on its device by item id (:class:`De
 the maps file; their maxima are taken there. Scoring then resizes them to each sample's frame on the device
 (``upsample.resize_bilinear_torch``) and feeds the torch engine (engine_torch.py) and the benchmarks' torch values
 (benchmark_torch.py): only per-item values come back to the host, never a map (a gallery sample's aside). When the
-maps would take more than a quarter of the device memory free at the start, they are not kept, and the maps file
-is scored on the CPU as for ``--predictions``.
+maps would take more than a quarter of the device memory free once the model is there, or the device runs out of
+memory while they are kept or scored, the maps file is scored on the CPU as for ``--predictions``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from itertools import islice
 
 import numpy as np
 import torch
@@ -23,14 +22,7 @@ from negaudio.eval.upsample import resize_bilinear_torch
 from negaudio.manifest import Build
 
 DEVICE_SHARE = 0.25
-"""The share of a CUDA device's free memory that kept maps may take."""
-DEVICE_BATCH = 256
-"""Samples per scoring batch on a device, at least (``--batch`` sizes the model's batches): a batch's cost is
-mostly its kernel launches and copies back, whatever its size."""
-
-
-def _tensor(a) -> torch.Tensor:
-    return a.detach() if is_tensor(a) else torch.tensor(np.asarray(a))
+"""The share of a CUDA device's free memory (once the model is on it) that kept maps may take."""
 
 
 def memory_budget(device: torch.device) -> int | None:
@@ -45,32 +37,60 @@ class DeviceMaps:
 
     def __init__(self, device: str):
         self.device = torch.device(device)
-        self.budget = memory_budget(self.device)
+        self.budget: int | None = None  # measured at the first batch, once the adapter's setup has run
         self.maps: dict[str, torch.Tensor] = {}
         self._maxima: list[tuple[list[str], torch.Tensor]] = []
         self.kept_bytes = 0
-        self.overflow = False
+        self.dropped: str | None = None  # why the maps were dropped, if they were
+
+    @property
+    def where(self) -> str:
+        """Where the maps are scored, as the report says it: ``cuda``, or ``cpu (torch)``."""
+        return self.device.type if self.device.type == "cuda" else f"{self.device.type} (torch)"
+
+    def fallback(self) -> dict[str, str]:
+        """The report's ``model`` entries once the maps were dropped: scored from the maps file on the CPU."""
+        return {"scored_on": "cpu", "scored_on_note": f"{self.dropped}: the maps file was scored on the cpu"}
+
+    def _own(self, a) -> torch.Tensor:
+        """``a`` copied into a float32 tensor of its own on the device: an adapter may reuse its output buffer,
+        and a view would keep all of its base alive."""
+        a = a.detach() if is_tensor(a) else torch.as_tensor(np.array(a))
+        return torch.empty(a.shape, dtype=torch.float32, device=self.device).copy_(a)
 
     def add(self, records: Sequence, output) -> None:
         """Keep one batch of an adapter's output (a [B, h, w] tensor or array, or B 2-D maps) for ``records``;
-        past the budget every kept map is dropped (``overflow``)."""
-        if self.overflow:
+        past the budget, or when the device runs out of memory, every kept map is dropped (``dropped``)."""
+        if self.dropped:
             return
-        if is_tensor(output) or isinstance(output, np.ndarray):
-            batch = _tensor(output).to(self.device, torch.float32)
-            maps, top = list(batch.unbind(0)), batch.flatten(1).amax(dim=1)
-        else:
-            maps = [_tensor(m).to(self.device, torch.float32) for m in output]
-            top = torch.stack([m.max() for m in maps])
+        if not self.maps:
+            self.budget = memory_budget(self.device)
+        try:
+            if is_tensor(output) or isinstance(output, np.ndarray):
+                batch = self._own(output)
+                maps, top = list(batch.unbind(0)), batch.flatten(1).amax(dim=1)
+            else:
+                maps = [self._own(m) for m in output]
+                top = torch.stack([m.max() for m in maps])
+        except torch.cuda.OutOfMemoryError:
+            self.release(f"{self.device} ran out of memory keeping the maps")
+            return
         self.kept_bytes += sum(m.numel() * 4 for m in maps)
         if self.budget is not None and self.kept_bytes > self.budget:
-            self.overflow = True
-            self.maps.clear()
-            self._maxima.clear()
+            share = f"{self.budget / 2**20:,.0f} MiB, {DEVICE_SHARE:.0%} of the {self.device} memory free"
+            self.release(f"the maps would take over {share}")
             return
         ids = [r.item_id for r in records]
         self.maps.update(zip(ids, maps, strict=True))
         self._maxima.append((ids, top))
+
+    def release(self, why: str) -> None:
+        """Drop every kept map (the maps file is scored instead) and give their memory back to the device."""
+        self.dropped = why
+        self.maps.clear()
+        self._maxima.clear()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def maxima(self) -> dict[str, float]:
         """Every kept map's maximum by item id (one copy from the device)."""
@@ -95,41 +115,27 @@ def score_on_device(
     maxima: dict[str, float],
     thresholds: Collection[Threshold],
     config,
-) -> tuple[NegativeAudioEvaluator, BenchmarkMetrics, list[dict]]:
-    """What ``pipeline.score`` gives, from maps kept on their device: the build's samples streamed in frame
-    batches of ``config.batch`` or DEVICE_BATCH samples, whichever is larger, every map resized and scored on the
-    device."""
-    from negaudio.eval.pipeline import (
-        batch_gallery,
-        batch_layout,
-        batch_sizes,
-        feed,
-        gallery_picks,
-        item_roles,
-        load_gt,
-        sample_margins,
-    )
+) -> tuple[NegativeAudioEvaluator, BenchmarkMetrics, list[dict]] | None:
+    """What ``pipeline.score`` gives (None when the device runs out of memory), from maps kept on their device:
+    the build's samples streamed in the same frame batches, every map resized and scored on the device."""
+    from negaudio.eval import pipeline as p
 
-    roles = item_roles(index)
-    evaluator = NegativeAudioEvaluator(list(thresholds), roles)
-    benchmark = BenchmarkMetrics(roles, build.info.get("source", {}).get("kind", ""))
-    margins = sample_margins(index, maxima, roles) if config.gallery > 0 else []
-    picks = gallery_picks(margins, config.gallery)
+    _, evaluator, benchmark, margins, picks = p.scoring_parts(build, index, list(thresholds), maxima, config.gallery)
     gallery: list[dict] = []
-    lines = build.lines()
-    done = 0
-    for size in batch_sizes(index.frames, max(config.batch, DEVICE_BATCH)):
-        members, frames = index.members[done : done + size], index.frames[done : done + size]
-        rows = sum(1 + len(others) for _, others in members)
-        batch = samples_of_lines(build, list(islice(lines, rows)), members, frames)
-        h, w = batch[0].frame
-        gt = torch.from_numpy(np.stack([load_gt(build, s) for s in batch])).to(maps.device)
-        present, ids = batch_layout(batch)
-        pos = maps.framed(ids[POSITIVE], h, w)
-        others = {name: maps.framed(ids[name], h, w) for name in present}
-        feed(evaluator, benchmark, batch, pos, gt, others, present, ids, maxima)
-        gallery += batch_gallery(build, batch, done, gt, pos, others, present, picks, margins)
-        done += len(batch)
-        if config.progress:
-            config.progress("scoring", done, index.n_samples)
+    sizes = p.batch_sizes(index.frames, config.batch)
+    try:
+        for n, (start, lines) in zip(sizes, p.sample_lines(build, index, sizes), strict=True):
+            batch = samples_of_lines(build, lines, index.members[start : start + n], index.frames[start : start + n])
+            h, w = batch[0].frame
+            gt = torch.from_numpy(np.stack([p.load_gt(build, s) for s in batch])).to(maps.device)
+            present, ids = p.batch_layout(batch)
+            pos = maps.framed(ids[POSITIVE], h, w)
+            others = {name: maps.framed(ids[name], h, w) for name in present}
+            p.feed(evaluator, benchmark, batch, pos, gt, others, present, ids, maxima)
+            gallery += p.batch_gallery(build, batch, start, gt, pos, others, present, picks, margins)
+            if config.progress:
+                config.progress("scoring", start + n, index.n_samples)
+    except torch.cuda.OutOfMemoryError:
+        maps.release(f"{maps.device} ran out of memory scoring the maps")
+        return None
     return evaluator, benchmark, gallery

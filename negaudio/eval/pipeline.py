@@ -39,6 +39,7 @@ from negaudio.eval.metrics import (
     UniversalThresholds,
     adaptive,
     fixed,
+    is_tensor,
     median,
 )
 from negaudio.eval.predictions import Predictions
@@ -487,7 +488,26 @@ def batch_gallery(build, batch, done, gt, pos, others, present, picks, margins) 
 
 
 def _copy(a) -> np.ndarray:
-    return a.cpu().numpy() if hasattr(a, "cpu") else a.copy()
+    return a.cpu().numpy() if is_tensor(a) else a.copy()
+
+
+def scoring_parts(build: Build, index: BuildIndex, thresholds, maxima: dict | None, gallery: int) -> tuple:
+    """What a scoring pass starts from: the item roles, an empty evaluator and benchmark part, and the gallery's
+    margins and picks (none before the maxima are known)."""
+    roles = item_roles(index)
+    benchmark = BenchmarkMetrics(roles, build.info.get("source", {}).get("kind", ""))
+    margins = sample_margins(index, maxima, roles) if maxima is not None and gallery > 0 else []
+    return roles, NegativeAudioEvaluator(thresholds, roles), benchmark, margins, gallery_picks(margins, gallery)
+
+
+def sample_lines(build: Build, index: BuildIndex, counts: Iterable[int]) -> Iterator[tuple[int, list[str]]]:
+    """The manifest lines of consecutive runs of ``counts`` samples, unparsed, each with its first sample."""
+    lines = build.lines()
+    start = 0
+    for n in counts:
+        rows = sum(1 + len(others) for _, others in index.members[start : start + n])
+        yield start, list(islice(lines, rows))
+        start += n
 
 
 def score(
@@ -503,12 +523,9 @@ def score(
     process or on ``executor``'s workers; the parts are joined in stream order, so the values do not depend on
     the worker count. Maxima are of the raw maps (``maxima``, or taken while scoring when None)."""
     given = maxima is not None
-    roles = item_roles(index)
-    kind = build.info.get("source", {}).get("kind", "")
-    job = _Job(str(build.root), tuple(str(f) for f in preds.files), tuple(thresholds), roles, kind, config.batch)
-    margins = sample_margins(index, maxima, roles) if given and config.gallery > 0 else []
-    picks = gallery_picks(margins, config.gallery)
-    evaluator, benchmark = NegativeAudioEvaluator(thresholds, roles), BenchmarkMetrics(roles, job.source_kind)
+    roles, evaluator, benchmark, margins, picks = scoring_parts(build, index, thresholds, maxima, config.gallery)
+    files = tuple(str(f) for f in preds.files)
+    job = _Job(str(build.root), files, tuple(thresholds), roles, benchmark.source_kind, config.batch)
     gallery: list[dict] = []
     found: dict[str, float] = {}
     waiting: dict[int, _Scored] = {}
@@ -516,16 +533,12 @@ def score(
 
     def chunks() -> Iterator[tuple]:
         """Tasks of CHUNK_BATCHES batches each: the samples' manifest lines, unparsed (a worker parses its own)."""
-        lines = build.lines()
         sizes = batch_sizes(index.frames, config.batch)
-        start = 0
-        for k, first in enumerate(range(0, len(sizes), CHUNK_BATCHES)):
-            chunk = sizes[first : first + CHUNK_BATCHES]
+        runs = [sizes[first : first + CHUNK_BATCHES] for first in range(0, len(sizes), CHUNK_BATCHES)]
+        parts = zip(runs, sample_lines(build, index, map(sum, runs)), strict=True)
+        for k, (chunk, (start, lines)) in enumerate(parts):
             n = sum(chunk)
-            members = index.members[start : start + n]
-            rows = sum(1 + len(others) for _, others in members)
-            yield task(k, start, list(islice(lines, rows)), (chunk, members, index.frames[start : start + n]))
-            start += n
+            yield task(k, start, lines, (chunk, index.members[start : start + n], index.frames[start : start + n]))
 
     def task(k: int, start: int, lines: list, seen: tuple) -> tuple:
         n = sum(seen[0])
@@ -661,12 +674,14 @@ def _evaluate(
         scored = preds.identity()
         calibration = resolve_calibration(config, build, index, maxima, scored)
         thresholds = make_thresholds(config.thresholds, calibration.thresholds)
+        parts = None
         if device_maps is not None:
             from negaudio.eval.device_scoring import score_on_device
 
-            evaluator, benchmark, gallery = score_on_device(build, index, device_maps, maxima, thresholds, config)
-        else:
-            evaluator, benchmark, gallery = score(build, index, preds, maxima, thresholds, config, executor)
+            parts = score_on_device(build, index, device_maps, maxima, thresholds, config)
+            if parts is None and config.model is not None:  # out of device memory: the maps file on the CPU
+                config.model |= device_maps.fallback()
+        evaluator, benchmark, gallery = parts or score(build, index, preds, maxima, thresholds, config, executor)
         metrics = evaluator.compute() | benchmark.compute(evaluator)
         rows = evaluator.rows()
         inputs = plot_inputs(metrics, evaluator, rows, gallery, headline_threshold([t.label for t in thresholds]))

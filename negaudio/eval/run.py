@@ -118,12 +118,10 @@ def evaluate(
     maps = run_model(
         build, adapter, model, path, settings.batch, used, settings.progress, None if kept is None else kept.add
     )
-    if kept is not None and kept.overflow:
-        settings.model["scored_on_note"] = (
-            f"the maps would take over {kept.budget / 2**30:.1f} GiB of {used} memory: scored from {path.name} on cpu"
-        )
+    if kept is not None and kept.dropped:
+        settings.model |= kept.fallback()
         kept = None
-    settings.model["scored_on"] = used if kept is not None else "cpu"
+    settings.model.setdefault("scored_on", "cpu" if kept is None else kept.where)
     if other is not None:
         path = output / CALIBRATION_MAPS
         settings.calibration_predictions = [
