@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -230,6 +231,73 @@ def test_resizing_on_the_device_equals_numpy(device):
     maps = np.random.default_rng(4).random((3, 7, 9)).astype(np.float32)
     for h, w in ((224, 200), (7, 30), (5, 9)):
         torch_maps = resize_bilinear_torch(torch.from_numpy(maps).to(device), h, w).cpu().numpy()
-        np.testing.assert_allclose(torch_maps, resize_bilinear(maps, h, w), rtol=1e-6)
-        if device == "cpu":
-            assert np.array_equal(torch_maps, resize_bilinear(maps, h, w))
+        np.testing.assert_allclose(torch_maps, resize_bilinear(maps, h, w), rtol=1e-6)  # float64 sums' order
+
+
+ODD = """
+import numpy as np
+import torch
+
+
+class Odd:
+    uses_torch = True
+
+    def __init__(self, returns):
+        self.returns = returns
+
+    def __call__(self, images, waves, records):
+        b = len(records)
+        if self.returns == "numpy scalar":
+            return np.float32(3)
+        if self.returns == "torch scalar":
+            return torch.tensor(3.0)
+        if self.returns == "text":
+            return "maps"
+        if self.returns == "empty":
+            return torch.zeros((b, 0, 5))
+        if self.returns == "ragged":
+            maps = np.empty(b, dtype=object)
+            maps[:] = [np.ones((3 + i % 2, 4), dtype=np.float32) * i for i in range(b)]
+            return maps
+        return (self.fail(i) for i in range(b))
+
+    def fail(self, i):
+        raise ValueError("the decoder is empty")
+"""
+
+
+@pytest.mark.parametrize(
+    ("returns", "error"),
+    [
+        ("numpy scalar", "returned float32, not maps"),
+        ("torch scalar", "returned Tensor, not maps"),
+        ("text", "returned str, not maps"),
+        ("empty", "returned an empty map (shape (0, 5))"),
+        ("generator", "the model raised ValueError: the decoder is empty"),
+    ],
+)
+@pytest.mark.parametrize("on_device", [False, True])
+def test_odd_adapter_outputs_are_one_error_on_either_path(build_dir, tmp_path, returns, error, on_device):
+    from negaudio.core.errors import NegaudioError
+
+    (tmp_path / "odd.py").write_text(ODD)
+    options = {"model_options": {"returns": returns}, "device": "cpu", "score_on_device": on_device}
+    with pytest.raises(NegaudioError, match=re.escape(error)):
+        evaluate(build_dir, tmp_path / "out", model=f"{tmp_path / 'odd.py'}:Odd", **options)
+    assert not (tmp_path / "out").exists()
+
+
+def test_ragged_maps_of_an_object_array_score_on_either_path(build_dir, tmp_path):
+    (tmp_path / "odd.py").write_text(ODD)
+    spec, options = f"{tmp_path / 'odd.py'}:Odd", {"model_options": {"returns": "ragged"}, "device": "cpu"}
+    compare(
+        run(build_dir, tmp_path / "cpu", spec, **options),
+        run(build_dir, tmp_path / "dev", spec, **options, score_on_device=True),
+    )
+
+
+def test_a_saved_calibration_names_the_model_not_where_its_maps_were_scored(build_dir, tmp_path, adapter):
+    cal = tmp_path / "cal.json"
+    report, _ = run(build_dir, tmp_path / "out", adapter, device="cpu", score_on_device=True, save_calibration=cal)
+    assert report["model"]["scored_on"] == "cpu (torch)"
+    assert json.loads(cal.read_text())["model"] == {"spec": adapter, "options": {}, "device": "cpu"}

@@ -239,14 +239,30 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def as_batch(output):
+    """An adapter's output with an iterator of maps read into a list (once, within the adapter's own call)."""
+    if hasattr(output, "ndim") or isinstance(output, str | bytes | Mapping) or not isinstance(output, Iterable):
+        return output
+    return list(output)
+
+
 def to_maps(output, count: int, spec: str) -> list[np.ndarray]:
-    """An adapter's output as ``count`` 2-D float32 numpy maps (torch tensors are detached and moved to cpu)."""
+    """An adapter's output as ``count`` 2-D float32 numpy maps, none empty (torch tensors are detached and moved
+    to cpu); anything else is an InputError naming what it returned."""
+    kind = type(output).__name__
     if hasattr(output, "detach"):
         output = output.detach().float().cpu().numpy()
-    maps = [np.asarray(m.detach().float().cpu() if hasattr(m, "detach") else m, dtype=np.float32) for m in output]
+    if not getattr(output, "ndim", 1) or isinstance(output, str | bytes | Mapping) or not isinstance(output, Iterable):
+        raise InputError(f"--model {spec!r} returned {kind}, not maps")
+    try:
+        maps = [np.asarray(m.detach().float().cpu() if hasattr(m, "detach") else m, dtype=np.float32) for m in output]
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"--model {spec!r} returned maps that are not arrays of numbers ({exc})") from None
     if len(maps) != count or any(m.ndim != 2 for m in maps):
         shapes = sorted({m.shape for m in maps})
         raise InputError(f"--model {spec!r} returned {len(maps)} maps of shapes {shapes} for a batch of {count}")
+    if any(m.size == 0 for m in maps):
+        raise InputError(f"--model {spec!r} returned an empty map (shape {next(m.shape for m in maps if not m.size)})")
     return maps
 
 
@@ -288,12 +304,7 @@ def run_model(
             while (ready := ahead.result()) is not None:
                 ahead = reader.submit(read_next)
                 records, images, waves = ready
-                output = call_adapter(spec, "the model", adapter, images, waves, records)
-                if not hasattr(output, "shape"):  # a sequence of maps (or an iterator of them): read once
-                    try:
-                        output = list(output)
-                    except TypeError:
-                        raise InputError(f"--model {spec!r} returned {type(output).__name__}, not maps") from None
+                output = call_adapter(spec, "the model", lambda *a: as_batch(adapter(*a)), images, waves, records)
                 for r, m in zip(records, to_maps(output, len(records), spec), strict=True):
                     if not np.isfinite(m).all():
                         raise InputError(f"--model {spec!r} returned a map with {not_finite(m)} for item {r.item_id!r}")

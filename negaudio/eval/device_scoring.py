@@ -43,14 +43,12 @@ class DeviceMaps:
         self.kept_bytes = 0
         self.dropped: str | None = None  # why the maps were dropped, if they were
 
-    @property
-    def where(self) -> str:
-        """Where the maps are scored, as the report says it: ``cuda``, or ``cpu (torch)``."""
-        return self.device.type if self.device.type == "cuda" else f"{self.device.type} (torch)"
-
-    def fallback(self) -> dict[str, str]:
-        """The report's ``model`` entries once the maps were dropped: scored from the maps file on the CPU."""
-        return {"scored_on": "cpu", "scored_on_note": f"{self.dropped}: the maps file was scored on the cpu"}
+    def report_entry(self) -> dict[str, str]:
+        """Where the maps were scored, for the report's ``model``: ``cuda`` (or ``cpu (torch)``), or, once they
+        were dropped, ``cpu`` from the maps file with the reason."""
+        if self.dropped:
+            return {"scored_on": "cpu", "scored_on_note": f"{self.dropped}: the maps file was scored on the cpu"}
+        return {"scored_on": self.device.type if self.device.type == "cuda" else f"{self.device.type} (torch)"}
 
     def _own(self, a) -> torch.Tensor:
         """``a`` copied into a float32 tensor of its own on the device: an adapter may reuse its output buffer,
@@ -65,20 +63,25 @@ class DeviceMaps:
             return
         if not self.maps:
             self.budget = memory_budget(self.device)
+        whole = is_tensor(output) or (isinstance(output, np.ndarray) and output.dtype != object)
+        self.kept_bytes += 4 * sum(m.numel() if is_tensor(m) else np.size(m) for m in ([output] if whole else output))
+        if self.budget is not None and self.kept_bytes > self.budget:
+            share = f"{self.budget / 2**20:,.0f} MiB, {DEVICE_SHARE:.0%} of the {self.device} memory free"
+            self.release(f"the maps would take over {share}")
+            return
         try:
-            if is_tensor(output) or isinstance(output, np.ndarray):
+            if whole:
                 batch = self._own(output)
                 maps, top = list(batch.unbind(0)), batch.flatten(1).amax(dim=1)
             else:
                 maps = [self._own(m) for m in output]
                 top = torch.stack([m.max() for m in maps])
         except torch.cuda.OutOfMemoryError:
+            failed = True
+        else:
+            failed = False
+        if failed:  # out of the except clause: the partial copies are freed with the error's traceback
             self.release(f"{self.device} ran out of memory keeping the maps")
-            return
-        self.kept_bytes += sum(m.numel() * 4 for m in maps)
-        if self.budget is not None and self.kept_bytes > self.budget:
-            share = f"{self.budget / 2**20:,.0f} MiB, {DEVICE_SHARE:.0%} of the {self.device} memory free"
-            self.release(f"the maps would take over {share}")
             return
         ids = [r.item_id for r in records]
         self.maps.update(zip(ids, maps, strict=True))
@@ -116,26 +119,41 @@ def score_on_device(
     thresholds: Collection[Threshold],
     config,
 ) -> tuple[NegativeAudioEvaluator, BenchmarkMetrics, list[dict]] | None:
-    """What ``pipeline.score`` gives (None when the device runs out of memory), from maps kept on their device:
-    the build's samples streamed in the same frame batches, every map resized and scored on the device."""
-    from negaudio.eval import pipeline as p
+    """What ``pipeline.score`` gives (None when the device runs out of memory: the maps are then dropped), from
+    maps kept on their device: the build's samples streamed in the same frame batches, every map resized and
+    scored on the device."""
+    from negaudio.eval.pipeline import scoring_parts
 
-    _, evaluator, benchmark, margins, picks = p.scoring_parts(build, index, list(thresholds), maxima, config.gallery)
+    _, evaluator, benchmark, margins, picks = scoring_parts(build, index, list(thresholds), maxima, config.gallery)
     gallery: list[dict] = []
-    sizes = p.batch_sizes(index.frames, config.batch)
     try:
-        for n, (start, lines) in zip(sizes, p.sample_lines(build, index, sizes), strict=True):
-            batch = samples_of_lines(build, lines, index.members[start : start + n], index.frames[start : start + n])
-            h, w = batch[0].frame
-            gt = torch.from_numpy(np.stack([p.load_gt(build, s) for s in batch])).to(maps.device)
-            present, ids = p.batch_layout(batch)
-            pos = maps.framed(ids[POSITIVE], h, w)
-            others = {name: maps.framed(ids[name], h, w) for name in present}
-            p.feed(evaluator, benchmark, batch, pos, gt, others, present, ids, maxima)
-            gallery += p.batch_gallery(build, batch, start, gt, pos, others, present, picks, margins)
-            if config.progress:
-                config.progress("scoring", start + n, index.n_samples)
+        _stream(build, index, maps, maxima, config, (evaluator, benchmark, gallery), (margins, picks))
     except torch.cuda.OutOfMemoryError:
+        failed = True
+    else:
+        failed = False
+    if failed:  # out of the except clause: the batch's tensors are freed with the error's traceback
         maps.release(f"{maps.device} ran out of memory scoring the maps")
         return None
     return evaluator, benchmark, gallery
+
+
+def _stream(build: Build, index: BuildIndex, maps: DeviceMaps, maxima: dict, config, parts: tuple, picks: tuple):
+    """Feed every frame batch of the build's samples, resized on the device, to the evaluator and benchmark part,
+    and add the gallery entries of the picks (``parts``: evaluator, benchmark, gallery; ``picks``: margins, picks)."""
+    from negaudio.eval import pipeline as p
+
+    evaluator, benchmark, gallery = parts
+    margins, chosen = picks
+    sizes = p.batch_sizes(index.frames, config.batch)
+    for n, (start, lines) in zip(sizes, p.sample_lines(build, index, sizes), strict=True):
+        batch = samples_of_lines(build, lines, index.members[start : start + n], index.frames[start : start + n])
+        h, w = batch[0].frame
+        gt = torch.from_numpy(np.stack([p.load_gt(build, s) for s in batch])).to(maps.device)
+        present, ids = p.batch_layout(batch)
+        pos = maps.framed(ids[POSITIVE], h, w)
+        others = {name: maps.framed(ids[name], h, w) for name in present}
+        p.feed(evaluator, benchmark, batch, pos, gt, others, present, ids, maxima)
+        gallery += p.batch_gallery(build, batch, start, gt, pos, others, present, chosen, margins)
+        if config.progress:
+            config.progress("scoring", start + n, index.n_samples)

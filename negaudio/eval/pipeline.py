@@ -659,6 +659,9 @@ def _evaluate(
     preds = Predictions(predictions)
     draft = started = None
     try:
+        scored_on = {"scored_on": "cpu"} if device_maps is None else device_maps.report_entry()
+        if device_maps is not None and device_maps.dropped:
+            device_maps = None  # the maps file is scored instead (``scored_on`` says why)
         first = needs_maxima_first(config) and device_maps is None
         if first and executor is not None:  # the workers read maps while the build is indexed
             started = start_maxima(preds, executor)
@@ -679,8 +682,8 @@ def _evaluate(
             from negaudio.eval.device_scoring import score_on_device
 
             parts = score_on_device(build, index, device_maps, maxima, thresholds, config)
-            if parts is None and config.model is not None:  # out of device memory: the maps file on the CPU
-                config.model |= device_maps.fallback()
+            if parts is None:  # out of device memory: the maps file on the CPU
+                scored_on = device_maps.report_entry()
         evaluator, benchmark, gallery = parts or score(build, index, preds, maxima, thresholds, config, executor)
         metrics = evaluator.compute() | benchmark.compute(evaluator)
         rows = evaluator.rows()
@@ -698,7 +701,7 @@ def _evaluate(
                 "missing": build.info.get("missing") or {},
             },
             "predictions": {"files": scored, "unknown_items": len(unknown), "unknown_first": unknown[:20]},
-            "model": config.model,
+            "model": None if config.model is None else config.model | scored_on,
             "upsampling": UPSAMPLING,
             "maxima_on": "raw prediction maps, before resizing (as vssl_eval)",
             "calibration": calibration.info,

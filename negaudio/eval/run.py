@@ -84,7 +84,7 @@ def evaluate(
 
     if (predictions is None) == (model is None):
         raise InputError("give --predictions PRED or --model SPEC" + (", not both" if model is not None else ""))
-    if model is None and device != "auto":
+    if model is None and (device != "auto" or score_on_device):
         raise InputError(f"--device {device}: --device applies to --model (a predictions file is scored on the CPU)")
     output = Path(output)
     files = []
@@ -110,7 +110,7 @@ def evaluate(
     used = resolve_device(device, uses_torch(adapter))
     settings.model = {"spec": model, "options": options, "device": used} | getattr(adapter, "provenance", {})
     kept = None
-    if used == "cuda" if score_on_device is None else score_on_device:
+    if score_on_device or (score_on_device is None and used == "cuda"):
         from negaudio.eval.device_scoring import DeviceMaps
 
         kept = DeviceMaps(used)
@@ -118,10 +118,6 @@ def evaluate(
     maps = run_model(
         build, adapter, model, path, settings.batch, used, settings.progress, None if kept is None else kept.add
     )
-    if kept is not None and kept.dropped:
-        settings.model |= kept.fallback()
-        kept = None
-    settings.model.setdefault("scored_on", "cpu" if kept is None else kept.where)
     if other is not None:
         path = output / CALIBRATION_MAPS
         settings.calibration_predictions = [
