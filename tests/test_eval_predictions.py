@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -172,3 +173,10 @@ def test_missing_items_name_the_ids_the_file_holds_instead(tmp_path):
         r"the build does not have \(first: no_such_item\)",
     ):
         Predictions([path]).check_items(["a", "b"])
+
+
+def test_the_crc_32_of_map_reads_is_zlibs():
+    from negaudio.eval.predictions import crc32
+
+    head, body = b"\x93NUMPY header", np.random.default_rng(0).random(50_000).astype(np.float32).tobytes()
+    assert crc32(body, crc32(head)) == zlib.crc32(head + body) and crc32(b"") == 0

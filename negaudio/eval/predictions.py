@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from isal.isal_zlib import crc32  # zlib's CRC-32 with ISA-L's carry-less multiplies: ~14x zlib's speed
 
 from negaudio.core.errors import InputError
 from negaudio.core.limits import check_pixels
@@ -113,9 +114,9 @@ class _Archive:
                 raise ValueError("the file ends inside the map")
             if verify:
                 tail = info.file_size - len(head) - data.nbytes  # bytes after the array (none, as numpy writes)
-                crc = zlib.crc32(data, zlib.crc32(head))
+                crc = crc32(data, crc32(head))
                 if tail:
-                    crc = zlib.crc32(os.pread(self.fd, tail, start + data.nbytes), crc)
+                    crc = crc32(os.pread(self.fd, tail, start + data.nbytes), crc)
                 if crc != info.CRC:
                     raise ValueError("its bytes do not match the CRC-32 of the archive's directory (a damaged file)")
             if direct:
