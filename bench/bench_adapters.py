@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, float] | int:
                     rate = figures[f"{model}_{device}_eval"] = time_eval(adapter, model, device, demo, args.batch, tmp)
                     line += f" {rate:12.1f}"
                 print(line, flush=True)
-    if "cuda" not in devices:
+    if "cuda" not in devices and not torch.cuda.is_available():
         print("  cuda: not timed (torch sees no GPU); on a GPU machine the same command adds the cuda rows")
     return figures
 
