@@ -15,10 +15,12 @@ def test_bundled_is3plus_builds_composites_from_the_embedded_bank(cli, tmp_path,
     monkeypatch.setenv("NEGAUDIO_CACHE", str(tmp_path / "cache"))
     result = cli("build", "is3plus", "-o", tmp_path / "b", "--limit", "4")
     assert result.exit_code == 0, result.output
-    assert "Build written to" in result.output and "offscreen" in result.output
+    assert "Build ready in" in result.output and "offscreen" in result.output
     build = negaudio.open_build(tmp_path / "b")
     assert build.info["source"]["kind"] == "composite" and len({r.sample_id for r in build}) == 4
     assert cli("inspect", tmp_path / "b").exit_code == 0
+    again = cli("build", "is3plus", "-o", tmp_path / "b", "--limit", "4")  # a no-op: it says so, and writes nothing
+    assert again.exit_code == 0 and "already built" in again.output and "written to" not in again.output
 
 
 def test_validate_and_list(cli, write_recipe):
@@ -35,7 +37,7 @@ def test_validate_and_list(cli, write_recipe):
 
 
 def test_error_messages_are_printed_verbatim(cli, tmp_path):
-    missing = tmp_path / "take[bold] [x].yaml"  # square brackets are not rich markup here
+    missing = tmp_path / "take[bold] [x]:smile:.yaml"  # neither rich markup nor an emoji code here
     result = cli("validate", missing)
     assert result.exit_code == 2 and f"error: {missing}: no such recipe file" in result.output
 

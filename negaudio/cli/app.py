@@ -147,7 +147,7 @@ def build(
     from negaudio.manifest.summary import summarize
 
     out_dir = output or Path("builds") / info["dataset"]["name"] / info["dataset"]["version"]
-    out.print(f"Build written to [bold]{escape(str(out_dir))}[/] ({info['items']} items, {info['failures']} failures)")
+    out.print(f"Build ready in [bold]{escape(str(out_dir))}[/] ({info['items']} items, {info['failures']} failures)")
     _print_summary(out_dir, summarize(out_dir))
     out.print(f"content sha256 {info['content_sha256']}")
     if info["failures"]:

@@ -13,9 +13,9 @@ from rich.markup import escape
 
 from negaudio.core.errors import RECEIVED, Interrupted, NegaudioError
 
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 # Without a terminal (logs, pipes) tables get room for their widest rows (names and intervals are never cut).
-out = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 200)
+out = Console(soft_wrap=True, highlight=False, emoji=False, width=None if sys.stdout.isatty() else 200)
 
 
 def fail(exc: NegaudioError) -> typer.Exit:
