@@ -108,7 +108,7 @@ def test_publish_creates_a_dataset_repo_uploads_the_export_and_tags_it(small_bui
     assert set(hub.repos["lab/test-set"]["tags"]) == {"v1.0.0", "v1.0.1"}
 
 
-def test_publish_refuses_bad_input_before_any_call(small_build, cli, tmp_path):
+def test_publish_refuses_bad_input_before_any_call(small_build, cli, tmp_path, monkeypatch):
     hub = FakeHub()
     for repo in ("no-slash", "a/b/c", "../x", ""):
         with pytest.raises(InputError, match="ORG/NAME"):
@@ -118,6 +118,9 @@ def test_publish_refuses_bad_input_before_any_call(small_build, cli, tmp_path):
     with pytest.raises(InputError, match="not found"):
         publish(tmp_path / "nowhere", "lab/x", api=hub)
     assert hub.calls == []
+    monkeypatch.setattr("negaudio.export.publish.default_api", lambda: pytest.fail("asked the Hub first"))
+    result = cli("publish", small_build, "--repo-id", "lab/x", "--license", "CC BY")
+    assert result.exit_code == 2 and "--license 'CC BY'" in result.output
     result = cli("publish", small_build, "--repo-id", "bad")
     assert result.exit_code == 2 and "ORG/NAME" in result.output
 

@@ -240,6 +240,15 @@ def is_export(folder: Path) -> bool:
     return all(p.is_dir() or p.suffix == ".parquet" for p in data.rglob("*"))
 
 
+def check_license(license: str) -> None:
+    """An InputError unless ``license`` looks like a Hub licence identifier."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", license):
+        raise InputError(
+            f"--license {license!r}: expected a Hub licence identifier (lowercase letters, digits, '.', '-', '+'), "
+            "such as cc-by-4.0, mit or other; see https://huggingface.co/docs/hub/repositories-licenses"
+        )
+
+
 def export(
     build_dir: str | Path,
     output: str | Path,
@@ -261,11 +270,7 @@ def export(
     _check_output(build_root, output)
     if max_shard_bytes < 1:
         raise InputError(f"max_shard_bytes must be positive (got {max_shard_bytes})")
-    if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", license):
-        raise InputError(
-            f"--license {license!r}: expected a Hub licence identifier (lowercase letters, digits, '.', '-', '+'), "
-            "such as cc-by-4.0, mit or other; see https://huggingface.co/docs/hub/repositories-licenses"
-        )
+    check_license(license)
     if verify:
         from negaudio.manifest.verify import verify as run_verify
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from negaudio.core.errors import InputError, NegaudioError
-from negaudio.export.hub import CARD, export
+from negaudio.export.hub import CARD, check_license, export
 from negaudio.manifest.reader import Build
 
 REPO_TYPE = "dataset"
@@ -96,6 +96,7 @@ def publish(
         raise InputError(f"--tag {tag!r:.140}: not a valid tag name")
     if revision is not None and not TAG.match(revision):
         raise InputError(f"--revision {revision!r:.140}: not a valid branch name")
+    check_license(license)
     content = build.info["content_sha256"]
     api = api if api is not None else default_api()
     with tempfile.TemporaryDirectory(prefix="negaudio-publish-") as tmp:
