@@ -92,6 +92,14 @@ class _Entry(NamedTuple):
     group: str | None
 
 
+class DamagedBuildInfo(InputError):
+    """A build's build.json that no longer reads as one; ``detail`` says why."""
+
+    def __init__(self, path: Path, detail: str):
+        super().__init__(f"{path}: {detail}; the build is damaged")
+        self.detail = detail
+
+
 class Build:
     """A rendered build, read lazily: ``info`` (build.json), iteration over typed records, ``build[item_id]``,
     :meth:`filter` (a view of some items), :meth:`samples` and the media of an item (:meth:`load_audio`,
@@ -114,7 +122,7 @@ class Build:
         try:
             self.info = _adapter(BuildInfo).validate_json(info.read_bytes())
         except ValueError as exc:
-            raise InputError(f"{info}: not a negaudio build.json ({_first_error(exc)}); the build is damaged") from None
+            raise DamagedBuildInfo(info, f"not a negaudio build.json ({_first_error(exc)})") from None
         self.manifest = next((p for p in (self.root / MANIFEST, self.root / (MANIFEST + ".gz")) if p.is_file()), None)
         if self.manifest is None:
             raise InputError(f"{self.root}: {MANIFEST} not found")

@@ -12,7 +12,7 @@ from pathlib import Path
 from negaudio.core.errors import InputError, check_signals
 from negaudio.core.files import file_sha256
 from negaudio.core.paths import check_relative
-from negaudio.manifest.reader import Build
+from negaudio.manifest.reader import Build, DamagedBuildInfo
 from negaudio.manifest.schema import item_sha256
 from negaudio.manifest.writer import BUILD_INFO, CHECKSUMS, FAILURES, MANIFEST, PLAN, build_sha256, content_line
 from negaudio.media.audio import pcm_sha256_of_file
@@ -41,13 +41,10 @@ def verify(root: Path) -> list[Problem]:
     that is no build raises InputError; a build whose build.json no longer reads is one problem."""
     try:
         build = Build(root)
-    except InputError as exc:
-        info, text = Path(root) / BUILD_INFO, str(exc)
-        if info.is_file() and text.startswith(f"{info}: "):  # build.json no longer reads
-            return [
-                Problem("altered", BUILD_INFO, text.removeprefix(f"{info}: ").removesuffix("; the build is damaged"))
-            ]
-        if info.is_file() and not (Path(root) / MANIFEST).is_file():
+    except DamagedBuildInfo as exc:
+        return [Problem("altered", BUILD_INFO, exc.detail)]
+    except InputError:
+        if (Path(root) / BUILD_INFO).is_file() and not (Path(root) / MANIFEST).is_file():
             return [Problem("missing", MANIFEST)]
         raise
     problems: list[Problem] = []
