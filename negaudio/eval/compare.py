@@ -256,6 +256,11 @@ def compare(
 # ---------------------------------------------------------------- outputs
 
 
+def row_label(row: dict, result: dict) -> str:
+    """A model's name as the table and the figure show it (the baseline marked)."""
+    return row["name"] + (" (baseline)" if row["name"] == result["baseline"] else "")
+
+
 def _cell(entry: dict, key: str, fmt) -> str:
     value = entry.get("value")
     text = fmt(value)
@@ -288,7 +293,7 @@ def table_rows(result: dict, with_diff: bool = True) -> tuple[list[str], list[li
     header = ["model", *(c["title"] for c in result["columns"])]
     rows = []
     for row in result["rows"]:
-        cells = [row["name"] + (" (baseline)" if row["name"] == result["baseline"] else "")]
+        cells = [row_label(row, result)]
         cells += [_cell(row["metrics"][c["key"]], c["key"], _formatter(c["key"])) for c in result["columns"]]
         rows.append(cells)
         diffs = [row["metrics"][c["key"]].get("diff") for c in result["columns"]]
@@ -392,8 +397,8 @@ def draw(result: dict):
         top = 1.0 if metric == "separability" else 0.0
         for m, row in enumerate(result["rows"]):
             vals, lo, hi = [], [], []
-            for n in negatives:
-                e = row["metrics"][f"negatives/{n}/{metric}"]
+            entries = [row["metrics"][f"negatives/{n}/{metric}"] for n in negatives]
+            for e in entries:
                 v = np.nan if e["value"] is None else scale * e["value"]
                 ci = [None if c is None else scale * c for c in (e.get("ci") or [None, None])]
                 vals.append(v)
@@ -401,26 +406,18 @@ def draw(result: dict):
                 hi.append(0.0 if ci[1] is None else ci[1] - v)
                 top = np.nanmax([top, v + hi[-1]])
             at = x + (m - (len(models) - 1) / 2) * width
-            name = row["name"] + (" (baseline)" if row["name"] == result["baseline"] else "")
-            ax.bar(at, vals, width, yerr=[lo, hi], capsize=2, color=palette[m], label=name)
-            bars.append((ax, at, vals))
+            ax.bar(at, vals, width, yerr=[lo, hi], capsize=2, color=palette[m], label=row_label(row, result))
+            bars.append((ax, at, [e["value"] for e in entries], metric, scale))
         ax.set_xticks(x, negatives, rotation=20, ha="right", fontsize=8)
         ax.set_ylabel(ylabel)
         ax.set_ylim(0, 1.08 * top if top > 0 else 1.0)  # headroom above the highest interval: nothing clipped
         if metric == "separability":
             ax.axhline(0.5, color="grey", lw=0.8, ls="--", label="0.5: the peak ignores the audio")
-    for ax, at, vals in bars:  # a bar too low to see shows its value, as the table writes it
+    for ax, at, values, metric, scale in bars:  # a bar too low to see shows its value, as the table writes it
         low = ax.get_ylim()[1] / 100
-        for xi, v in zip(at, vals, strict=True):
-            if np.isfinite(v) and v < low:
-                ax.text(
-                    xi,
-                    v,
-                    f"{v:.2f}" if ax is fig.axes[0] else f"{v:.1f}",
-                    ha="center",
-                    va="bottom",
-                    fontsize=6,
-                )
+        for xi, value in zip(at, values, strict=True):
+            if value is not None and np.isfinite(value) and scale * value < low:
+                ax.text(xi, scale * value, _formatter(metric)(value), ha="center", va="bottom", fontsize=6)
     handles, labels = fig.axes[1].get_legend_handles_labels()
     chance = fig.axes[0].get_lines()[-1]
     handles, labels = [*handles, chance], [*labels, chance.get_label()]
