@@ -205,3 +205,21 @@ def test_compare_figure_uses_the_table_units_and_clips_nothing(runs):
     assert legend == ["energy-gated-5 (baseline)", "oracle-5", "random-5", "0.5: the peak ignores the audio"]
     low = [h for h in heights if h < pia_ax.get_ylim()[1] / 100]
     assert len(pia_ax.texts) == len(low) > 0  # each bar too low to see says its value
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (("report.json", b"{"), "report.json: not a readable report"),
+        (("report.json", b"\xff\xfe"), "report.json: not a readable report"),
+        (("items.csv", b"\xff\xfe"), "items.csv: not the items.csv of its report.json"),
+        (("items.csv", b"item_id,name\nx,abc\n"), "items.csv: not the items.csv of its report.json"),
+    ],
+)
+def test_a_damaged_evaluation_folder_is_one_error_line(cli, runs, tmp_path, damage, named):
+    folder = tmp_path / "damaged"
+    shutil.copytree(runs[("oracle", 5)], folder)
+    (folder / damage[0]).write_bytes(damage[1])
+    result = cli("compare", runs[("oracle", 5)], folder, "-o", tmp_path / "x")
+    assert result.exit_code == 2 and named in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()

@@ -219,6 +219,19 @@ def test_predictions_rescored_give_the_same_report_and_random_is_deterministic(c
     assert report(a)["metrics"] == report(b)["metrics"] == report(c)["metrics"]
 
 
+def test_save_calibration_replaces_a_calibration_but_no_other_file(cli, eval_build, tmp_path):
+    args = ("--model", "visual-prior", "--gallery", "0", "--bootstrap", "0", "--threshold", "max")
+    thesis = tmp_path / "thesis.txt"
+    thesis.write_text("my thesis")
+    result = cli("eval", eval_build, *args, "-o", tmp_path / "a", "--save-calibration", thesis)
+    assert result.exit_code == 2 and f"{thesis}: holds a file that is not a negaudio calibration" in result.output
+    assert thesis.read_text() == "my thesis" and not (tmp_path / "a").exists()
+    saved = tmp_path / "calib.json"
+    for out in ("b", "c"):  # the second run replaces the first one's calibration
+        assert cli("eval", eval_build, *args, "-o", tmp_path / out, "--save-calibration", saved).exit_code == 0
+    assert json.loads(saved.read_text()) == json.loads((tmp_path / "c" / "calibration.json").read_text())
+
+
 def test_calibration_saved_on_one_build_is_reused_on_another(cli, eval_build, other_build, tmp_path):
     saved = tmp_path / "calib.json"
     first, second = tmp_path / "first", tmp_path / "second"

@@ -45,9 +45,19 @@ def load_evaluation(path: Path, name: str | None = None) -> Evaluation:
         raise InputError(f"{path}: evaluation folder not found")
     if not report_path.is_file() or not items_path.is_file():
         raise InputError(f"{path}: not an evaluation folder (needs report.json and items.csv from negaudio eval)")
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    if "headline" not in report:
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:  # not JSON, not UTF-8 (a ValueError too), unreadable
+        raise InputError(f"{report_path}: not a readable report ({exc})") from None
+    if not isinstance(report, dict) or "headline" not in report:
         raise InputError(f"{path}: report.json has no headline section; rerun negaudio eval with this version")
+    try:
+        return _evaluation(path, name, report, items_path)
+    except (ValueError, KeyError, TypeError, csv.Error, OSError) as exc:
+        raise InputError(f"{items_path}: not the items.csv of its report.json ({type(exc).__name__}: {exc})") from None
+
+
+def _evaluation(path: Path, name: str | None, report: dict, items_path: Path) -> Evaluation:
     at = f"@{report['headline']['threshold']}"
     cols: dict[str, dict[str, list]] = {}
     sample_ids: list[str] = []

@@ -614,8 +614,17 @@ def check_config(config: EvalConfig) -> None:
         load_calibration(config.calibration)
     if config.save_calibration is not None:
         refuse_inside_build(config.save_calibration, "calibration")
-        if Path(config.save_calibration).is_dir():
-            raise InputError(f"--save-calibration {config.save_calibration}: is a folder; give a file name")
+        target = Path(config.save_calibration)
+        if target.is_dir():
+            raise InputError(f"--save-calibration {target}: is a folder; give a file name")
+        if target.exists() or target.is_symlink():
+            try:
+                load_calibration(target)  # an earlier calibration, which the new one replaces
+            except InputError:
+                raise InputError(
+                    f"--save-calibration {target}: holds a file that is not a negaudio calibration; it is not "
+                    "replaced: give a new file name"
+                ) from None
     if not is_count(config.batch, 1):
         raise InputError(f"--batch must be >= 1, got {config.batch!r}")
     check_jobs(config.jobs)
