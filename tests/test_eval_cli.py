@@ -574,3 +574,20 @@ def test_a_build_without_any_ground_truth_says_so_at_build_inspect_and_eval(cli,
     assert json.loads((tmp_path / "e" / "report.json").read_text())["ground_truth"] == {"samples_with_gt": 0}
     inspected = cli("inspect", eval_build)
     assert inspected.exit_code == 0 and said not in " ".join(inspected.output.split())  # its positives have masks
+
+
+def test_an_evaluation_stopped_while_writing_its_report_is_rerun_into_its_folder(eval_build, tmp_path, monkeypatch):
+    from negaudio.eval import report as report_module
+    from negaudio.eval.run import evaluate
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(report_module, "save_calibration", stop)  # the last file the report folder gets
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(eval_build, out, model="visual-prior", bootstrap=0)
+    assert (out / "report.json").is_file()  # written first: the folder holds a report, so it takes one again
+    monkeypatch.undo()
+    again = evaluate(eval_build, out, model="visual-prior", bootstrap=0)
+    assert sorted(p.name for p in out.iterdir()) == sorted(again["files"])  # every file, no draft left behind

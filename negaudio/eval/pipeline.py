@@ -47,7 +47,7 @@ from negaudio.eval.samples import BuildIndex, Sample, index_build, iter_samples,
 from negaudio.eval.thresholds import UNIVERSAL_KINDS
 from negaudio.eval.upsample import resize_bilinear
 from negaudio.manifest import Build
-from negaudio.rendering.execute import check_jobs, make_executor, run_bounded
+from negaudio.rendering.execute import InlineExecutor, check_jobs, make_executor, run_bounded
 
 DEFAULT_THRESHOLDS = ("0.5", "median", "adaptive", "max", "max10", "maxq3", "maxq3_separate")
 UPSAMPLING = "bilinear, half-pixel centres (align_corners=False), no antialias, to the stored image's H x W"
@@ -662,7 +662,7 @@ def _evaluate(
     executor: Executor | None,
     device_maps=None,
 ) -> dict:
-    from negaudio.eval.report import PlotDraft, draw_plots, items_csv, plot_inputs, write_outputs
+    from negaudio.eval.report import PlotDraft, items_csv, plot_inputs, write_outputs
 
     build = Build(build_root)
     preds = Predictions(predictions)
@@ -698,9 +698,9 @@ def _evaluate(
         rows = evaluator.rows()
         inputs = plot_inputs(metrics, evaluator, rows, gallery, headline_threshold([t.label for t in thresholds]))
         table = (evaluator, [t.label for t in thresholds], index.types)  # items.csv
-        if executor is not None:  # workers draw the plots and write items.csv while this process bootstraps
-            draft = PlotDraft(out_dir, executor, inputs)
-            items = executor.submit(items_csv, *table)
+        runner = executor or InlineExecutor()  # workers draw the plots and write items.csv while we bootstrap
+        draft = PlotDraft(out_dir, runner, inputs)
+        items = runner.submit(items_csv, *table)
         report = {
             "negaudio_version": __version__,
             "build": build_identity(build)
@@ -727,18 +727,13 @@ def _evaluate(
         }
         if config.save_calibration is not None and calibration.record is not None:
             save_calibration(config.save_calibration, calibration.record)
-        if draft is not None:
-            items = items.result()
-            plotted = draft.take(out_dir)
-        else:
-            items = items_csv(*table)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            plotted = draw_plots(out_dir, inputs)
+        items = items.result()
+        draft.wait()
     except BaseException as exc:
         if draft is not None:
             draft.discard(wait=isinstance(exc, Exception))
         raise
     finally:
         preds.close()
-    write_outputs(out_dir, build, report, items, calibration.record, plotted)
+    write_outputs(out_dir, build, report, items, calibration.record, draft)
     return report

@@ -128,20 +128,15 @@ def draw_plot(out_dir: Path, name: str, part: dict) -> str:
     return name
 
 
-def draw_plots(out_dir: Path, inputs: dict) -> list[str]:
-    """Draw the plots of :func:`plot_inputs` into ``out_dir`` (PNG + PDF each); return the PNG names."""
-    return [draw_plot(out_dir, name, part) for name, part in plot_parts(inputs)]
-
-
 DRAFT = ".plots-draft."
 """Prefix of the hidden folder of a report folder that plots drawn on a worker wait in (see PlotDraft)."""
 
 
 class PlotDraft:
-    """The plots drawn on pool workers (one task per plot) while the report is computed, into a hidden folder
-    of the report folder. ``take`` moves them in once the report is complete; ``discard`` removes them, so a
-    failed or interrupted evaluation leaves an earlier report's plots as they were. A draft left by a killed run
-    is removed by the next one."""
+    """The plots drawn by ``executor`` (pool workers, one task per plot, or this process) while the report is
+    computed, into a hidden folder of the report folder. ``move`` moves them in once the report is written;
+    ``discard`` removes them, so a failed or interrupted evaluation leaves an earlier report's plots as they were
+    and no plot in a folder without a report. A draft left by a killed run is removed by the next one."""
 
     def __init__(self, out_dir: Path, executor, inputs: dict):
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,14 +153,15 @@ class PlotDraft:
             self.discard(wait=False)
             raise
 
-    def take(self, out_dir: Path) -> list[str]:
-        """Wait for the plots and move them into ``out_dir``; their PNG names."""
-        files = [future.result() for future in self.futures]
-        for png in files:
-            for name in (png, str(Path(png).with_suffix(".pdf"))):
-                os.replace(self.folder / name, out_dir / name)
+    def wait(self) -> list[str]:
+        """Wait for the plots; their PNG names."""
+        return [future.result() for future in self.futures]
+
+    def move(self, out_dir: Path) -> None:
+        """Move the plots (and whatever else was staged in the draft) into ``out_dir``; remove the draft."""
+        for path in self.folder.iterdir():
+            os.replace(path, out_dir / path.name)
         self.folder.rmdir()
-        return files
 
     def discard(self, wait: bool) -> None:
         """Remove the draft (``wait``: for a drawing under way first; not on Ctrl-C, when the workers are stopped
@@ -183,26 +179,29 @@ def write_outputs(
     report: dict,
     items: str,
     calibration: dict | None,
-    plotted: list[str],
+    draft: PlotDraft,
 ) -> None:
-    """Write the report folder; ``items`` is items.csv (:func:`items_csv`), ``plotted`` the plots already drawn
-    into it (:func:`draw_plots`, or a :class:`PlotDraft` taken)."""
+    """Write the report folder; ``items`` is items.csv (:func:`items_csv`), ``draft`` the plots drawn for it.
+    report.json comes first, whole (staged in the draft, then renamed): a folder that holds any other file of
+    the report holds a report, so a run stopped on the way may be run again into it."""
     earlier = earlier_report(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     files = [REPORT, "report.md", "items.csv"]
-    with (out_dir / "items.csv").open("w", newline="", encoding="utf-8") as fh:
-        fh.write(items)
+    report["plots"] = draft.wait()
     if calibration is not None:
-        save_calibration(out_dir / "calibration.json", calibration)
         files.append("calibration.json")
-    report["plots"] = plotted
     if report.get("model"):  # the model's maps, written into this folder by the run
         files.append(MODEL_MAPS)
         if report["calibration"].get("source") == "build":
             files.append(CALIBRATION_MAPS)
     report["files"] = files + [f for png in report["plots"] for f in (png, str(Path(png).with_suffix(".pdf")))]
-    (out_dir / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "report.md").write_text(render(report), encoding="utf-8")
+    (draft.folder / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    os.replace(draft.folder / REPORT, out_dir / REPORT)
+    (draft.folder / "report.md").write_text(render(report), encoding="utf-8")
+    with (draft.folder / "items.csv").open("w", newline="", encoding="utf-8") as fh:
+        fh.write(items)
+    if calibration is not None:
+        save_calibration(draft.folder / "calibration.json", calibration)
+    draft.move(out_dir)
     read = report["predictions"]["files"] + report["calibration"].get("predictions", [])
     inputs = {Path(f["path"]).resolve() for f in read}
     remove_stale(out_dir, earlier, report["files"], inputs)
