@@ -581,6 +581,18 @@ def test_build_json_with_wrong_types_is_refused(cli, built):
     assert result.exit_code == 1 and "altered: build.json (not a negaudio build.json" in result.output
 
 
+def test_a_manifest_row_with_a_wrong_type_is_one_line_and_a_verify_finding(cli, built):
+    lines = (built / "manifest.jsonl").read_text().splitlines()
+    row = json.loads(lines[1])
+    row["audio"]["sample_rate"] = "abc"
+    (built / "manifest.jsonl").write_text("\n".join([lines[0], json.dumps(row), *lines[2:]]) + "\n")
+    result = cli("inspect", built)  # unreadable: bad input, one line naming the line and the field
+    assert result.exit_code == 2 and "manifest.jsonl:2: invalid manifest row (audio.sample_rate:" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    result = cli("verify", built)  # a finding of verify: the build is damaged
+    assert result.exit_code == 1 and "altered: manifest.jsonl (line 2: invalid manifest row (audio" in result.output
+
+
 def test_an_absurd_calibration_threshold_gives_a_whole_report_or_a_clear_error(cli, built, tmp_path):
     model = tmp_path / "m"
     assert (

@@ -92,6 +92,14 @@ class _Entry(NamedTuple):
     group: str | None
 
 
+class ManifestRowError(InputError):
+    """A manifest line that does not read as a record; ``detail`` names the line and its first error."""
+
+    def __init__(self, manifest: Path, line_no: int, exc: ValueError):
+        self.detail = f"line {line_no}: invalid manifest row ({_first_error(exc)})"
+        super().__init__(f"{manifest}:{line_no}: invalid manifest row ({_first_error(exc)})")
+
+
 class DamagedBuildInfo(InputError):
     """A build's build.json that no longer reads as one; ``detail`` says why."""
 
@@ -139,7 +147,7 @@ class Build:
             try:
                 record = parse_record(line)
             except ValueError as exc:
-                raise InputError(f"{self.manifest}:{line_no}: invalid manifest row ({exc})") from None
+                raise ManifestRowError(self.manifest, line_no, exc) from None
             yield record
 
     def _text_lines(self) -> Iterator[str]:
@@ -161,7 +169,7 @@ class Build:
                         try:
                             record = parse_record(line)
                         except ValueError as exc:
-                            raise InputError(f"{self.manifest}:{line_no}: invalid manifest row ({exc})") from None
+                            raise ManifestRowError(self.manifest, line_no, exc) from None
                         if record.item_id in entries:
                             raise InputError(f"{self.manifest}:{line_no}: item {record.item_id!r} appears twice")
                         entries[record.item_id] = _Entry(offset, record.kind, record.name, record.group)

@@ -12,7 +12,7 @@ from pathlib import Path
 from negaudio.core.errors import InputError, check_signals
 from negaudio.core.files import file_sha256
 from negaudio.core.paths import check_relative
-from negaudio.manifest.reader import Build, DamagedBuildInfo
+from negaudio.manifest.reader import Build, DamagedBuildInfo, ManifestRowError
 from negaudio.manifest.schema import item_sha256
 from negaudio.manifest.writer import BUILD_INFO, CHECKSUMS, FAILURES, MANIFEST, PLAN, build_sha256, content_line
 from negaudio.media.audio import pcm_sha256_of_file
@@ -51,8 +51,11 @@ def verify(root: Path) -> list[Problem]:
     info = build.info
     if "build_sha256" in info and build_sha256(info) != info["build_sha256"]:
         problems.append(Problem("altered", BUILD_INFO, "its content does not match its build_sha256"))
-    hashed = _check_files(build, problems)
-    counts = _check_decoded(build, problems, hashed or {})
+    try:
+        hashed = _check_files(build, problems)
+        counts = _check_decoded(build, problems, hashed or {})
+    except ManifestRowError as exc:  # the records cannot be read on: what was found so far, and this
+        return [*problems, Problem("altered", MANIFEST, exc.detail)]
     _check_info(build, problems, counts)
     if hashed is not None:
         problems.extend(_extra_files(build.root, set(hashed)))
