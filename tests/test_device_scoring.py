@@ -301,3 +301,10 @@ def test_a_saved_calibration_names_the_model_not_where_its_maps_were_scored(buil
     report, _ = run(build_dir, tmp_path / "out", adapter, device="cpu", score_on_device=True, save_calibration=cal)
     assert report["model"]["scored_on"] == "cpu (torch)"
     assert json.loads(cal.read_text())["model"] == {"spec": adapter, "options": {}, "device": "cpu"}
+
+
+def test_score_on_device_is_refused_for_a_predictions_file(build_dir, tmp_path):
+    from negaudio.core.errors import InputError
+
+    with pytest.raises(InputError, match="score_on_device applies to a model's maps"):
+        evaluate(build_dir, tmp_path / "out", predictions=tmp_path / "p.npz", score_on_device=True)

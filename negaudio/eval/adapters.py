@@ -239,11 +239,14 @@ def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def _not_a_sequence(output) -> bool:
+    """True for what cannot hold maps one by one: text, a mapping, anything not iterable."""
+    return isinstance(output, str | bytes | Mapping) or not isinstance(output, Iterable)
+
+
 def as_batch(output):
     """An adapter's output with an iterator of maps read into a list (once, within the adapter's own call)."""
-    if hasattr(output, "ndim") or isinstance(output, str | bytes | Mapping) or not isinstance(output, Iterable):
-        return output
-    return list(output)
+    return output if hasattr(output, "ndim") or _not_a_sequence(output) else list(output)
 
 
 def to_maps(output, count: int, spec: str) -> list[np.ndarray]:
@@ -252,7 +255,7 @@ def to_maps(output, count: int, spec: str) -> list[np.ndarray]:
     kind = type(output).__name__
     if hasattr(output, "detach"):
         output = output.detach().float().cpu().numpy()
-    if not getattr(output, "ndim", 1) or isinstance(output, str | bytes | Mapping) or not isinstance(output, Iterable):
+    if not getattr(output, "ndim", 1) or _not_a_sequence(output):
         raise InputError(f"--model {spec!r} returned {kind}, not maps")
     try:
         maps = [np.asarray(m.detach().float().cpu() if hasattr(m, "detach") else m, dtype=np.float32) for m in output]

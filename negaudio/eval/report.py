@@ -129,7 +129,8 @@ def draw_plot(out_dir: Path, name: str, part: dict) -> str:
 
 
 DRAFT = ".plots-draft."
-"""Prefix of the hidden folder of a report folder that plots drawn on a worker wait in (see PlotDraft)."""
+"""Prefix of the hidden folder of a report folder where the report's files wait until report.json is in place (see
+PlotDraft and write_outputs)."""
 
 
 class PlotDraft:

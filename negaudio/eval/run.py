@@ -84,8 +84,10 @@ def evaluate(
 
     if (predictions is None) == (model is None):
         raise InputError("give --predictions PRED or --model SPEC" + (", not both" if model is not None else ""))
-    if model is None and (device != "auto" or score_on_device):
+    if model is None and device != "auto":
         raise InputError(f"--device {device}: --device applies to --model (a predictions file is scored on the CPU)")
+    if model is None and score_on_device:
+        raise InputError("score_on_device applies to a model's maps (a predictions file is scored on the CPU)")
     output = Path(output)
     files = []
     if predictions is not None:
