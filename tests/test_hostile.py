@@ -28,6 +28,7 @@ import negaudio
 import negaudio.rendering.render as render_module
 from negaudio.core.errors import InputError
 from negaudio.core.lock import folder_lock
+from negaudio.core.paths import inside
 from negaudio.planning.planfile import read_plan
 from negaudio.sources.demo import ensure_demo
 from tests.conftest import tree_digest
@@ -644,3 +645,18 @@ def test_undecodable_file_names_are_refused_at_plan_time(cli, write_recipe, demo
     recipe = write_recipe(negatives=[{"kind": "offscreen", "pool": {"folder": str(pool)}}])
     result = build(cli, recipe, tmp_path / "out", demo_root)
     assert result.exit_code == 2 and "not valid UTF-8" in result.output and not (tmp_path / "out").exists()
+
+
+def test_a_folder_resolved_once_still_has_each_file_checked_for_a_link(tmp_path):
+    root = tmp_path / "build"
+    (root / "audio").mkdir(parents=True)
+    (root / "audio" / "a.wav").write_bytes(b"a")
+    (tmp_path / "secret").write_text("s")
+    (root / "audio" / "b.wav").symlink_to(tmp_path / "secret")
+    (root / "audio" / "c.wav").symlink_to(root / "audio" / "a.wav")
+    folders: dict[str, str] = {}
+    assert inside(root, "audio/a.wav", "manifest path", folders) == root / "audio" / "a.wav"
+    assert folders  # the folder's real path is kept for the next file
+    with pytest.raises(InputError, match="leaves"):
+        inside(root, "audio/b.wav", "manifest path", folders)
+    assert inside(root, "audio/c.wav", "manifest path", folders) == root / "audio" / "c.wav"  # a link inside: fine

@@ -47,13 +47,26 @@ def check_relative(value: str, what: str) -> str:
     return value
 
 
-def inside(root: Path, rel: str, what: str, real_root: str | None = None) -> Path:
+def inside(root: Path, rel: str, what: str, real_dirs: dict[str, str] | None = None) -> Path:
     """``root / rel`` for a checked relative path, refused when a symbolic link takes it out of ``root``
-    (``real_root``: the root's real path, when the caller knows it)."""
+    (``real_dirs``: the real paths of folders resolved so far, a cache the caller keeps while the folders stay as
+    they are; the path's own last component is looked at every time)."""
     check_relative(rel, what)
     path = Path(root) / rel
-    real_root = real_root or os.path.realpath(root)
-    real = os.path.realpath(path)
+    cache = {} if real_dirs is None else real_dirs
+    real_root = _real_folder(str(root), cache)
+    name = str(path)
+    if os.path.islink(name):
+        real = os.path.realpath(name)
+    else:
+        real = os.path.join(_real_folder(os.path.dirname(name), cache), os.path.basename(name))
     if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
         raise InputError(f"{what} {rel!r:.80} leaves {root} through a symbolic link")
     return path
+
+
+def _real_folder(folder: str, cache: dict[str, str]) -> str:
+    real = cache.get(folder)
+    if real is None:
+        real = cache[folder] = os.path.realpath(folder)
+    return real

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import gzip
-import os
 from collections.abc import Collection, Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -136,7 +135,7 @@ class Build:
             raise InputError(f"{self.root}: {MANIFEST} not found")
         self._where: Criteria = ()
         self._index: dict[str, _Entry] = {}  # shared by the views of this build, filled once on first use
-        self._real_root = os.path.realpath(self.root)  # what every file of the build must stay under
+        self._real_dirs: dict[str, str] = {}  # real paths of the build's folders (``inside``)
 
     def __iter__(self) -> Iterator[ManifestRecord]:
         """The records in manifest order (those the view selects)."""
@@ -254,7 +253,7 @@ class Build:
     def path(self, rel: str) -> Path:
         """A file of the build; a path that leaves the build folder (absolute, '..', or through a symbolic
         link) is refused, so a build from an untrusted source cannot make a reader touch other files."""
-        return inside(self.root, rel, "manifest path", self._real_root)
+        return inside(self.root, rel, "manifest path", self._real_dirs)
 
     def damaged(self, record: ManifestRecord, rel: str, problem: str) -> InputError:
         """The error for one bad media file of the build."""
