@@ -660,3 +660,19 @@ def test_a_folder_resolved_once_still_has_each_file_checked_for_a_link(tmp_path)
     with pytest.raises(InputError, match="leaves"):
         inside(root, "audio/b.wav", "manifest path", folders)
     assert inside(root, "audio/c.wav", "manifest path", folders) == root / "audio" / "c.wav"  # a link inside: fine
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif", ".pdf"])
+def test_inspect_gallery_replaces_only_a_contact_sheet(cli, built, tmp_path, suffix):
+    sheet = tmp_path / f"sheet{suffix}"
+    assert cli("inspect", built, "--gallery", sheet).exit_code == 0
+    first = sheet.stat().st_mtime_ns
+    time.sleep(0.01)
+    assert cli("inspect", built, "--gallery", sheet, "--count", "2").exit_code == 0  # an earlier sheet: replaced
+    assert sheet.stat().st_mtime_ns != first
+    mine = tmp_path / f"figure{suffix}"
+    Image.new("RGB", (8, 8)).save(mine)  # the user's own picture under the name given
+    before = mine.read_bytes()
+    result = cli("inspect", built, "--gallery", mine)
+    assert result.exit_code == 2 and "not a negaudio contact sheet; it is not replaced" in result.output
+    assert mine.read_bytes() == before

@@ -293,7 +293,7 @@ def inspect(
         typer.Option(
             "--gallery",
             help="Also draw a contact sheet (.png, .jpg, .webp, .tif or .pdf, by the suffix): each image with its "
-            "objects' visible masks.",
+            "objects' visible masks. An existing file is replaced only when it is a contact sheet.",
         ),
     ] = None,
     count: Annotated[int, typer.Option("--count", min=1, max=1000, help="Images on the contact sheet.")] = 24,

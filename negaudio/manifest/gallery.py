@@ -2,7 +2,8 @@
 visible mask outlined and numbered, with a key under the tile (``1 bird (D)``): sounding objects in colour with
 ``(S)``, distractors in grey with ``(D)``, as a legend at the top of the sheet says. Builds without composites
 show each positive's ground truth the same way. The sounding colours are steps of the perceptually uniform
-viridis colormap. The sheet is written in the format its suffix names (``SUFFIXES``), with a PDF beside it."""
+viridis colormap. The sheet is written in the format its suffix names (``SUFFIXES``), its metadata marking it as a
+contact sheet (``MARK``): an existing file is replaced only when it is one."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 from scipy.ndimage import binary_erosion
 
 from negaudio.core.errors import InputError
@@ -25,6 +27,11 @@ LINE = 17  # the height of one line of it, with spacing
 SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 SOUNDING = tuple(tuple(round(255 * c) for c in colormaps["viridis"](x)[:3]) for x in (1.0, 0.5, 0.75, 0.3, 0.62, 0.88))
 DISTRACTOR = (200, 200, 200)
+MARK = "negaudio contact sheet"
+"""What a sheet's metadata says: PNG text ``Software``, EXIF ``Software`` (JPEG, WebP, TIFF) or the PDF's producer."""
+EXIF_SOFTWARE = 0x0131
+PDF_MARK = b"/Producer (\xfe\xff" + MARK.encode("utf-16-be") + b")"  # Pillow writes PDF text as UTF-16 with a BOM
+PDF_TAIL = 1 << 16  # Pillow writes the PDF's info after the image: the file's last bytes hold it
 
 
 def _decode(rle) -> np.ndarray:
@@ -52,6 +59,47 @@ def sheet_format(output: Path) -> str:
         known = ", ".join([*SUFFIXES, ".pdf"])
         raise InputError(f"{output}: unsupported contact sheet suffix {suffix or '(none)'!r}; use one of {known}")
     return SUFFIXES[suffix]
+
+
+def _marked(kind: str) -> dict:
+    """Pillow save options that mark a sheet of format ``kind`` as one (``MARK``)."""
+    if kind == "PDF":
+        return {"resolution": 96.0, "producer": MARK}
+    if kind == "PNG":
+        info = PngInfo()
+        info.add_text("Software", MARK)
+        return {"pnginfo": info}
+    exif = Image.Exif()
+    exif[EXIF_SOFTWARE] = MARK
+    return {"exif": exif}
+
+
+def is_sheet(path: Path) -> bool:
+    """Whether the file ``path`` is a contact sheet this module wrote (its metadata says ``MARK``)."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(5) == b"%PDF-":
+                fh.seek(max(0, fh.seek(0, io.SEEK_END) - PDF_TAIL))
+                return PDF_MARK in fh.read()
+        with open_image(path, str(path)) as im:
+            return im.info.get("Software") == MARK or im.getexif().get(EXIF_SOFTWARE) == MARK
+    except (OSError, InputError, UnidentifiedImageError, ValueError, SyntaxError):
+        return False
+
+
+def check_sheet_target(output: Path) -> str:
+    """The sheet's format (``sheet_format``), or an error when ``output`` is a folder or holds a file other than a
+    contact sheet (a user's file is never replaced)."""
+    kind = sheet_format(output)
+    output = Path(output)
+    if output.is_dir():
+        raise InputError(f"--gallery {output}: is a folder; give a file name")
+    if (output.exists() or output.is_symlink()) and not is_sheet(output):
+        raise InputError(
+            f"--gallery {output}: holds a file that is not a negaudio contact sheet; it is not replaced: "
+            "give a new file name"
+        )
+    return kind
 
 
 def badge_boxes(anchors: list[tuple[float, float]], size: tuple[int, int], badge: tuple[int, int]) -> list:
@@ -131,8 +179,8 @@ def _legend(width: int, distractors: bool) -> Image.Image:
 
 def gallery(root: Path, output: Path, count: int = 24, columns: int = 6) -> tuple[int, int]:
     """Draw the contact sheet of the first ``count`` images of a build into ``output`` only (in the format its
-    suffix names); return (images shown, images the build has)."""
-    kind = sheet_format(output)
+    suffix names), replacing only an earlier contact sheet; return (images shown, images the build has)."""
+    kind = check_sheet_target(output)
     build = Build(root)
     groups: dict[str, list] = {}
     images: set[str] = set()
@@ -161,6 +209,6 @@ def gallery(root: Path, output: Path, count: int = 24, columns: int = 6) -> tupl
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)  # as plan -o does
     buffer = io.BytesIO()  # only the file the user named: a PDF is had by naming one
-    sheet.save(buffer, format=kind, **({"resolution": 96.0} if kind == "PDF" else {}))
+    sheet.save(buffer, format=kind, **_marked(kind))
     write_bytes(output, buffer.getvalue())
     return len(tiles), len(images)
