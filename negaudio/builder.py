@@ -84,7 +84,7 @@ def load_recipe(spec: str | Path | Recipe, seed: int | None = None) -> tuple[Rec
         path, bundled = resolve_recipe(str(spec))
         recipe = validate_file(Recipe, path)
     if seed is not None:
-        recipe = validate_data(Recipe, {**recipe.model_dump(mode="json"), "seed": seed}, path=path)
+        recipe = validate_data(Recipe, {**recipe.model_dump(mode="json"), "seed": seed}, path="--seed")
     return recipe, bundled
 
 

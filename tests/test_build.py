@@ -151,6 +151,13 @@ def test_refuses_a_folder_holding_another_build(cli, write_recipe, demo_root, tm
     assert tree_digest(out) != before
 
 
+def test_a_bad_seed_option_is_named_not_the_recipe_file(cli, write_recipe, demo_root, tmp_path):
+    recipe = write_recipe()
+    result = build(cli, recipe, tmp_path / "b", demo_root, "--seed", "-1")
+    assert result.exit_code == 2 and "--seed: seed:" in result.output and str(recipe) not in result.output
+    assert not (tmp_path / "b").exists()
+
+
 def test_rebuilding_a_finished_build_is_a_verified_no_op(cli, write_recipe, demo_root, tmp_path):
     out = tmp_path / "b"
     assert build(cli, write_recipe(), out, demo_root).exit_code == 0
