@@ -36,6 +36,11 @@ def test_validate_and_list(cli, write_recipe):
     assert result.exit_code == 2 and "is3plus" in result.output
 
 
+def test_a_folder_given_as_recipe_is_called_a_folder(cli, tmp_path):
+    result = cli("validate", tmp_path)
+    assert result.exit_code == 2 and f"{tmp_path}: is a folder; give a recipe file (.yaml" in result.output
+
+
 def test_error_messages_are_printed_verbatim(cli, tmp_path):
     missing = tmp_path / "take[bold] [x]:smile:.yaml"  # neither rich markup nor an emoji code here
     result = cli("validate", missing)

@@ -66,7 +66,11 @@ def resolve_recipe(spec: str) -> tuple[Path, bool]:
     if version and name in recipe_names():
         known = ", ".join(bundled_versions(name))
         raise InputError(f"{spec}: bundled recipe {name} has no version {version} (versions: {known})")
-    raise InputError(f"{spec}: no such recipe file, nor a bundled recipe (bundled: {', '.join(recipe_names())})")
+    bundled = f"bundled: {', '.join(recipe_names())}"
+    if path.is_dir():
+        suffixes = ", ".join(RECIPE_SUFFIXES)
+        raise InputError(f"{spec}: is a folder; give a recipe file ({suffixes}) or a bundled recipe's name ({bundled})")
+    raise InputError(f"{spec}: no such recipe file, nor a bundled recipe ({bundled})")
 
 
 def _latest_version(path: Path) -> str:
