@@ -115,6 +115,12 @@ def test_a_missing_evaluation_folder_is_named_as_not_found(cli, runs, tmp_path):
     assert result.exit_code == 2 and "not an evaluation folder" in result.output
 
 
+def test_a_folder_given_twice_is_refused(cli, runs, tmp_path):
+    run = runs[("oracle", 5)]
+    result = cli("compare", run, run.parent / ".." / run.parent.name / run.name, "-o", tmp_path / "x")
+    assert result.exit_code == 2 and "given more than once" in result.output and not (tmp_path / "x").exists()
+
+
 def test_too_few_resamples_for_an_interval_are_refused(cli, runs, tmp_path):
     result = cli("compare", runs[("oracle", 5)], runs[("oracle", 5)], "-o", tmp_path / "x", "--bootstrap", "1")
     assert result.exit_code == 2 and "--bootstrap must be 0 (no intervals) or >= 100, got 1" in result.output

@@ -185,7 +185,11 @@ def compare(
     bs.check_resamples(resamples)
     if len(paths) < 1:
         raise InputError("give at least one evaluation folder")
-    names = [p.resolve().name for p in paths]
+    real = [p.resolve() for p in paths]
+    twice = next((p for p, r in zip(paths, real, strict=True) if real.count(r) > 1), None)
+    if twice is not None:
+        raise InputError(f"{twice}: given more than once (a folder compared with itself shows no difference)")
+    names = [r.name for r in real]
     names = [n if names.count(n) == 1 else f"{n}#{i + 1}" for i, n in enumerate(names)]
     evals = [load_evaluation(p, n) for p, n in zip(paths, names, strict=True)]
     builds = {e.report["build"]["content_sha256"] for e in evals}
