@@ -674,5 +674,32 @@ def test_inspect_gallery_replaces_only_a_contact_sheet(cli, built, tmp_path, suf
     Image.new("RGB", (8, 8)).save(mine)  # the user's own picture under the name given
     before = mine.read_bytes()
     result = cli("inspect", built, "--gallery", mine)
-    assert result.exit_code == 2 and "not a negaudio contact sheet; it is not replaced" in result.output
+    assert result.exit_code == 2 and "not marked as a negaudio contact sheet; it is not replaced" in result.output
     assert mine.read_bytes() == before
+
+
+def test_a_contact_sheet_is_known_by_its_metadata_alone(built, tmp_path, monkeypatch):
+    from negaudio.core import limits
+    from negaudio.manifest.gallery import gallery, is_sheet
+
+    sheet, pdf = tmp_path / "sheet.png", tmp_path / "sheet.pdf"
+    gallery(built, sheet, count=2)
+    gallery(built, pdf, count=2)
+    monkeypatch.setattr(limits, "MAX_PIXELS", 100)  # a sheet over the pixel limit (--count 1000) is still ours
+    assert is_sheet(sheet) and is_sheet(pdf)
+    edited = tmp_path / "edited.pdf"
+    shutil.copy(pdf, edited)
+    Image.new("RGB", (8, 8)).save(edited, append=True)  # a page added to it (producer kept): no longer the sheet
+    assert not is_sheet(edited)
+    shutil.copy(pdf, edited)
+    Image.new("RGB", (8, 8)).save(edited, append=True, producer="an editor")
+    assert not is_sheet(edited)
+
+
+def test_inspect_gallery_never_opens_a_pipe_or_a_dangling_link(cli, built, tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")  # opening it would block until a writer comes
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    for name in ("pipe.png", "gone.png"):
+        result = cli("inspect", built, "--gallery", tmp_path / name)
+        assert result.exit_code == 2 and "holds something other than a file; it is not replaced" in result.output
+    assert (tmp_path / "gone.png").is_symlink() and not (tmp_path / "nowhere.png").exists()

@@ -43,7 +43,7 @@ def test_no_command_writes_into_a_build(cli, builds, evaluation, write_recipe, d
         "build": ("build", write_recipe(), "-o", target / "b", "--source", demo_root, "--limit", "1"),
         "eval": ("eval", scored, "--model", "energy-gated", "-o", target),
         "export": ("export", scored, "-o", target),
-        "compare": ("compare", evaluation, evaluation, "-o", target),
+        "compare": ("compare", evaluation, "-o", target),
         "gallery": ("inspect", scored, "--gallery", target / "sheet.png"),
     }[command]
     result = cli(*args)
@@ -80,11 +80,11 @@ def test_compare_refuses_a_folder_it_did_not_write(cli, evaluation, tmp_path):
     folder = tmp_path / "paper"
     folder.mkdir()
     (folder / "table.tex").write_text("mine")
-    result = cli("compare", evaluation, evaluation, "-o", folder)
+    result = cli("compare", evaluation, "-o", folder)
     assert result.exit_code == 2 and "not empty" in result.output
     assert (folder / "table.tex").read_text() == "mine"
-    assert cli("compare", evaluation, evaluation, "-o", tmp_path / "c").exit_code == 0
-    assert cli("compare", evaluation, evaluation, "-o", tmp_path / "c").exit_code == 0  # its own folder: replaced
+    assert cli("compare", evaluation, "-o", tmp_path / "c").exit_code == 0
+    assert cli("compare", evaluation, "-o", tmp_path / "c").exit_code == 0  # its own folder: replaced
 
 
 @pytest.mark.parametrize(

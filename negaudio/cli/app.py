@@ -293,7 +293,8 @@ def inspect(
         typer.Option(
             "--gallery",
             help="Also draw a contact sheet (.png, .jpg, .webp, .tif or .pdf, by the suffix): each image with its "
-            "objects' visible masks. An existing file is replaced only when it is a contact sheet.",
+            "objects' visible masks. An existing file is replaced only when it is a contact sheet this command "
+            "marked as its own.",
         ),
     ] = None,
     count: Annotated[int, typer.Option("--count", min=1, max=1000, help="Images on the contact sheet.")] = 24,

@@ -8,11 +8,15 @@ contact sheet (``MARK``): an existing file is replaced only when it is one."""
 from __future__ import annotations
 
 import io
+import os
+import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
+from PIL.PdfParser import PdfParser
 from PIL.PngImagePlugin import PngInfo
 from scipy.ndimage import binary_erosion
 
@@ -30,8 +34,6 @@ DISTRACTOR = (200, 200, 200)
 MARK = "negaudio contact sheet"
 """What a sheet's metadata says: PNG text ``Software``, EXIF ``Software`` (JPEG, WebP, TIFF) or the PDF's producer."""
 EXIF_SOFTWARE = 0x0131
-PDF_MARK = b"/Producer (\xfe\xff" + MARK.encode("utf-16-be") + b")"  # Pillow writes PDF text as UTF-16 with a BOM
-PDF_TAIL = 1 << 16  # Pillow writes the PDF's info after the image: the file's last bytes hold it
 
 
 def _decode(rle) -> np.ndarray:
@@ -75,30 +77,34 @@ def _marked(kind: str) -> dict:
 
 
 def is_sheet(path: Path) -> bool:
-    """Whether the file ``path`` is a contact sheet this module wrote (its metadata says ``MARK``)."""
+    """Whether ``path`` is a regular file holding a contact sheet marked as this module marks them (``MARK``; a
+    PDF: one page, produced by it). Only metadata is read: no pixel limit applies, nothing is decoded."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe or a device is never opened
+            return False
         with open(path, "rb") as fh:
-            if fh.read(5) == b"%PDF-":
-                fh.seek(max(0, fh.seek(0, io.SEEK_END) - PDF_TAIL))
-                return PDF_MARK in fh.read()
-        with open_image(path, str(path)) as im:
-            return im.info.get("Software") == MARK or im.getexif().get(EXIF_SOFTWARE) == MARK
-    except (OSError, InputError, UnidentifiedImageError, ValueError, SyntaxError):
+            is_pdf = fh.read(5) == b"%PDF-"
+        if is_pdf:
+            with PdfParser(filename=str(path), mode="rb") as pdf:
+                return len(pdf.pages) == 1 and pdf.info.Producer == MARK  # no producer: AttributeError
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.info.get("Software") == MARK or im.getexif().get(EXIF_SOFTWARE) == MARK
+    except Exception:  # whatever the file holds: one that does not parse is no sheet of ours
         return False
 
 
 def check_sheet_target(output: Path) -> str:
-    """The sheet's format (``sheet_format``), or an error when ``output`` is a folder or holds a file other than a
-    contact sheet (a user's file is never replaced)."""
+    """The sheet's format (``sheet_format``), or an error when ``output`` names a folder, something other than a
+    regular file, or a file not marked as a contact sheet (``is_sheet``): a user's file is never replaced."""
     kind = sheet_format(output)
     output = Path(output)
     if output.is_dir():
         raise InputError(f"--gallery {output}: is a folder; give a file name")
-    if (output.exists() or output.is_symlink()) and not is_sheet(output):
-        raise InputError(
-            f"--gallery {output}: holds a file that is not a negaudio contact sheet; it is not replaced: "
-            "give a new file name"
-        )
+    if os.path.lexists(output) and not is_sheet(output):
+        what = "a file not marked as a negaudio contact sheet" if output.is_file() else "something other than a file"
+        raise InputError(f"--gallery {output}: holds {what}; it is not replaced: give a new file name")
     return kind
 
 
