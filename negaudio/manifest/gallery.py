@@ -216,5 +216,6 @@ def gallery(root: Path, output: Path, count: int = 24, columns: int = 6) -> tupl
     output.parent.mkdir(parents=True, exist_ok=True)  # as plan -o does
     buffer = io.BytesIO()  # only the file the user named: a PDF is had by naming one
     sheet.save(buffer, format=kind, **_marked(kind))
+    check_sheet_target(output)  # again: a file may have come there while the sheet was drawn
     write_bytes(output, buffer.getvalue())
     return len(tiles), len(images)
