@@ -703,3 +703,19 @@ def test_inspect_gallery_never_opens_a_pipe_or_a_dangling_link(cli, built, tmp_p
         result = cli("inspect", built, "--gallery", tmp_path / name)
         assert result.exit_code == 2 and "holds something other than a file; it is not replaced" in result.output
     assert (tmp_path / "gone.png").is_symlink() and not (tmp_path / "nowhere.png").exists()
+
+
+def test_a_file_made_while_the_sheet_is_drawn_is_not_replaced(built, tmp_path, monkeypatch):
+    from negaudio.manifest import gallery as sheets
+
+    target = tmp_path / "sheet.png"
+    legend = sheets._legend
+
+    def drawn_meanwhile(*args):
+        target.write_text("made by someone else meanwhile")
+        return legend(*args)
+
+    monkeypatch.setattr(sheets, "_legend", drawn_meanwhile)
+    with pytest.raises(InputError, match="not marked as a negaudio contact sheet"):
+        sheets.gallery(built, target, count=2)
+    assert target.read_text() == "made by someone else meanwhile"
