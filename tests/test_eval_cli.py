@@ -591,3 +591,18 @@ def test_an_evaluation_stopped_while_writing_its_report_is_rerun_into_its_folder
     monkeypatch.undo()
     again = evaluate(eval_build, out, model="visual-prior", bootstrap=0)
     assert sorted(p.name for p in out.iterdir()) == sorted(again["files"])  # every file, no draft left behind
+
+
+def test_an_interrupted_eval_says_what_it_left(cli, eval_build, tmp_path, monkeypatch):
+    import negaudio.eval.run as run
+
+    def stopped(build_dir, output, **_):
+        if output.name == "begun":
+            output.mkdir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "evaluate", stopped)
+    result = cli("eval", eval_build, "--model", "random", "-o", tmp_path / "never")
+    assert result.exit_code == 130 and "interrupted: no report was written" in result.output
+    result = cli("eval", eval_build, "--model", "random", "-o", tmp_path / "begun")
+    assert result.exit_code == 130 and "may hold a partial report; the same command can be run into" in result.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import typer
@@ -36,9 +36,9 @@ def note(text: str) -> None:
 
 
 @contextmanager
-def interruptible(what: str) -> Iterator[None]:
+def interruptible(what: str | Callable[[], str]) -> Iterator[None]:
     """SIGTERM handled like Ctrl-C: the work stops promptly (workers too) and the command exits 143 (130 for
-    Ctrl-C) with one line saying what was kept."""
+    Ctrl-C) with one line saying what was kept (``what``, or what it returns when called then)."""
 
     def terminate(signum, frame):
         RECEIVED.append(signum)
@@ -58,10 +58,10 @@ def interruptible(what: str) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        err.print(f"interrupted: {what}")
+        err.print(f"interrupted: {escape(what() if callable(what) else what)}")
         raise typer.Exit(code=130) from None
     except Interrupted as exc:
-        err.print(f"terminated: {what}")
+        err.print(f"terminated: {escape(what() if callable(what) else what)}")
         raise typer.Exit(code=exc.exit_code) from None
     finally:
         signal.signal(signal.SIGTERM, previous)

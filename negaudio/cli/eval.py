@@ -175,7 +175,13 @@ def eval_command(
         other = None if calibrate_on == "same" else Path(calibrate_on)
         if calibration is not None and other is not None:
             raise InputError("give --calibration FILE or --calibrate-on BUILD, not both")
-        with interruptible("the report folder is incomplete"), ProgressReporter(err) as progress:
+
+        def kept() -> str:
+            if not output.exists():
+                return "no report was written"
+            return f"{output} may hold a partial report; the same command can be run into it again"
+
+        with interruptible(kept), ProgressReporter(err) as progress:
             report = evaluate(
                 build_dir,
                 output,
