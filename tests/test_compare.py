@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+from matplotlib.container import BarContainer
 
 from negaudio.builder import BuildOptions, build
 from negaudio.core.errors import InputError
@@ -211,6 +212,15 @@ def test_compare_figure_uses_the_table_units_and_clips_nothing(runs):
     assert legend == ["energy-gated-5 (baseline)", "oracle-5", "random-5", "0.5: the peak ignores the audio"]
     low = [h for h in heights if h < pia_ax.get_ylim()[1] / 100]
     assert len(pia_ax.texts) == len(low) > 0  # each bar too low to see says its value
+    tops = {  # each bar's interval top: the upper end of its error bar
+        round(segment[0][0], 6): segment[:, 1].max()
+        for container in pia_ax.containers
+        if isinstance(container, BarContainer)
+        for segment in container.errorbar.lines[2][0].get_segments()
+    }
+    for text in pia_ax.texts:  # drawn above its interval's cap, not over it
+        x, y = text.xy
+        assert y >= tops[round(x, 6)] and text.xyann == (0, 2)
 
 
 @pytest.mark.parametrize(

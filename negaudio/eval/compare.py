@@ -421,17 +421,26 @@ def draw(result: dict):
                 top = np.nanmax([top, v + hi[-1]])
             at = x + (m - (len(models) - 1) / 2) * width
             ax.bar(at, vals, width, yerr=[lo, hi], capsize=2, color=palette[m], label=row_label(row, result))
-            bars.append((ax, at, [e["value"] for e in entries], metric, scale))
+            ends = [v + h if np.isfinite(v) else np.nan for v, h in zip(vals, hi, strict=True)]  # interval tops
+            bars.append((ax, at, [e["value"] for e in entries], ends, metric, scale))
         ax.set_xticks(x, negatives, rotation=20, ha="right", fontsize=8)
         ax.set_ylabel(ylabel)
         ax.set_ylim(0, 1.08 * top if top > 0 else 1.0)  # headroom above the highest interval: nothing clipped
         if metric == "separability":
             ax.axhline(0.5, color="grey", lw=0.8, ls="--", label="0.5: the peak ignores the audio")
-    for ax, at, values, metric, scale in bars:  # a bar too low to see shows its value, as the table writes it
+    for ax, at, values, ends, metric, scale in bars:  # a bar too low to see shows its value, as the table writes it
         low = ax.get_ylim()[1] / 100
-        for xi, value in zip(at, values, strict=True):
+        for xi, value, end in zip(at, values, ends, strict=True):
             if value is not None and np.isfinite(value) and scale * value < low:
-                ax.text(xi, scale * value, _formatter(metric)(value), ha="center", va="bottom", fontsize=6)
+                ax.annotate(  # above its interval's cap, a little apart from it
+                    _formatter(metric)(value),
+                    (xi, max(scale * value, end)),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=6,
+                )
     handles, labels = fig.axes[1].get_legend_handles_labels()
     chance = fig.axes[0].get_lines()[-1]
     handles, labels = [*handles, chance], [*labels, chance.get_label()]
