@@ -9,11 +9,13 @@ import hashlib
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
 
 import numpy as np
+from PIL import UnidentifiedImageError
 
 from negaudio import SCHEMA_VERSION
 from negaudio.core.cache import resolve_media
@@ -69,6 +71,11 @@ class RenderContext:
     measure_lufs: bool = False
 
 
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+"""An object's memory address in a library's error text (``<_io.BytesIO object at 0x7f..>``): left out of a
+failure's reason, which failures.jsonl and so the build's hash hold (it differs from run to run)."""
+
+
 def shard_of(row: PlanRow) -> int:
     return row.sample_index // SHARD_SAMPLES
 
@@ -85,7 +92,7 @@ def render_shard(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> dict:
         try:
             records.extend(render_sample(ctx, shard, list(sample_rows)))
         except (InputError, ValueError) as exc:
-            reason = exc.reason if isinstance(exc, SampleError) else str(exc)
+            reason = ADDRESS.sub("", exc.reason if isinstance(exc, SampleError) else str(exc))
             if ctx.on_error != "skip":
                 raise SampleError(sample_id, reason) from None
             failures.append({"sample_id": sample_id, "stage": "render", "error": reason})
@@ -147,6 +154,8 @@ def _read_image(path: Path) -> tuple[bytes, tuple[int, int]]:
                 im.verify()
     except FileNotFoundError:
         raise InputError(f"{path}: image not found") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: cannot read image (not an image format Pillow reads)") from None
     except (OSError, SyntaxError, ValueError) as exc:  # Pillow reports corrupt PNG chunks as SyntaxError
         raise InputError(f"{path}: cannot read image ({exc})") from None
     return data, size
