@@ -434,6 +434,7 @@ def _prepare(
         )
         plan_sha = write_plan(tmp_path, resolved.header, rows)
         check.raise_unless(options.allow_missing or options.on_error == "skip")
+        skip_absent = options.on_error == "skip" and not options.allow_missing
         if rows.n == 0:
             raise InputError(_empty_build_message(check, resolved))
         finished = _claim(out_dir, plan_sha, options, staged)
@@ -443,7 +444,8 @@ def _prepare(
             "plan_sha256": plan_sha,
             "recipe_sha256": resolved.header["recipe_sha256"],
             "shard_samples": SHARD_SAMPLES,
-            "plan_failures": [*resolved.failures, *(check.failures if options.on_error == "skip" else [])],
+            # absent media are failures under --on-error skip alone; with --allow-missing they are expected
+            "plan_failures": [*resolved.failures, *(check.failures if skip_absent else [])],
             "missing": check.summary(),
         }
         _write_state(out_dir, state)  # before the plan: a kill in between leaves a folder a rerun accepts

@@ -137,6 +137,10 @@ def test_bundled_recipe_with_source_renders_its_canonical_plan(cli, shared_data,
     records = list(build)
     assert len({r.sample_id for r in records}) == 13
     assert all(canonical[r.item_id] == r.params for r in records)  # same draws as the canonical plan
+    skip = ("--allow-missing", "--on-error", "skip")  # absent media are expected, not errors: the same build
+    assert cli("build", "vggss-neg@1.0.0", "--source", source, "-o", tmp_path / "s", *skip).exit_code == 0
+    skipped = negaudio.open_build(tmp_path / "s").info
+    assert skipped["failures"] == 0 and skipped["build_sha256"] == build.info["build_sha256"]
     wrong = tmp_path / "copy"
     shutil.copytree(source, wrong)
     (wrong / "vggss.json").write_text("[]")

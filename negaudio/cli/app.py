@@ -151,7 +151,8 @@ def build(
     _print_summary(out_dir, summarize(out_dir))
     out.print(f"content sha256 {info['content_sha256']}")
     if info["failures"]:
-        err.print(f"{info['failures']} sample(s) failed: see {escape(str(out_dir / 'failures.jsonl'))}")
+        failures = escape(str(out_dir / "failures.jsonl"))
+        err.print(f"{info['failures']} sample(s) or item(s) left out for errors: see {failures}")
     if info["partial"]:
         err.print(f"a partial build: build.json ('missing') and failures.jsonl in {escape(str(out_dir))} say what")
     if line := _left_out(info["source"].get("report", {}).get("missing", {})):
