@@ -606,3 +606,22 @@ def test_an_interrupted_eval_says_what_it_left(cli, eval_build, tmp_path, monkey
     assert result.exit_code == 130 and "interrupted: no report was written" in result.output
     result = cli("eval", eval_build, "--model", "random", "-o", tmp_path / "begun")
     assert result.exit_code == 130 and "may hold a partial report; the same command can be run into" in result.output
+
+
+def test_a_model_run_stopped_after_its_maps_leaves_no_report_of_other_maps(cli, eval_build, tmp_path, monkeypatch):
+    import negaudio.eval.pipeline as pipeline
+
+    out = tmp_path / "e"
+    assert cli("eval", eval_build, "--model", "energy-gated", "-o", out, "--bootstrap", "0").exit_code == 0
+    (out / "mine.txt").write_text("kept")
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C once the new maps are in place, before the new report
+
+    monkeypatch.setattr(pipeline, "evaluate", stopped)
+    assert cli("eval", eval_build, "--model", "random", "-o", out, "--bootstrap", "0").exit_code == 130
+    assert not (out / "report.json").exists() and not (out / "items.csv").exists()  # the other maps' report
+    assert (out / "predictions.npz").is_file() and (out / "mine.txt").read_text() == "kept"
+    monkeypatch.undo()
+    (out / "mine.txt").unlink()
+    assert cli("eval", eval_build, "--model", "random", "-o", out, "--bootstrap", "0").exit_code == 0  # taken again

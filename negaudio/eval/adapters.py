@@ -278,9 +278,11 @@ def run_model(
     device: str,
     progress: Callable[[str, int, int], None] | None = None,
     keep: Callable[[Sequence[ManifestRecord], object], None] | None = None,
+    before_replace: Callable[[], None] | None = None,
 ) -> Path:
     """Run ``adapter`` over every item of ``build`` in manifest order; write the maps to ``out_path`` (.npz), and
-    hand each batch's records and output, once checked, to ``keep`` (e.g. ``DeviceMaps.add``).
+    hand each batch's records and output, once checked, to ``keep`` (e.g. ``DeviceMaps.add``). ``before_replace``
+    is called once every map is written, before the file takes its place (see ``PredictionWriter``).
 
     A media file missing from the build is reported before anything is written; on any failure no
     ``out_path`` is left, nor its folder when this call created it.
@@ -296,7 +298,7 @@ def run_model(
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        with PredictionWriter(out_path, MODEL_MARK) as writer, ThreadPoolExecutor(1) as reader:
+        with PredictionWriter(out_path, MODEL_MARK, before_replace) as writer, ThreadPoolExecutor(1) as reader:
             batches = chunks(build, batch)
 
             def read_next():

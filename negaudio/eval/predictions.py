@@ -8,7 +8,7 @@ import os
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -290,11 +290,12 @@ def model_maps(path: Path) -> bool:
 
 class PredictionWriter:
     """Write maps one by one into an ``.npz``, stored as ``numpy.savez`` stores them (deflate would save 10-30% of a
-    float map's bytes for some 5 ms a 224x224 map), readable by ``numpy.load``; renamed into place on close.
-    ``comment``: the archive's zip comment (``MODEL_MARK`` for a model run's maps)."""
+    float map's bytes for some 5 ms a 224x224 map), readable by ``numpy.load``; renamed into place on close, after
+    ``before_replace()`` when given. ``comment``: the archive's zip comment (``MODEL_MARK`` for a model run's maps)."""
 
-    def __init__(self, path: Path, comment: bytes = b""):
+    def __init__(self, path: Path, comment: bytes = b"", before_replace: Callable[[], None] | None = None):
         self.path = Path(path)
+        self.before_replace = before_replace
         self._tmp = self.path.with_name(self.path.name + ".tmp")
         self._zip = zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
         self._zip.comment = comment
@@ -306,6 +307,8 @@ class PredictionWriter:
 
     def close(self) -> None:
         self._zip.close()
+        if self.before_replace is not None:
+            self.before_replace()
         self._tmp.replace(self.path)
 
     def __enter__(self) -> PredictionWriter:

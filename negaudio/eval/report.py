@@ -51,6 +51,16 @@ def is_eval_folder(folder: Path, inputs: Collection[Path] = ()) -> bool:
     )
 
 
+def retire_report(out_dir: Path) -> None:
+    """Remove the earlier report of ``out_dir`` (report.json first, then the other files it lists), keeping maps
+    files: called before a model run's new maps replace its maps, so that the folder never holds a report of
+    other maps (a run stopped after that leaves the maps, which the same command takes again)."""
+    earlier = earlier_report(out_dir)
+    if earlier is not None:
+        (out_dir / REPORT).unlink()
+        remove_stale(out_dir, earlier, [REPORT, MODEL_MAPS, CALIBRATION_MAPS], set())
+
+
 def remove_stale(out_dir: Path, earlier: dict | None, written: list[str], inputs: set[Path]) -> None:
     """Delete the files an earlier evaluation in ``out_dir`` wrote that this one did not (a gallery of another
     model must not sit beside this report). Only plain names listed in the earlier report are touched, never a

@@ -79,7 +79,7 @@ def evaluate(
     from negaudio.eval.pipeline import EvalConfig, check_config
     from negaudio.eval.pipeline import evaluate as score
     from negaudio.eval.predictions import expand_paths
-    from negaudio.eval.report import CALIBRATION_MAPS, MODEL_MAPS
+    from negaudio.eval.report import CALIBRATION_MAPS, MODEL_MAPS, retire_report
     from negaudio.manifest import Build
 
     if (predictions is None) == (model is None):
@@ -118,7 +118,15 @@ def evaluate(
         kept = DeviceMaps(used)
     path = output / MODEL_MAPS
     maps = run_model(
-        build, adapter, model, path, settings.batch, used, settings.progress, None if kept is None else kept.add
+        build,
+        adapter,
+        model,
+        path,
+        settings.batch,
+        used,
+        settings.progress,
+        None if kept is None else kept.add,
+        lambda: retire_report(output),  # the earlier report goes before its maps do
     )
     if other is not None:
         path = output / CALIBRATION_MAPS
