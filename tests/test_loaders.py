@@ -179,3 +179,16 @@ def test_loaders_never_leave_the_build_folder(copy, tmp_path, where):
     record = build[build.item_ids()[0]]
     with pytest.raises(InputError, match="leaves"):
         build.load_image(record)
+
+
+def test_the_summary_median_level_is_the_median(built):
+    from negaudio.manifest.summary import summarize
+
+    levels: dict[str, list[float]] = {}
+    for record in negaudio.open_build(built):
+        if record.audio.rms_dbfs is not None:
+            levels.setdefault(record.name, []).append(record.audio.rms_dbfs)
+    rows = {r["name"]: r for r in summarize(built)}
+    assert any(len(v) % 2 == 0 for v in levels.values())  # an even count: the mean of the two middle values
+    for name, values in levels.items():
+        assert rows[name]["rms_dbfs_median"] == pytest.approx(float(np.median(values)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from negaudio.manifest.reader import Build
@@ -37,7 +38,7 @@ def summarize(root: Path) -> list[dict]:
                 "items": s["items"],
                 "with_gt": s["with_gt"],
                 "mean_duration_s": s["seconds"] / s["items"],
-                "rms_dbfs_median": rms[len(rms) // 2] if rms else None,
+                "rms_dbfs_median": statistics.median(rms) if rms else None,
                 "rms_dbfs_min": rms[0] if rms else None,
                 "rms_dbfs_max": rms[-1] if rms else None,
                 "digital_silence": s["digital_silence"],
