@@ -452,9 +452,11 @@ def draw(result: dict):
 
 def figure(result: dict, path: Path) -> None:
     """``draw`` saved as PNG at ``path`` and as PDF beside it."""
+    from negaudio.eval.plots import save_pdf
+
     fig = draw(result)
     fig.savefig(path, dpi=150)
-    fig.savefig(path.with_suffix(".pdf"))
+    save_pdf(fig, path.with_suffix(".pdf"))
 
 
 def write_comparison(result: dict, out_dir: Path) -> list[str]:

@@ -37,7 +37,12 @@ def _save(fig: Figure, path: Path) -> None:
     """``path`` (PNG) and a vector PDF beside it."""
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=DPI, pil_kwargs={"compress_level": 1})
-    fig.savefig(path.with_suffix(".pdf"))
+    save_pdf(fig, path.with_suffix(".pdf"))
+
+
+def save_pdf(fig: Figure, path: Path) -> None:
+    """``fig`` as a PDF with no creation date: the same figure gives the same bytes on every run."""
+    fig.savefig(path, metadata={"CreationDate": None})
 
 
 def _colors(names: Sequence[str]) -> dict[str, str]:
