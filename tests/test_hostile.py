@@ -702,6 +702,9 @@ def test_inspect_gallery_never_opens_a_pipe_or_a_dangling_link(cli, built, tmp_p
     for name in ("pipe.png", "gone.png"):
         result = cli("inspect", built, "--gallery", tmp_path / name)
         assert result.exit_code == 2 and "holds something other than a file; it is not replaced" in result.output
+    (tmp_path / "figures").mkdir()
+    result = cli("inspect", built, "--gallery", tmp_path / "figures")
+    assert result.exit_code == 2 and "figures: is a folder; give a file name" in result.output
     assert (tmp_path / "gone.png").is_symlink() and not (tmp_path / "nowhere.png").exists()
 
 

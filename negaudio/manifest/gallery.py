@@ -98,10 +98,10 @@ def is_sheet(path: Path) -> bool:
 def check_sheet_target(output: Path) -> str:
     """The sheet's format (``sheet_format``), or an error when ``output`` names a folder, something other than a
     regular file, or a file not marked as a contact sheet (``is_sheet``): a user's file is never replaced."""
-    kind = sheet_format(output)
     output = Path(output)
     if output.is_dir():
         raise InputError(f"--gallery {output}: is a folder; give a file name")
+    kind = sheet_format(output)
     if os.path.lexists(output) and not is_sheet(output):
         what = "a file not marked as a negaudio contact sheet" if output.is_file() else "something other than a file"
         raise InputError(f"--gallery {output}: holds {what}; it is not replaced: give a new file name")
