@@ -183,6 +183,19 @@ def test_verify_json_reports_an_unreadable_build(cli, tmp_path):
     }
 
 
+def test_inspect_on_a_stopped_build_says_how_to_finish_it(cli, tmp_path):
+    stopped = tmp_path / "b"
+    (stopped / ".negaudio").mkdir(parents=True)
+    (stopped / ".negaudio" / "state.json").write_text("{}")
+    for command in ("inspect", "verify"):
+        result = cli(command, stopped)
+        assert result.exit_code == 2 and "a build stopped before it finished: run the same build command again" in (
+            result.output
+        )
+    result = cli("inspect", tmp_path)  # not a build at all: no such advice
+    assert result.exit_code == 2 and "run the same build command" not in result.output
+
+
 def test_inspect_on_a_file_says_it_is_a_file(cli, tmp_path):
     report = tmp_path / "report.json"
     report.write_text("{}")

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from negaudio.core.errors import InputError
 
-# A finished build holds build.json; one being built holds .negaudio/state.json.
-BUILD_MARKERS = ("build.json", ".negaudio/state.json")
+UNFINISHED = ".negaudio/state.json"
+"""What a build folder holds from its plan's writing until its build.json is (a build under way or stopped)."""
+BUILD_MARKERS = ("build.json", UNFINISHED)
+"""A finished build holds build.json; one being built, its resume state."""
 
 
 def enclosing_build(path: str | Path) -> Path | None:

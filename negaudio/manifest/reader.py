@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from negaudio.core.errors import InputError
 from negaudio.core.files import MAX_LINE, bounded_lines
+from negaudio.core.outputs import UNFINISHED
 from negaudio.core.paths import inside
 from negaudio.manifest.schema import BuildInfo, ManifestRecord
 from negaudio.manifest.writer import BUILD_INFO, MANIFEST
@@ -125,7 +126,9 @@ class Build:
             )
             raise InputError(f"{self.root}: {what}")
         if not info.is_file():
-            raise InputError(f"{self.root}: not a finished negaudio build ({BUILD_INFO} not found)")
+            unfinished = (self.root / UNFINISHED).is_file()
+            hint = "; a build stopped before it finished: run the same build command again" if unfinished else ""
+            raise InputError(f"{self.root}: not a finished negaudio build ({BUILD_INFO} not found{hint})")
         try:
             self.info = _adapter(BuildInfo).validate_json(info.read_bytes())
         except ValueError as exc:
