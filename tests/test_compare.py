@@ -239,3 +239,11 @@ def test_a_damaged_evaluation_folder_is_one_error_line(cli, runs, tmp_path, dama
     result = cli("compare", runs[("oracle", 5)], folder, "-o", tmp_path / "x")
     assert result.exit_code == 2 and named in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_a_difference_that_rounds_to_zero_has_no_minus_sign():
+    from negaudio.eval.compare import _formatter, _signed
+
+    pia, separability = _signed(_formatter("negatives/x/pia")), _signed(_formatter("negatives/x/separability"))
+    assert [pia(-0.0001), pia(0.0), pia(-0.002), pia(0.002)] == ["+0.0", "+0.0", "-0.2", "+0.2"]
+    assert [separability(-0.001), separability(-0.02)] == ["+0.00", "-0.02"]

@@ -297,7 +297,12 @@ def _p_value(p: float | None, resamples: int) -> str:
 
 def _signed(fmt):
     def signed(x):
-        return "–" if x is None else ("+" if x >= 0 else "") + fmt(x)
+        if x is None:
+            return "–"
+        text = fmt(x)
+        if text.startswith("-") and float(text) == 0:  # a small negative that rounds to zero: no "-0.0"
+            text = text[1:]
+        return text if text.startswith("-") else "+" + text
 
     return signed
 
