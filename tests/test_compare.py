@@ -247,3 +247,10 @@ def test_a_difference_that_rounds_to_zero_has_no_minus_sign():
     pia, separability = _signed(_formatter("negatives/x/pia")), _signed(_formatter("negatives/x/separability"))
     assert [pia(-0.0001), pia(0.0), pia(-0.002), pia(0.002)] == ["+0.0", "+0.0", "-0.2", "+0.2"]
     assert [separability(-0.001), separability(-0.02)] == ["+0.00", "-0.02"]
+
+
+def test_folders_of_one_name_are_told_apart_by_their_parents(cli, runs, tmp_path):
+    for parent, run in (("a", runs[("oracle", 5)]), ("b", runs[("random", 5)])):
+        shutil.copytree(run, tmp_path / parent / "eval")
+    result = compare([tmp_path / "a" / "eval", tmp_path / "b" / "eval"], baseline="b/eval", resamples=0)
+    assert [r["name"] for r in result["rows"]] == ["a/eval", "b/eval"] and result["baseline"] == "b/eval"

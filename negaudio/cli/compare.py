@@ -19,7 +19,11 @@ def compare_command(
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the comparison (created).")],
     baseline: Annotated[
-        str | None, typer.Option(help="Folder name of the baseline row (default: the first folder).")
+        str | None,
+        typer.Option(
+            help="Row name of the baseline: its folder's name, with its parent when two names are alike "
+            "(default: the first folder)."
+        ),
     ] = None,
     allow_mixed_builds: Annotated[
         bool, typer.Option("--allow-mixed-builds", help="Compare evaluations of different builds (no Δ rows).")

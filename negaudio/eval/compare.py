@@ -173,6 +173,15 @@ def columns(report: dict) -> list[tuple[str, str]]:
     return cols
 
 
+def _row_name(path: Path, paths: list[Path]) -> str:
+    """A folder's row name: its name, with as many parent folders as tell it from the other ``paths`` (real
+    paths, all different): ``a/eval`` and ``b/eval``."""
+    k = 1
+    while any(other != path and other.parts[-k:] == path.parts[-k:] for other in paths):
+        k += 1
+    return "/".join(path.parts[-k:]).lstrip("/") or str(path)
+
+
 def compare(
     paths: list[Path],
     baseline: str | None = None,
@@ -189,8 +198,7 @@ def compare(
     twice = next((p for p, r in zip(paths, real, strict=True) if real.count(r) > 1), None)
     if twice is not None:
         raise InputError(f"{twice}: given more than once (a folder compared with itself shows no difference)")
-    names = [r.name for r in real]
-    names = [n if names.count(n) == 1 else f"{n}#{i + 1}" for i, n in enumerate(names)]
+    names = [_row_name(r, real) for r in real]
     evals = [load_evaluation(p, n) for p, n in zip(paths, names, strict=True)]
     builds = {e.report["build"]["content_sha256"] for e in evals}
     if len(builds) > 1 and not allow_mixed:
