@@ -50,6 +50,8 @@ def test_items_by_id_are_the_records_iteration_gives(built):
     assert "nope" not in build and 3 not in build
     with pytest.raises(KeyError, match="no item 'nope'"):
         build["nope"]
+    with pytest.raises(TypeError, match=r"looked up by item id \(a str\), not by slice: .*islice"):
+        build.filter(kind="noise")[:1]
     assert build.item_ids() == [r.item_id for r in records]
 
 

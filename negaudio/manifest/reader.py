@@ -194,6 +194,11 @@ class Build:
     def __getitem__(self, item_id: str) -> ManifestRecord:
         """The record of ``item_id`` (KeyError naming it when the build, or this view, has no such item). The first
         call indexes the manifest; each lookup then reads one line."""
+        if not isinstance(item_id, str):
+            raise TypeError(
+                f"a build is looked up by item id (a str), not by {type(item_id).__name__}: for its first records, "
+                "use itertools.islice(build, n)"
+            )
         entry = self._entries().get(item_id)
         if entry is None or not matches(self._where, entry):
             raise KeyError(f"no item {item_id!r} in {self.root}" + (" (in this filtered view)" if entry else ""))
