@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from negaudio.eval import plots
 from negaudio.eval.metrics import fixed
@@ -208,7 +209,13 @@ def test_the_gallery_draws_samples_of_different_frame_sizes(monkeypatch):
         for item, kind_max in ((pos, 1.0), (neg, 0.0)):
             rows[item.item_id] = {"theta@t": 0.5, "iou@t": 0.3, "pia@t": 0.0, "max": kind_max}
     plots.gallery(entries, rows, "t", Path("unused.png"))
-    (fig,) = figures
+    plots.gallery(entries * 6, rows, "t", Path("unused.png"))  # 12 rows: a tall figure
+    for fig in figures:  # the title sits above the first row's panel titles, whatever the figure's height
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        first = next(ax for ax in fig.axes if ax.get_images())
+        title = fig._suptitle.get_window_extent(renderer)
+        assert all(title.y0 > t.get_window_extent(renderer).y1 for t in first.texts)
+    fig = figures[0]
     images = [ax.get_images()[0].get_array().shape[:2] for ax in fig.axes if ax.get_images()]
     assert images == [(9, 2 * 16 + 2), (12, 2 * 16 + 2)]  # best first; two panels and a gap per row
     assert [ax.get_ylabel().split("\n")[0] for ax in fig.axes if ax.get_images()] == ["best", "worst"]
