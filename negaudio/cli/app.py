@@ -195,7 +195,8 @@ def _print_summary(root: Path, rows: list[dict]) -> None:
         if "group_changed" in r:
             out.print(
                 f"{escape(r['name'])}: exclusion groups {escape(str(r['exclude_groups']))} changed "
-                f"{r['group_changed']} of {r['items']} draws",
+                f"{r['group_changed']} of {r['items']} draws (a clip whose class shares a group with one in the "
+                "image is drawn again)",
                 highlight=False,
             )
 
