@@ -172,7 +172,12 @@ def check_plan_output(output: Path) -> None:
         raise InputError(f"{output}: is a folder; give a plan file name (.jsonl or .jsonl.gz)")
     refuse_inside_build(output, "plan")
     if output.exists():
-        _, rows = read_plan(output)  # not a plan: InputError naming it, and it is left as it is
+        try:
+            _, rows = read_plan(output)
+        except InputError:  # not a plan: left as it is
+            raise InputError(
+                f"-o {output}: holds a file that is not a negaudio plan; it is not replaced: give a new file name"
+            ) from None
         rows.close()
 
 

@@ -229,7 +229,7 @@ def test_plan_writes_only_a_plan_file(cli, builds, write_recipe, demo_root, tmp_
     (tmp_path / "folder.jsonl").mkdir()
     for target, says in [
         (notes, "a plan file is named .jsonl or .jsonl.gz"),
-        (other, "not a negaudio plan"),
+        (other, "holds a file that is not a negaudio plan; it is not replaced: give a new file name"),
         (tmp_path / "folder.jsonl", "is a folder"),
         (builds[1] / "p.jsonl", "is inside the build"),
     ]:
