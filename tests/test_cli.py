@@ -33,7 +33,9 @@ def test_validate_and_list(cli, write_recipe):
     result = cli("validate", "s4-neg@9.9.9")
     assert result.exit_code == 2 and "s4-neg has no version 9.9.9 (versions: 1.0.0, 1.1.0)" in result.output
     result = cli("validate", "no-such-recipe")
-    assert result.exit_code == 2 and "is3plus" in result.output
+    assert result.exit_code == 2 and "is3plus" in result.output and "did you mean" not in result.output
+    result = cli("validate", "is3plux")
+    assert result.exit_code == 2 and "did you mean 'is3plus'?" in result.output
 
 
 def test_a_folder_given_as_recipe_is_called_a_folder(cli, tmp_path):

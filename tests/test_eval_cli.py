@@ -303,6 +303,7 @@ def test_user_adapter_from_a_file_with_its_own_preprocessing(cli, eval_build, tm
     ("args", "message"),
     [
         (("--model", "nope"), "expected a built-in"),
+        (("--model", "energy-gate"), "file.py:callable; did you mean 'energy-gated'?"),
         (("--model", "oracle", "--model-opt", "x=1"), "--model 'oracle' does not take --model-opt x=..."),
         (("--model", "random", "--compat", "vssl_eval"), "--model 'random' does not take --compat (its options: seed"),
         (("--predictions", "p.npz", "--model-opt", "x=1"), "--model-opt apply to --model"),

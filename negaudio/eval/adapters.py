@@ -33,6 +33,7 @@ from PIL import Image
 from negaudio.core.errors import InputError, NegaudioError
 from negaudio.core.extras import require
 from negaudio.core.limits import is_count
+from negaudio.core.suggest import did_you_mean
 from negaudio.eval.media import check_files
 from negaudio.eval.predictions import MODEL_MARK, PredictionWriter, not_finite
 from negaudio.manifest import Build, ManifestRecord
@@ -103,7 +104,10 @@ def load_adapter(spec: str, options: Mapping[str, str] | None = None):
     them and must return the adapter; otherwise the object itself is the adapter.
     """
     if spec not in BUILTINS and ":" not in spec:
-        raise InputError(f"--model {spec!r}: expected a built-in ({', '.join(BUILTINS)}) or module:callable")
+        raise InputError(
+            f"--model {spec!r}: expected a built-in ({', '.join(BUILTINS)}), module:callable or file.py:callable"
+            + did_you_mean(spec, BUILTINS)
+        )
     target = resolve_object(BUILTINS.get(spec, spec), "--model")
     if getattr(target, "uses_torch", False) is True:  # before any option is checked or anything is written
         require("torch", "torch", f"--model {spec}")

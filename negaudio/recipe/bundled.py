@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from negaudio.core.errors import InputError
+from negaudio.core.suggest import did_you_mean
 from negaudio.planning.planfile import read_plan
 
 RECIPE_SUFFIXES = (".yaml", ".yml", ".toml")
@@ -70,7 +71,9 @@ def resolve_recipe(spec: str) -> tuple[Path, bool]:
     if path.is_dir():
         suffixes = ", ".join(RECIPE_SUFFIXES)
         raise InputError(f"{spec}: is a folder; give a recipe file ({suffixes}) or a bundled recipe's name ({bundled})")
-    raise InputError(f"{spec}: no such recipe file, nor a bundled recipe ({bundled})")
+    raise InputError(
+        f"{spec}: no such recipe file, nor a bundled recipe ({bundled}){did_you_mean(name, recipe_names())}"
+    )
 
 
 def _latest_version(path: Path) -> str:

@@ -14,7 +14,6 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
@@ -27,6 +26,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from negaudio.core.errors import InputError
 from negaudio.core.limits import MAX_RECIPE_DEPTH, MAX_RECIPE_NODES
+from negaudio.core.suggest import did_you_mean
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
@@ -441,7 +441,7 @@ def _closest_union_members(errors: list[dict[str, Any]], data: Any, model: Any =
         kept = set(_walk(data, body)[0])
         branch = [(raw[:i], raw[i]) for i in range(len(body)) if i not in kept]
         branches.append(branch)
-        misspelt = err["type"] == "extra_forbidden" and _did_you_mean(raw[-1], _field_names(model, raw[:-1]))
+        misspelt = err["type"] == "extra_forbidden" and did_you_mean(raw[-1], _field_names(model, raw[:-1]))
         for site, tag in branch:
             counts[site][tag] += 1 - (0.5 if misspelt else 0)
     return [
@@ -463,23 +463,17 @@ def _problem(err: Mapping[str, Any], data: Any, locator: Locator, model: type[Ba
     message, got, key = err["msg"], _short(err.get("input")), False
     if kind == "extra_forbidden":  # point at the unknown key itself
         key, got = True, None
-        message += _did_you_mean(str(raw_loc[-1]), _field_names(model, raw_loc[:-1]))
+        message += did_you_mean(str(raw_loc[-1]), _field_names(model, raw_loc[:-1]))
     elif kind == "union_tag_invalid":  # point at the bad tag value
         if isinstance(node, Mapping) and discriminator in node:
             loc = (*loc, discriminator)
         message, got = f"Input should be one of {err['ctx']['expected_tags']}", _short(err["ctx"]["tag"])
-        message += _did_you_mean(err["ctx"]["tag"], re.findall(r"'([^']*)'", err["ctx"]["expected_tags"]))
+        message += did_you_mean(err["ctx"]["tag"], re.findall(r"'([^']*)'", err["ctx"]["expected_tags"]))
     elif kind in ("literal_error", "enum") and isinstance(err.get("input"), str):
-        message += _did_you_mean(err["input"], re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected"))))
+        message += did_you_mean(err["input"], re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected"))))
     elif kind == "union_tag_not_found" and isinstance(node, Mapping):
         message, got = f"Field required: {discriminator!r}", None
     return Problem(loc, *locator.locate(loc, key=key), message, got)
-
-
-def _did_you_mean(given: Any, choices: Sequence[str]) -> str:
-    """``"; did you mean 'x'?"`` for the choice closest to a misspelt ``given`` (empty when none is close)."""
-    close = get_close_matches(str(given), list(choices), n=1, cutoff=0.75)
-    return f"; did you mean {close[0]!r}?" if close and close[0] != given else ""
 
 
 def _field_names(model: Any, loc: Sequence[str | int]) -> list[str]:
