@@ -169,7 +169,7 @@ def _legend(width: int, distractors: bool) -> Image.Image:
     the numbers mean."""
     font = _font()
     rows = [
-        ([*SOUNDING[:3]], "(S) sounding object: a colour of its own (yellow, teal, green, ...)"),
+        ([*SOUNDING[:3]], "(S) sounding object: each in a colour of its own"),
         *([([DISTRACTOR], "(D) silent distractor: grey")] if distractors else []),
         ([], "Numbers on an image: the key under it" + (" (label and S/D)." if distractors else ".")),
     ]
