@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from pathlib import Path
 
@@ -76,7 +76,7 @@ class Resolved:
 def load_recipe(spec: str | Path | Recipe, seed: int | None = None) -> tuple[Recipe, bool]:
     """A recipe from a file, a bundled name or a :class:`Recipe`, with ``seed`` overriding its seed.
     Returns (recipe, whether it is a bundled one)."""
-    from negaudio.recipe.io import validate_data, validate_file
+    from negaudio.recipe.io import RecipeError, validate_data, validate_file
 
     if isinstance(spec, Recipe):
         recipe, bundled, path = spec, False, None
@@ -84,7 +84,10 @@ def load_recipe(spec: str | Path | Recipe, seed: int | None = None) -> tuple[Rec
         path, bundled = resolve_recipe(str(spec))
         recipe = validate_file(Recipe, path)
     if seed is not None:
-        recipe = validate_data(Recipe, {**recipe.model_dump(mode="json"), "seed": seed}, path="--seed")
+        try:
+            recipe = validate_data(Recipe, {**recipe.model_dump(mode="json"), "seed": seed})
+        except RecipeError as exc:  # the seed is the only change: the option is what is wrong
+            raise InputError("\n".join(replace(p, loc=()).format("--seed") for p in exc.problems)) from None
     return recipe, bundled
 
 
