@@ -722,3 +722,15 @@ def test_a_file_made_while_the_sheet_is_drawn_is_not_replaced(built, tmp_path, m
     with pytest.raises(InputError, match="not marked as a negaudio contact sheet"):
         sheets.gallery(built, target, count=2)
     assert target.read_text() == "made by someone else meanwhile"
+
+
+@pytest.mark.parametrize("media", ["audio", "mask"])
+def test_eval_refuses_a_build_altered_since_it_was_made(cli, built, tmp_path, media):
+    record = next(r for r in negaudio.open_build(built) if r.mask is not None)
+    path = built / getattr(record, media).path
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    result = cli("eval", built, "--model", "energy-gated", "-o", tmp_path / "e", "--bootstrap", "0")
+    assert result.exit_code == 2 and "does not match its sha256 in the manifest" in " ".join(result.output.split())
+    assert "negaudio verify" in result.output and not (tmp_path / "e" / "report.json").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -162,9 +163,27 @@ def test_a_grayscale_image_comes_as_three_channels(copy):
     path = copy / record.image.path
     with Image.open(path) as im:
         im.convert("L").save(path, format=im.format)
-    image = build.load_image(record)
+    manifest = copy / "manifest.jsonl"  # a build made with a grayscale image: its hash in the manifest
+    manifest.write_text(
+        manifest.read_text().replace(record.image.sha256, hashlib.sha256(path.read_bytes()).hexdigest())
+    )
+    build = negaudio.open_build(copy)
+    image = build.load_image(build[record.item_id])
     assert image.shape == (record.image.height, record.image.width, 3)
     assert np.array_equal(image[..., 0], image[..., 2])
+
+
+@pytest.mark.parametrize("media", ["audio", "image", "mask"])
+def test_a_file_altered_since_the_build_is_refused_naming_verify(copy, media):
+    build = negaudio.open_build(copy)
+    record = next(r for r in build if r.mask is not None)
+    ref = getattr(record, media)
+    data = bytearray((copy / ref.path).read_bytes())
+    data[-1] ^= 1  # one bit of the file's last byte
+    (copy / ref.path).write_bytes(bytes(data))
+    load = {"audio": build.load_audio, "image": build.load_image, "mask": build.load_mask}[media]
+    with pytest.raises(InputError, match=rf"{ref.path} does not match its sha256 in the manifest.*negaudio verify"):
+        load(record)
 
 
 @pytest.mark.parametrize("where", ["/etc/hostname", "../outside.png", "link/outside.png"])

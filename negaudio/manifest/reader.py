@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import gzip
+import hashlib
+import io
 from collections.abc import Collection, Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -280,22 +282,35 @@ class Build:
                 raise self.damaged(record, rel, "is missing") from None
             raise self.damaged(record, rel, f"is unreadable ({exc})") from None
 
+    def read_bytes(self, record: ManifestRecord, rel: str, digest: str | None) -> bytes:
+        """The bytes of the item's file ``rel``, checked against ``digest`` (its sha256 in the manifest, when
+        recorded): a file altered since the build is refused like a missing one, naming ``negaudio verify``."""
+        data = self.read_media(record, rel, lambda: self.path(rel).read_bytes())
+        if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+            raise self.damaged(record, rel, "does not match its sha256 in the manifest")
+        return data
+
     def load_audio(self, record: ManifestRecord):
-        """The item's audio as float32 [channels, samples] (needs soundfile)."""
+        """The item's audio as float32 [channels, samples] (needs soundfile), its file checked (``read_bytes``)."""
         import soundfile as sf
 
+        data = self.read_bytes(record, record.audio.path, record.audio.file_sha256)
+
         def read():
-            data, _ = sf.read(self.path(record.audio.path), dtype="float32", always_2d=True)
-            return data.T
+            samples, _ = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+            return samples.T
 
         return self.read_media(record, record.audio.path, read)
 
     def open_image(self, record: ManifestRecord):
-        """The item's image as a PIL image in RGB, refused unread when over the pixel limit."""
+        """The item's image as a PIL image in RGB, its file checked (``read_bytes``), refused undecoded when over
+        the pixel limit."""
         from negaudio.media.images import open_image
 
+        data = self.read_bytes(record, record.image.path, record.image.sha256)
+
         def read():
-            with open_image(self.path(record.image.path), record.image.path) as im:
+            with open_image(io.BytesIO(data), record.image.path) as im:
                 return im.convert("RGB")
 
         return self.read_media(record, record.image.path, read)
@@ -308,11 +323,11 @@ class Build:
 
     def load_mask(self, record: ManifestRecord, binary: bool = False):
         """The ground-truth map as float32 [H, W] in [0, 1], or None when the item has no regions; with
-        ``binary``, a mask of only 0 and 1 comes as bool."""
+        ``binary``, a mask of only 0 and 1 comes as bool. Its file is checked (``read_bytes``)."""
         if record.mask is None:
             return None
         from negaudio.media.masks import read_mask
 
-        return self.read_media(
-            record, record.mask.path, lambda: read_mask(self.path(record.mask.path), record.mask.scale, binary)
-        )
+        mask = record.mask
+        data = self.read_bytes(record, mask.path, mask.file_sha256)
+        return self.read_media(record, mask.path, lambda: read_mask(io.BytesIO(data), mask.scale, binary, mask.path))

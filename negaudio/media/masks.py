@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image
@@ -72,10 +73,11 @@ def encode_mask(stored: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def read_mask(path: Path, scale: int = 255, binary: bool = False) -> np.ndarray:
-    """A stored mask as float32 [H, W] in [0, 1] (value / scale; the manifest records the scale). With
-    ``binary``, a mask whose every value is 0 or ``scale`` comes as bool (the metric core's integer fast path)."""
-    with open_image(path, str(path)) as im:
+def read_mask(source: Path | IO[bytes], scale: int = 255, binary: bool = False, what: str | None = None) -> np.ndarray:
+    """A stored mask (a file, or its bytes) as float32 [H, W] in [0, 1] (value / scale; the manifest records the
+    scale); ``what`` names it in errors (default: the path). With ``binary``, a mask whose every value is 0 or
+    ``scale`` comes as bool (the metric core's integer fast path)."""
+    with open_image(source, what or str(source)) as im:
         stored = np.asarray(im if im.mode == "L" else im.convert("L"))
     if binary and ((stored == 0) | (stored == scale)).all():
         return stored.astype(bool)
