@@ -685,6 +685,10 @@ def test_a_contact_sheet_is_known_by_its_metadata_alone(built, tmp_path, monkeyp
     sheet, pdf = tmp_path / "sheet.png", tmp_path / "sheet.pdf"
     gallery(built, sheet, count=2)
     gallery(built, pdf, count=2)
+    first = pdf.read_bytes()
+    time.sleep(1.1)  # PDF dates have whole seconds
+    gallery(built, pdf, count=2)
+    assert pdf.read_bytes() == first  # no creation date: the same sheet, the same bytes
     monkeypatch.setattr(limits, "MAX_PIXELS", 100)  # a sheet over the pixel limit (--count 1000) is still ours
     assert is_sheet(sheet) and is_sheet(pdf)
     edited = tmp_path / "edited.pdf"

@@ -65,8 +65,8 @@ def sheet_format(output: Path) -> str:
 
 def _marked(kind: str) -> dict:
     """Pillow save options that mark a sheet of format ``kind`` as one (``MARK``)."""
-    if kind == "PDF":
-        return {"resolution": 96.0, "producer": MARK}
+    if kind == "PDF":  # no dates: the same sheet gives the same bytes on every run
+        return {"resolution": 96.0, "producer": MARK, "creationDate": None, "modDate": None}
     if kind == "PNG":
         info = PngInfo()
         info.add_text("Software", MARK)
