@@ -738,3 +738,14 @@ def test_eval_refuses_a_build_altered_since_it_was_made(cli, built, tmp_path, me
     result = cli("eval", built, "--model", "energy-gated", "-o", tmp_path / "e", "--bootstrap", "0")
     assert result.exit_code == 2 and "does not match its sha256 in the manifest" in " ".join(result.output.split())
     assert "negaudio verify" in result.output and not (tmp_path / "e" / "report.json").exists()
+
+
+def test_the_contact_sheet_refuses_an_image_altered_since_the_build(cli, built, tmp_path):
+    record = next(r for r in negaudio.open_build(built) if r.kind == "positive")
+    path = built / record.image.path
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    result = cli("inspect", built, "--gallery", tmp_path / "sheet.png")
+    assert result.exit_code == 2 and "does not match its sha256 in the manifest" in " ".join(result.output.split())
+    assert not (tmp_path / "sheet.png").exists()

@@ -186,6 +186,18 @@ def test_a_file_altered_since_the_build_is_refused_naming_verify(copy, media):
         load(record)
 
 
+def test_an_undecodable_file_of_a_build_without_file_hashes_is_named_without_an_address(copy):
+    from dataclasses import replace
+
+    build = negaudio.open_build(copy)
+    record = next(iter(build))
+    (copy / record.audio.path).write_bytes(b"not audio")
+    unhashed = replace(record, audio=replace(record.audio, file_sha256=None))  # a build whose schema had none
+    with pytest.raises(InputError, match="is unreadable") as caught:
+        build.load_audio(unhashed)
+    assert " at 0x" not in str(caught.value) and "negaudio verify" in str(caught.value)
+
+
 @pytest.mark.parametrize("where", ["/etc/hostname", "../outside.png", "link/outside.png"])
 def test_loaders_never_leave_the_build_folder(copy, tmp_path, where):
     (tmp_path / "outside.png").write_bytes(b"")

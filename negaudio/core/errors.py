@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import signal
+
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def without_addresses(text: str) -> str:
+    """``text`` without the memory addresses a library's message may hold (``<_io.BytesIO object at 0x7f..>``):
+    they differ from run to run, and failures.jsonl (so a build's hash) keeps reasons."""
+    return ADDRESS.sub("", text)
 
 
 class NegaudioError(Exception):

@@ -23,7 +23,6 @@ from scipy.ndimage import binary_erosion
 from negaudio.core.errors import InputError
 from negaudio.core.files import write_bytes
 from negaudio.manifest.reader import Build
-from negaudio.media.images import open_image
 
 TILE = 256
 FONT = 13  # px: Pillow's bundled font at a size that reads on a sheet of 256 px tiles
@@ -126,8 +125,7 @@ def badge_boxes(anchors: list[tuple[float, float]], size: tuple[int, int], badge
 def _tile(build: Build, records: list) -> tuple[Image.Image, list[tuple[str, tuple[int, int, int]]]]:
     """The image with every object outlined and numbered, and its key: (text, colour) per number."""
     first = records[0]
-    with open_image(build.path(first.image.path), first.image.path) as im:
-        image = np.asarray(im.convert("RGB")).copy()
+    image = build.load_image(first)  # its file checked against the manifest, like every reader's
     labels: list[tuple[str, tuple[int, int, int], list[float] | None]] = []
     if first.composite is not None:
         n = 0

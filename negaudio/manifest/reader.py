@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from negaudio.core.errors import InputError
+from negaudio.core.errors import InputError, without_addresses
 from negaudio.core.files import MAX_LINE, bounded_lines
 from negaudio.core.outputs import UNFINISHED
 from negaudio.core.paths import inside
@@ -280,7 +280,7 @@ class Build:
         except DECODE_ERRORS as exc:
             if not self.path(rel).is_file():
                 raise self.damaged(record, rel, "is missing") from None
-            raise self.damaged(record, rel, f"is unreadable ({exc})") from None
+            raise self.damaged(record, rel, f"is unreadable ({without_addresses(str(exc))})") from None
 
     def read_bytes(self, record: ManifestRecord, rel: str, digest: str | None) -> bytes:
         """The bytes of the item's file ``rel``, checked against ``digest`` (its sha256 in the manifest, when

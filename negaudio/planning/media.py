@@ -42,6 +42,14 @@ class MediaCheck:
     def _path(self, key: Key) -> Path:
         return locate(self.root, *key)
 
+    def _named(self, key: Key) -> str:
+        """A source file as failures.jsonl names it: relative to the source root (the same on every machine)."""
+        path = self._path(key)
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
     def first_missing(self, count: int) -> list[Path]:
         """The first ``count`` missing source files."""
         return [self._path(key) for key in list(self.missing)[:count]]
@@ -51,7 +59,7 @@ class MediaCheck:
         for p in gone:
             self.missing.setdefault(p, item_id)
         if gone:
-            error = "missing source file(s): " + ", ".join(str(self._path(p)) for p in gone)
+            error = "missing source file(s): " + ", ".join(self._named(p) for p in gone)
             self.failures.append({"sample_id": sample_id, "item_id": item_id, "stage": "media", "error": error})
         return bool(gone)
 

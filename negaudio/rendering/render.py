@@ -9,7 +9,6 @@ import hashlib
 import io
 import json
 import os
-import re
 from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
@@ -19,7 +18,7 @@ from PIL import UnidentifiedImageError
 
 from negaudio import SCHEMA_VERSION
 from negaudio.core.cache import resolve_media
-from negaudio.core.errors import InputError, SampleError
+from negaudio.core.errors import InputError, SampleError, without_addresses
 from negaudio.core.files import atomic_open
 from negaudio.core.regions import Region
 from negaudio.kinds import Signal, kind_class
@@ -71,11 +70,6 @@ class RenderContext:
     measure_lufs: bool = False
 
 
-ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
-"""An object's memory address in a library's error text (``<_io.BytesIO object at 0x7f..>``): left out of a
-failure's reason, which failures.jsonl and so the build's hash hold (it differs from run to run)."""
-
-
 def shard_of(row: PlanRow) -> int:
     return row.sample_index // SHARD_SAMPLES
 
@@ -92,7 +86,9 @@ def render_shard(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> dict:
         try:
             records.extend(render_sample(ctx, shard, list(sample_rows)))
         except (InputError, ValueError) as exc:
-            reason = ADDRESS.sub("", exc.reason if isinstance(exc, SampleError) else str(exc))
+            reason = without_addresses(exc.reason if isinstance(exc, SampleError) else str(exc))
+            if root := ctx.source_root.rstrip(os.sep):  # paths under the source root: the same on every machine
+                reason = reason.replace(root + os.sep, "")
             if ctx.on_error != "skip":
                 raise SampleError(sample_id, reason) from None
             failures.append({"sample_id": sample_id, "stage": "render", "error": reason})
