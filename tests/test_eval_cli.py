@@ -628,3 +628,25 @@ def test_a_model_run_stopped_after_its_maps_leaves_no_report_of_other_maps(cli, 
     monkeypatch.undo()
     (out / "mine.txt").unlink()
     assert cli("eval", eval_build, "--model", "random", "-o", out, "--bootstrap", "0").exit_code == 0  # taken again
+
+
+def test_a_model_run_keeps_the_calibration_it_reads_from_its_own_folder(cli, eval_build, tmp_path):
+    out = tmp_path / "e"
+    args = ("--model", "energy-gated", "-o", out, "--bootstrap", "0", "--gallery", "0")
+    assert cli("eval", eval_build, *args).exit_code == 0
+    result = cli("eval", eval_build, *args, "--calibration", out / "calibration.json")
+    assert result.exit_code == 0, result.output
+    assert (out / "calibration.json").is_file() and (out / "report.json").is_file()
+
+
+def test_a_calibration_build_missing_a_file_is_refused_before_any_maps_change(cli, eval_build, other_build, tmp_path):
+    broken = tmp_path / "other"
+    shutil.copytree(other_build, broken)
+    record = next(iter(negaudio.open_build(broken)))
+    (broken / record.image.path).unlink()
+    out = tmp_path / "e"
+    assert cli("eval", eval_build, "--model", "energy-gated", "-o", out, "--bootstrap", "0").exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    result = cli("eval", eval_build, "--model", "random", "--calibrate-on", broken, "-o", out, "--bootstrap", "0")
+    assert result.exit_code == 2 and "is missing" in result.output
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # the earlier report, whole

@@ -39,6 +39,13 @@ def test_a_failed_write_leaves_no_file(tmp_path):
         raise RuntimeError("model crashed")
     assert list(tmp_path.iterdir()) == []
 
+    def refused():
+        raise PermissionError("the earlier report could not be removed")
+
+    with pytest.raises(PermissionError), PredictionWriter(path, before_replace=refused) as w:
+        w.add("a", np.zeros((2, 2)))
+    assert list(tmp_path.iterdir()) == []  # nor when the step before the rename fails
+
 
 def test_missing_items_name_the_file_and_the_first_ids(tmp_path):
     path = write(tmp_path / "p.npz", {"x__positive": np.zeros((2, 2))})

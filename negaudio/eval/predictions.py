@@ -307,8 +307,12 @@ class PredictionWriter:
 
     def close(self) -> None:
         self._zip.close()
-        if self.before_replace is not None:
-            self.before_replace()
+        try:
+            if self.before_replace is not None:
+                self.before_replace()
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
         self._tmp.replace(self.path)
 
     def __enter__(self) -> PredictionWriter:

@@ -51,14 +51,15 @@ def is_eval_folder(folder: Path, inputs: Collection[Path] = ()) -> bool:
     )
 
 
-def retire_report(out_dir: Path) -> None:
+def retire_report(out_dir: Path, inputs: set[Path]) -> None:
     """Remove the earlier report of ``out_dir`` (report.json first, then the other files it lists), keeping maps
-    files: called before a model run's new maps replace its maps, so that the folder never holds a report of
-    other maps (a run stopped after that leaves the maps, which the same command takes again)."""
+    files and the run's ``inputs`` (resolved paths, e.g. a ``--calibration`` file there): called before a model
+    run's new maps replace its maps, so that the folder never holds a report of other maps (a run stopped after
+    that leaves the maps, which the same command takes again)."""
     earlier = earlier_report(out_dir)
     if earlier is not None:
         (out_dir / REPORT).unlink()
-        remove_stale(out_dir, earlier, [REPORT, MODEL_MAPS, CALIBRATION_MAPS], set())
+        remove_stale(out_dir, earlier, [REPORT, MODEL_MAPS, CALIBRATION_MAPS], inputs)
 
 
 def remove_stale(out_dir: Path, earlier: dict | None, written: list[str], inputs: set[Path]) -> None:

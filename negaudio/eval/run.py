@@ -76,6 +76,7 @@ def evaluate(
     A model's maps are scored on the device it ran on when ``score_on_device`` (default: when that is CUDA;
     ``device_scoring.py``), else read back from its maps file on the CPU."""
     from negaudio.eval.adapters import load_adapter, resolve_device, run_model, uses_torch
+    from negaudio.eval.media import check_files
     from negaudio.eval.pipeline import EvalConfig, check_config
     from negaudio.eval.pipeline import evaluate as score
     from negaudio.eval.predictions import expand_paths
@@ -116,6 +117,9 @@ def evaluate(
         from negaudio.eval.device_scoring import DeviceMaps
 
         kept = DeviceMaps(used)
+    if other is not None:
+        check_files(other)  # before the first maps replace any: a missing file of BUILD2 costs nothing
+    read = {Path(p).resolve() for p in (settings.calibration, settings.save_calibration) if p is not None}
     path = output / MODEL_MAPS
     maps = run_model(
         build,
@@ -126,7 +130,7 @@ def evaluate(
         used,
         settings.progress,
         None if kept is None else kept.add,
-        lambda: retire_report(output),  # the earlier report goes before its maps do
+        lambda: retire_report(output, read),  # the earlier report goes before its maps do
     )
     if other is not None:
         path = output / CALIBRATION_MAPS
