@@ -186,6 +186,16 @@ def test_a_file_altered_since_the_build_is_refused_naming_verify(copy, media):
         load(record)
 
 
+def test_a_media_file_over_the_size_bound_is_refused_unread(copy, monkeypatch):
+    from negaudio.manifest import reader
+
+    build = negaudio.open_build(copy)
+    record = next(iter(build))
+    monkeypatch.setattr(reader, "MAX_MEDIA_BYTES", 100)  # a small bound stands in for a huge planted file
+    with pytest.raises(InputError, match=r"is larger than any media file a build holds \(100 bytes\)"):
+        build.load_image(record)
+
+
 def test_an_undecodable_file_of_a_build_without_file_hashes_is_named_without_an_address(copy):
     from dataclasses import replace
 

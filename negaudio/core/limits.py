@@ -7,6 +7,7 @@ import os
 from numbers import Integral
 
 MAX_PIXELS = int(os.environ.get("NEGAUDIO_MAX_PIXELS", 1 << 26))  # 8192 x 8192: an image, a mask or a map
+MAX_MEDIA_BYTES = 8 * MAX_PIXELS  # a build's media file read whole to be checked (512 MiB): larger is refused unread
 MAX_RECIPE_NODES = 100_000  # values in a recipe after YAML aliases are expanded
 MAX_RECIPE_DEPTH = 64  # nesting of mappings and lists in a recipe
 MAX_JSON_DEPTH = 64  # nesting of a calibration or other small JSON file

@@ -7,6 +7,7 @@ import copy
 import gzip
 import hashlib
 import io
+import os
 from collections.abc import Collection, Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from negaudio.core.errors import InputError, without_addresses
 from negaudio.core.files import MAX_LINE, bounded_lines
+from negaudio.core.limits import MAX_MEDIA_BYTES
 from negaudio.core.outputs import UNFINISHED
 from negaudio.core.paths import inside
 from negaudio.manifest.schema import BuildInfo, ManifestRecord
@@ -285,10 +287,19 @@ class Build:
     def read_bytes(self, record: ManifestRecord, rel: str, digest: str | None) -> bytes:
         """The bytes of the item's file ``rel``, checked against ``digest`` (its sha256 in the manifest, when
         recorded): a file altered since the build is refused like a missing one, naming ``negaudio verify``."""
-        data = self.read_media(record, rel, lambda: self.path(rel).read_bytes())
+        data = self.read_media(record, rel, lambda: self._bounded_bytes(rel))
+        if data is None:
+            raise self.damaged(record, rel, f"is larger than any media file a build holds ({MAX_MEDIA_BYTES} bytes)")
         if digest is not None and hashlib.sha256(data).hexdigest() != digest:
             raise self.damaged(record, rel, "does not match its sha256 in the manifest")
         return data
+
+    def _bounded_bytes(self, rel: str) -> bytes | None:
+        """The file's bytes, or None when it is over MAX_MEDIA_BYTES (not read)."""
+        with open(self.path(rel), "rb") as fh:
+            if os.fstat(fh.fileno()).st_size > MAX_MEDIA_BYTES:
+                return None
+            return fh.read()
 
     def load_audio(self, record: ManifestRecord):
         """The item's audio as float32 [channels, samples] (needs soundfile), its file checked (``read_bytes``)."""
