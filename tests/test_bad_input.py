@@ -89,6 +89,7 @@ def test_bad_media_fails_naming_the_file(cli, write_recipe, source, tmp_path, ca
     sample, out, result = damage_and_build(cli, write_recipe, source, tmp_path, damage)
     assert result.exit_code == 2, result.output
     assert sample[field].split("/")[-1] in result.output
+    assert str(source / sample[field]) in result.output  # where it is (failures.jsonl: relative to the source)
     assert not (out / "manifest.jsonl").exists()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 
@@ -10,8 +11,16 @@ ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 def without_addresses(text: str) -> str:
     """``text`` without the memory addresses a library's message may hold (``<_io.BytesIO object at 0x7f..>``):
-    they differ from run to run, and failures.jsonl (so a build's hash) keeps reasons."""
+    they differ from run to run."""
     return ADDRESS.sub("", text)
+
+
+def failure_reason(text: str, source_root: str | os.PathLike) -> str:
+    """An error's text as failures.jsonl keeps it (and so a build's hash): without memory addresses, and naming
+    the files under ``source_root`` relative to it, the same on every run and machine."""
+    text = without_addresses(text)
+    root = str(source_root).rstrip(os.sep)
+    return text.replace(root + os.sep, "") if root else text
 
 
 class NegaudioError(Exception):

@@ -100,8 +100,9 @@ class ManifestRowError(InputError):
     """A manifest line that does not read as a record; ``detail`` names the line and its first error."""
 
     def __init__(self, manifest: Path, line_no: int, exc: ValueError):
-        self.detail = f"line {line_no}: invalid manifest row ({_first_error(exc)})"
-        super().__init__(f"{manifest}:{line_no}: invalid manifest row ({_first_error(exc)})")
+        problem = f"invalid manifest row ({_first_error(exc)})"
+        self.detail = f"line {line_no}: {problem}"
+        super().__init__(f"{manifest}:{line_no}: {problem}")
 
 
 class DamagedBuildInfo(InputError):

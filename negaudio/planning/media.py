@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from itertools import groupby
 from pathlib import Path
 
-from negaudio.core.errors import InputError
+from negaudio.core.errors import InputError, failure_reason
 from negaudio.kinds import kind_class
 from negaudio.kinds.clips import locate
 from negaudio.planning.rows import PlanRow
@@ -42,14 +42,6 @@ class MediaCheck:
     def _path(self, key: Key) -> Path:
         return locate(self.root, *key)
 
-    def _named(self, key: Key) -> str:
-        """A source file as failures.jsonl names it: relative to the source root (the same on every machine)."""
-        path = self._path(key)
-        try:
-            return str(path.relative_to(self.root))
-        except ValueError:
-            return str(path)
-
     def first_missing(self, count: int) -> list[Path]:
         """The first ``count`` missing source files."""
         return [self._path(key) for key in list(self.missing)[:count]]
@@ -59,7 +51,7 @@ class MediaCheck:
         for p in gone:
             self.missing.setdefault(p, item_id)
         if gone:
-            error = "missing source file(s): " + ", ".join(self._named(p) for p in gone)
+            error = failure_reason("missing source file(s): " + ", ".join(str(self._path(p)) for p in gone), self.root)
             self.failures.append({"sample_id": sample_id, "item_id": item_id, "stage": "media", "error": error})
         return bool(gone)
 

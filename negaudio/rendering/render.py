@@ -18,7 +18,7 @@ from PIL import UnidentifiedImageError
 
 from negaudio import SCHEMA_VERSION
 from negaudio.core.cache import resolve_media
-from negaudio.core.errors import InputError, SampleError, without_addresses
+from negaudio.core.errors import InputError, SampleError, failure_reason, without_addresses
 from negaudio.core.files import atomic_open
 from negaudio.core.regions import Region
 from negaudio.kinds import Signal, kind_class
@@ -86,12 +86,12 @@ def render_shard(ctx: RenderContext, shard: int, rows: list[PlanRow]) -> dict:
         try:
             records.extend(render_sample(ctx, shard, list(sample_rows)))
         except (InputError, ValueError) as exc:
-            reason = without_addresses(exc.reason if isinstance(exc, SampleError) else str(exc))
-            if root := ctx.source_root.rstrip(os.sep):  # paths under the source root: the same on every machine
-                reason = reason.replace(root + os.sep, "")
+            reason = exc.reason if isinstance(exc, SampleError) else str(exc)
             if ctx.on_error != "skip":
-                raise SampleError(sample_id, reason) from None
-            failures.append({"sample_id": sample_id, "stage": "render", "error": reason})
+                raise SampleError(sample_id, without_addresses(reason)) from None
+            failures.append(
+                {"sample_id": sample_id, "stage": "render", "error": failure_reason(reason, ctx.source_root)}
+            )
     path = shard_record_path(out, shard)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path) as fh:
